@@ -1,0 +1,58 @@
+"""Staff accounts: creation, password hashing (Argon2id) and sign-in checks."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.errors import InvalidInput
+from portal.extensions import db
+from portal.models import Role, User
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("not a real password")
+MIN_PASSWORD_LENGTH = 10
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"“{raw.strip()}” is not a valid email address: {exc}") from exc
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    return _hasher.hash(password)
+
+
+def create_user(
+    actor: User | None, email: str, name: str, password: str, role: Role = Role.STAFF
+) -> User:
+    email = normalise_email(email)
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise InvalidInput(f"A user with the email {email} already exists.")
+    user = User(email=email, name=name.strip() or email, password_hash=hash_password(password),
+                role=Role(role))
+    db.session.add(user)
+    audit.record(actor, "user.created", user, email=email, role=user.role.value)
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None (never says which part was wrong)."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    stored = user.password_hash if user else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user

@@ -1,0 +1,71 @@
+"""Command-line tools: `flask --app wsgi users|audit|demo …`."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from portal import accounts, audit
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import Role
+
+users = AppGroup("users", help="Manage staff accounts.")
+audit_cli = AppGroup("audit", help="Check the audit trail.")
+demo = AppGroup("demo", help="Demo data for a first look.")
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.STAFF.value,
+              show_default=True)
+@click.option("--name", default="", help="Display name (defaults to the email).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create a staff account; asks for the password unless --password-stdin."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = accounts.create_user(None, email, name, password, Role(role))
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created {user.role.value} {user.email}.")
+
+
+@audit_cli.command("verify")
+def verify_audit() -> None:
+    """Walk the hash chain; exit 1 naming the first bad event."""
+    report = audit.verify_chain()
+    if report.ok:
+        click.echo(f"Audit chain intact: {report.checked} events checked.")
+        return
+    click.echo(f"Audit chain broken at event {report.bad_seq}: {report.problem}. "
+               f"{report.checked} events before it are intact.", err=True)
+    sys.exit(1)
+
+
+@demo.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has users.")
+def load_demo(if_empty: bool) -> None:
+    """Load demo users, a client and one deliverable in each lifecycle state."""
+    from portal.demo import DEMO_LOGINS, database_is_empty, load
+
+    if if_empty and not database_is_empty():
+        click.echo("The database already has data; demo data not loaded.")
+    else:
+        load()
+        click.echo("Demo data loaded.")
+    click.echo("\nDemo logins (password for each: " + DEMO_LOGINS["password"] + "):")
+    for role, email in DEMO_LOGINS["users"]:
+        click.echo(f"  {role:<8} {email}")
+
+
+def init_app(app: Flask) -> None:
+    for group in (users, audit_cli, demo):
+        app.cli.add_command(group)

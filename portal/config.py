@@ -1,0 +1,97 @@
+"""Settings, read from the environment once at app creation."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ACCEPTED_TYPES_DEFAULT = "pdf,png,jpeg,webp,svg,mp4,docx,xlsx,pptx,zip"
+PLACEHOLDER_KEYS = {"", "change-me", "changeme", "dev", "secret"}
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable app."""
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """A random key kept in instance/ so dev sessions survive restarts."""
+    key_file = instance_path / "dev-secret-key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _normalise_database_url(url: str) -> str:
+    # psycopg 3 is the driver we ship; accept the common short forms.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    overrides = overrides or {}
+    env = os.environ
+    public_base_url = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    https = public_base_url.startswith("https://")
+    max_upload_mb = int(env.get("MAX_UPLOAD_MB", "50"))
+    config: dict[str, Any] = {
+        "SECRET_KEY": env.get("SECRET_KEY", ""),
+        "SECRET_KEY_FALLBACKS": [k for k in env.get("SECRET_KEY_FALLBACKS", "").split(",") if k],
+        "SQLALCHEMY_DATABASE_URI": _normalise_database_url(
+            env.get("DATABASE_URL", f"sqlite:///{instance_path / 'signoff.sqlite3'}")
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        "PUBLIC_BASE_URL": public_base_url,
+        "MAIL_SERVER": env.get("MAIL_SERVER", ""),
+        "MAIL_PORT": int(env.get("MAIL_PORT", "25")),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
+        "MAIL_USE_TLS": _flag("MAIL_USE_TLS"),
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "Signoff <signoff@localhost>"),
+        "MAX_UPLOAD_MB": max_upload_mb,
+        # Room for the multipart envelope around a file of exactly the limit.
+        "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024 + 64 * 1024,
+        "ACCEPTED_UPLOAD_TYPES": env.get("ACCEPTED_UPLOAD_TYPES", ACCEPTED_TYPES_DEFAULT),
+        "FILE_STORE": env.get("FILE_STORE", str(instance_path / "files")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": https,
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
+        "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a clock
+        "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "DEV_OUTBOX": False,
+    }
+    config.update(overrides)
+    return config
+
+
+def check_secret_key(config: dict[str, Any], instance_path: Path, debug: bool) -> None:
+    """Refuse to run in production without a real key; invent one for dev and tests."""
+    key = config.get("SECRET_KEY") or ""
+    if key.lower() not in PLACEHOLDER_KEYS and len(key) >= 16:
+        return
+    if debug or config.get("TESTING"):
+        config["SECRET_KEY"] = _dev_secret_key(instance_path)
+        config["DEV_OUTBOX"] = True
+        return
+    raise ConfigError(
+        "SECRET_KEY is missing or too weak. Set SECRET_KEY to a long random value "
+        "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+    )

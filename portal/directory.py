@@ -1,0 +1,71 @@
+"""Clients, their contacts, and projects."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.accounts import normalise_email
+from portal.errors import InvalidInput, NotAllowed
+from portal.extensions import db
+from portal.models import Client, Contact, Project, Role, User
+
+
+def require_staff(actor: User) -> None:
+    if not actor.can_change_work:
+        raise NotAllowed(f"Your role ({actor.role.value}) can look but cannot change work.")
+
+
+def _required(value: str, what: str, max_len: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"{what} is required.")
+    if len(value) > max_len:
+        raise InvalidInput(f"{what} is longer than {max_len} characters.")
+    return value
+
+
+def create_client(actor: User, name: str, contacts: list[tuple[str, str]]) -> Client:
+    """A client card with its contacts, given as (name, email) pairs."""
+    require_staff(actor)
+    name = _required(name, "The client's name", 200)
+    if db.session.scalar(select(Client.id).where(func.lower(Client.name) == name.lower())):
+        raise InvalidInput(f"A client called “{name}” already exists.")
+    client = Client(name=name)
+    db.session.add(client)
+    audit.record(actor, "client.created", client, name=name)
+    for contact_name, email in contacts:
+        add_contact(actor, client, contact_name, email)
+    return client
+
+
+def add_contact(actor: User, client: Client, name: str, email: str) -> Contact:
+    require_staff(actor)
+    name = _required(name, "The contact's name", 120)
+    address = normalise_email(email) if email and email.strip() else None
+    if address and any(c.email == address for c in client.contacts):
+        raise InvalidInput(f"{client.name} already has a contact with the email {address}.")
+    contact = Contact(client=client, name=name, email=address)
+    db.session.add(contact)
+    audit.record(actor, "contact.added", contact, client_id=client.id, name=name, email=address)
+    return contact
+
+
+def create_project(actor: User, client: Client, name: str, owner: User) -> Project:
+    require_staff(actor)
+    name = _required(name, "The project's name", 200)
+    if owner.role == Role.FINANCE or not owner.active:
+        raise InvalidInput("The project owner must be an active account manager (staff or admin).")
+    if any(p.name.lower() == name.lower() for p in client.projects):
+        raise InvalidInput(f"{client.name} already has a project called “{name}”.")
+    project = Project(client=client, name=name, owner=owner)
+    db.session.add(project)
+    audit.record(actor, "project.created", project, client_id=client.id, name=name,
+                 owner=owner.email)
+    return project
+
+
+def account_managers() -> list[User]:
+    return list(db.session.scalars(
+        select(User).where(User.active, User.role.in_([Role.STAFF, Role.ADMIN]))
+        .order_by(User.name)
+    ))

@@ -1,0 +1,24 @@
+"""One helper for pages that htmx can also ask for in pieces."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import make_response, render_template
+from flask.wrappers import Response
+from htmx_flask import request
+from jinja2_fragments.flask import render_block
+
+
+def is_htmx() -> bool:
+    return bool(request.htmx) and not request.htmx.boosted
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
+    """The named block for htmx requests, the whole page otherwise."""
+    if block and is_htmx():
+        html = render_block(template, block, **context)
+    else:
+        html = render_template(template, **context)
+    response = make_response(html, status)
+    response.vary.add("HX-Request")
+    return response

@@ -1,0 +1,137 @@
+"""What is sent to the client: requests, approvers, comments and decisions."""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import Choice, UTCDateTime, choice_column, utcnow
+from portal.models.people import Contact, User
+from portal.models.work import Version
+
+
+class Policy(Choice):
+    PARALLEL = "parallel"
+    SEQUENTIAL = "sequential"
+
+
+class RequestStatus(Choice):
+    OPEN = "open"
+    APPROVED = "approved"
+    APPROVED_WITH_CONDITIONS = "approved_with_conditions"
+    CHANGES_REQUESTED = "changes_requested"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class ApproverStatus(Choice):
+    QUEUED = "queued"  # sequential: not their turn yet
+    INVITED = "invited"  # their turn; a link has been sent
+    APPROVED = "approved"
+    APPROVED_WITH_CONDITIONS = "approved_with_conditions"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # the request closed before they decided
+
+
+class Outcome(Choice):
+    APPROVED = "approved"
+    APPROVED_WITH_CONDITIONS = "approved_with_conditions"
+    REJECTED = "rejected"
+
+
+class RejectionScope(Choice):
+    IN_SCOPE = "in_scope"
+    CHANGE_REQUEST = "change_request"
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class ReviewRequest(db.Model):
+    __tablename__ = "review_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    policy: Mapped[Policy] = mapped_column(choice_column(Policy, "policy"))
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[RequestStatus] = mapped_column(
+        choice_column(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
+    )
+    link_ttl_days: Mapped[int] = mapped_column(default=14)
+    sent_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    version: Mapped[Version] = relationship(back_populates="requests")
+    sent_by: Mapped[User] = relationship()
+    approvers: Mapped[list[Approver]] = relationship(
+        back_populates="request", order_by="Approver.position"
+    )
+
+    @property
+    def waiting_on(self) -> list[Approver]:
+        return [a for a in self.approvers if a.status == ApproverStatus.INVITED]
+
+
+class Approver(db.Model):
+    __tablename__ = "approvers"
+    __table_args__ = (UniqueConstraint("request_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    position: Mapped[int]
+    # Opaque id carried by magic links, never the row id or the email.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    link_generation: Mapped[int] = mapped_column(default=1)
+    status: Mapped[ApproverStatus] = mapped_column(
+        choice_column(ApproverStatus, "approver_status"), default=ApproverStatus.QUEUED
+    )
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    request: Mapped[ReviewRequest] = relationship(back_populates="approvers")
+    contact: Mapped[Contact] = relationship()
+    decision: Mapped[Decision | None] = relationship(back_populates="approver")
+
+
+class Decision(db.Model):
+    """An explicit click by a named person, bound to the exact file decided on."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One decision per approver (and an approver belongs to one request).
+    approver_id: Mapped[int] = mapped_column(ForeignKey("approvers.id"), unique=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    version_sha256: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[Outcome] = mapped_column(choice_column(Outcome, "decision_outcome"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    scope: Mapped[RejectionScope | None] = mapped_column(
+        choice_column(RejectionScope, "rejection_scope")
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+
+    approver: Mapped[Approver] = relationship(back_populates="decision")
+
+
+class Comment(db.Model):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
+    author_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author_contact: Mapped[Contact | None] = relationship()
+    author_user: Mapped[User | None] = relationship()

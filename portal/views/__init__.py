@@ -1,0 +1,51 @@
+"""Blueprints, one per audience, and the error pages they share."""
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.workflow import whose_turn
+
+
+def _error_page(status: int, title: str, message: str):
+    return render_template("errors/error.html", status=status, title=title,
+                           message=message), status
+
+
+def register_views(app: Flask) -> None:
+    from portal.views import admin, auth, directory, staff
+
+    for module in (auth, staff, directory, admin):
+        app.register_blueprint(module.bp)
+
+    app.jinja_env.globals["whose_turn"] = whose_turn
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        db.session.rollback()
+        return _error_page(exc.status, "That did not work", exc.message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _error_page(400, "Form expired",
+                           "This form was missing its security token or the token had expired. "
+                           "Go back, reload the page and try again. Nothing was saved.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        limit = app.config["MAX_UPLOAD_MB"]
+        return _error_page(413, "File too large",
+                           f"The file is larger than the {limit} MB limit. Nothing was saved.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _error_page(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(500)
+    def server_error(exc: Exception):
+        db.session.rollback()
+        return _error_page(500, "Something went wrong",
+                           "An unexpected error happened and nothing was saved. Please try again.")

@@ -1,0 +1,59 @@
+"""Staff sign-in and sign-out."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.accounts import authenticate
+from portal.extensions import db, limiter
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths; anything else (//evil.example, https://…) goes home."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") \
+                and not target.startswith("//") and "\\" not in target:
+            return target
+    return url_for("staff.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    error, email = None, ""
+    if request.method == "POST":
+        email = request.form.get("email", "")
+        user = authenticate(email, request.form.get("password", ""))
+        if user is None:
+            error = "That email and password do not match an active account."
+        else:
+            db.session.commit()  # a rehashed password, if any
+            session.clear()  # nothing planted before sign-in survives it
+            login_user(user, remember=bool(request.form.get("remember")))
+            return redirect(_safe_next(request.args.get("next")))
+    status = 401 if error else 200
+    return render_template("auth/login.html", error=error, email=email), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,193 @@
+"""The staff side: dashboard and the deliverable page with its lifecycle actions."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from flask_login import login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
+
+from portal import outbox, workflow
+from portal.directory import account_managers
+from portal.errors import DomainError, InvalidInput
+from portal.extensions import db
+from portal.htmx import is_htmx, render
+from portal.models import (
+    Approver,
+    AuditEvent,
+    Client,
+    Contact,
+    Deliverable,
+    DeliverableState,
+    Policy,
+    Project,
+    ReviewRequest,
+    User,
+    Version,
+)
+from portal.storage import file_store
+from portal.views.access import acting_user, get_or_404, staff_only
+
+bp = Blueprint("staff", __name__)
+
+
+def parse_date(raw: str | None, what: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be a date like 2026-12-31.") from exc
+
+
+def _load_deliverables():
+    return select(Deliverable).options(
+        selectinload(Deliverable.project).selectinload(Project.client),
+        selectinload(Deliverable.owner),
+        selectinload(Deliverable.reviewer),
+        selectinload(Deliverable.versions).selectinload(Version.requests)
+        .selectinload(ReviewRequest.approvers).selectinload(Approver.contact),
+    )
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    state = request.args.get("state", "")
+    client_id = request.args.get("client", type=int)
+    query = _load_deliverables().join(Deliverable.project).order_by(
+        Deliverable.due_date.is_(None), Deliverable.due_date, Deliverable.id)
+    if state in DeliverableState.__members__.values():
+        query = query.where(Deliverable.state == DeliverableState(state))
+    if client_id:
+        query = query.where(Project.client_id == client_id)
+    deliverables = db.session.scalars(query).all()
+    clients = db.session.scalars(select(Client).order_by(Client.name)).all()
+    return render("staff/dashboard.html", block="rows", deliverables=deliverables,
+                  clients=clients, states=list(DeliverableState), state=state,
+                  client_id=client_id)
+
+
+def _deliverable(deliverable_id: int) -> Deliverable:
+    deliverable = db.session.scalar(
+        _load_deliverables().where(Deliverable.id == deliverable_id)
+        .options(selectinload(Deliverable.versions).selectinload(Version.reviews))
+    )
+    if deliverable is None:
+        abort(404)
+    return deliverable
+
+
+def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
+                       form: Any = None):
+    deliverable = _deliverable(deliverable_id)
+    timeline = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.deliverable_id == deliverable.id)
+        .order_by(AuditEvent.seq.desc())
+    ).all()
+    version = deliverable.current_version
+    colleagues = [u for u in account_managers()
+                  if version is None or u.id != version.uploaded_by_id]
+    return render(
+        "staff/deliverable.html", block="main", status=error.status if error else 200,
+        deliverable=deliverable, timeline=timeline, colleagues=colleagues, error=error,
+        form=form or MultiDict(), policies=list(Policy), today=workflow.today_utc(),
+    )
+
+
+@bp.get("/deliverables/<int:deliverable_id>")
+@login_required
+def deliverable_page(deliverable_id: int):
+    return render_deliverable(deliverable_id)
+
+
+def _act(deliverable_id: int, action: Callable[[Deliverable], Any], done: str):
+    """Run one lifecycle action, commit, and show the result (inline for htmx)."""
+    deliverable = get_or_404(Deliverable, deliverable_id)
+    try:
+        action(deliverable)
+        outbox.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return render_deliverable(deliverable_id, error=exc, form=request.form)
+    flash(done)
+    if is_htmx():
+        return render_deliverable(deliverable_id)
+    return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable_id))
+
+
+@bp.post("/deliverables/<int:deliverable_id>/versions")
+@staff_only
+def upload(deliverable_id: int):
+    upload_file = request.files.get("file")
+
+    def action(deliverable: Deliverable) -> None:
+        if upload_file is None or not upload_file.filename:
+            raise InvalidInput("Choose a file to upload.")
+        workflow.upload_version(acting_user(), deliverable, upload_file.stream,
+                                upload_file.filename, request.form.get("what_changed", ""))
+    return _act(deliverable_id, action, "New version uploaded.")
+
+
+@bp.post("/deliverables/<int:deliverable_id>/submit")
+@staff_only
+def submit(deliverable_id: int):
+    reviewer_id = request.form.get("reviewer_id", type=int)
+
+    def action(deliverable: Deliverable) -> None:
+        reviewer = get_or_404(User, reviewer_id) if reviewer_id else None
+        workflow.submit_for_review(acting_user(), deliverable, reviewer)
+    return _act(deliverable_id, action, "Submitted for internal review.")
+
+
+@bp.post("/deliverables/<int:deliverable_id>/review")
+@staff_only
+def review(deliverable_id: int):
+    approve = request.form.get("outcome") == "approve"
+
+    def action(deliverable: Deliverable) -> None:
+        workflow.review_internally(acting_user(), deliverable, approve=approve,
+                                   note=request.form.get("note", ""))
+    return _act(deliverable_id, action,
+                "Marked as reviewed." if approve else "Sent back with your note.")
+
+
+@bp.post("/deliverables/<int:deliverable_id>/deliver")
+@staff_only
+def deliver(deliverable_id: int):
+    def action(deliverable: Deliverable) -> None:
+        chosen = []
+        for raw in request.form.getlist("contact_id"):
+            contact = db.session.get(Contact, int(raw)) if raw.isdigit() else None
+            if contact is None:
+                raise InvalidInput("One of the chosen contacts no longer exists.")
+            order = request.form.get(f"order_{contact.id}", type=int) or 0
+            chosen.append((order, contact.name, contact))
+        contacts = [c for _, _, c in sorted(chosen, key=lambda t: (t[0], t[1]))]
+        policy_raw = request.form.get("policy", "parallel")
+        if policy_raw not in {p.value for p in Policy}:
+            raise InvalidInput("Choose parallel or sequential approval.")
+        due = parse_date(request.form.get("due_date"), "The due date")
+        workflow.deliver(acting_user(), deliverable, contacts, Policy(policy_raw), due)
+    return _act(deliverable_id, action, "Delivered. The approvers have been emailed.")
+
+
+@bp.post("/requests/<int:request_id>/cancel")
+@staff_only
+def cancel(request_id: int):
+    review_request = get_or_404(ReviewRequest, request_id)
+    return _act(review_request.version.deliverable_id,
+                lambda _d: workflow.cancel_request(acting_user(), review_request),
+                "Request cancelled; its links no longer work.")
+
+
+@bp.get("/versions/<int:version_id>/file")
+@login_required
+def download(version_id: int):
+    version = get_or_404(Version, version_id)
+    return send_file(file_store().path_for(version.storage_key), mimetype=version.media_type,
+                     as_attachment=True, download_name=version.file_name, max_age=0)

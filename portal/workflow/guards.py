@@ -1,0 +1,40 @@
+"""A locked (approved) version can never change or disappear, whatever code tries."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from portal.errors import IllegalTransition
+from portal.models import Version
+from portal.models.work import VERSION_CONTENT_FIELDS
+
+
+def _was_locked(version: Version) -> bool:
+    history = inspect(version).attrs.locked_at.history
+    before = [*history.unchanged, *history.deleted]
+    return any(value is not None for value in before)
+
+
+def _refuse_changes_to_locked_versions(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in session.deleted:
+        if isinstance(obj, Version) and _was_locked(obj):
+            raise IllegalTransition(f"Version {obj.number} is approved and locked; it cannot be "
+                                    "deleted.")
+    for obj in session.dirty:
+        if not isinstance(obj, Version) or not _was_locked(obj):
+            continue
+        state = inspect(obj)
+        changed = [f for f in (*VERSION_CONTENT_FIELDS, "locked_at")
+                   if state.attrs[f].history.has_changes()]
+        if changed:
+            raise IllegalTransition(
+                f"Version {obj.number} is approved and locked; it cannot be replaced or edited. "
+                "Upload a new version instead."
+            )
+
+
+def install_version_lock() -> None:
+    if not event.contains(Session, "before_flush", _refuse_changes_to_locked_versions):
+        event.listen(Session, "before_flush", _refuse_changes_to_locked_versions)

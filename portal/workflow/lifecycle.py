@@ -1,0 +1,228 @@
+"""Staff-side transitions: create, upload, submit, review internally, deliver."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import BinaryIO
+
+from flask import current_app
+
+from portal import audit, mail
+from portal.directory import require_staff
+from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
+from portal.extensions import db
+from portal.links import review_link
+from portal.models import (
+    APPROVED_STATES,
+    Approver,
+    ApproverStatus,
+    Contact,
+    Deliverable,
+    DeliverableState,
+    InternalReview,
+    Policy,
+    Project,
+    ReviewOutcome,
+    ReviewRequest,
+    User,
+    Version,
+    utcnow,
+)
+from portal.storage import file_store
+
+S = DeliverableState
+UPLOADABLE = {S.DRAFT, S.IN_REVIEW, S.READY, S.CHANGES_REQUESTED, *APPROVED_STATES}
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def _touch(deliverable: Deliverable) -> None:
+    deliverable.last_activity_at = utcnow()
+
+
+def _move(deliverable: Deliverable, allowed: set[DeliverableState], target: DeliverableState,
+          action: str) -> None:
+    if deliverable.state not in allowed:
+        raise IllegalTransition(
+            f"You cannot {action} “{deliverable.title}” while it is {deliverable.state.label}."
+        )
+    deliverable.state = target
+    _touch(deliverable)
+
+
+def create_deliverable(
+    actor: User, project: Project, title: str, description: str, due_date: date | None
+) -> Deliverable:
+    require_staff(actor)
+    title = (title or "").strip()
+    if not title:
+        raise InvalidInput("A deliverable needs a title.")
+    if len(title) > 200:
+        raise InvalidInput("The title is longer than 200 characters.")
+    deliverable = Deliverable(project=project, title=title, description=(description or "").strip(),
+                              due_date=due_date, owner=project.owner, state=S.DRAFT)
+    db.session.add(deliverable)
+    audit.record(actor, "deliverable.created", deliverable, deliverable=deliverable, title=title,
+                 project=project.name)
+    return deliverable
+
+
+def upload_version(
+    actor: User, deliverable: Deliverable, stream: BinaryIO, file_name: str, what_changed: str
+) -> Version:
+    """Store the file and add it as the next version; the deliverable goes back to draft."""
+    require_staff(actor)
+    if deliverable.state not in UPLOADABLE:
+        raise IllegalTransition(
+            "A request is out with the client. Cancel it before uploading a new version."
+        )
+    config = current_app.config
+    stored = file_store().ingest(stream, file_name, config["ACCEPTED_UPLOAD_TYPES"],
+                                 config["MAX_UPLOAD_MB"] * 1024 * 1024)
+    previous = deliverable.current_version
+    version = Version(
+        deliverable=deliverable, number=(previous.number + 1) if previous else 1,
+        file_name=stored.file_name, media_type=stored.media_type, size=stored.size,
+        sha256=stored.sha256, storage_key=stored.key,
+        what_changed=(what_changed or "").strip(), uploaded_by=actor,
+    )
+    db.session.add(version)
+    deliverable.state = S.DRAFT
+    deliverable.reviewer = None
+    _touch(deliverable)
+    audit.record(actor, "version.uploaded", version, deliverable=deliverable,
+                 number=version.number, file_name=version.file_name, sha256=version.sha256,
+                 size=version.size, media_type=version.media_type)
+    return version
+
+
+def submit_for_review(actor: User, deliverable: Deliverable, reviewer: User | None = None) -> None:
+    """Ask a colleague (or anyone on staff) for the internal review of the current version."""
+    require_staff(actor)
+    version = deliverable.current_version
+    if deliverable.state == S.DRAFT and version is None:
+        raise IllegalTransition("Upload a version before submitting it for internal review.")
+    if reviewer is not None:
+        if reviewer.id == version_uploader_id(deliverable):
+            raise InvalidInput("The reviewer must be someone other than the person who uploaded "
+                               "the version.")
+        if not reviewer.can_change_work or not reviewer.active:
+            raise InvalidInput(f"{reviewer.name} cannot review work.")
+    _move(deliverable, {S.DRAFT}, S.IN_REVIEW, "submit")
+    deliverable.reviewer = reviewer
+    audit.record(actor, "deliverable.submitted", deliverable, deliverable=deliverable,
+                 version=version.number, reviewer=reviewer.email if reviewer else None)
+    if reviewer is not None:
+        mail.compose(
+            to_addr=reviewer.email, to_name=reviewer.name, template="internal_review_request",
+            idempotency_key=f"internal-review:{version.id}:{reviewer.id}",
+            deliverable_id=deliverable.id, reply_to=actor.email,
+            deliverable=deliverable, version=version, asked_by=actor,
+            url=f"{current_app.config['PUBLIC_BASE_URL']}/deliverables/{deliverable.id}",
+        )
+
+
+def version_uploader_id(deliverable: Deliverable) -> int | None:
+    version = deliverable.current_version
+    return version.uploaded_by_id if version else None
+
+
+def review_internally(actor: User, deliverable: Deliverable, *, approve: bool,
+                      note: str = "") -> InternalReview:
+    """Mark the current version reviewed (-> ready) or send it back with a note (-> draft)."""
+    require_staff(actor)
+    version = deliverable.current_version
+    if deliverable.state != S.IN_REVIEW or version is None:
+        raise IllegalTransition(
+            f"“{deliverable.title}” is {deliverable.state.label}, not waiting for an internal "
+            "review."
+        )
+    if actor.id == version.uploaded_by_id:
+        raise NotAllowed("You uploaded this version, so a colleague has to review it.")
+    note = (note or "").strip()
+    if not approve and not note:
+        raise InvalidInput("Say what needs to change when you send a version back.")
+    outcome = ReviewOutcome.APPROVED if approve else ReviewOutcome.SENT_BACK
+    review = InternalReview(version=version, reviewer=actor, outcome=outcome, note=note)
+    db.session.add(review)
+    _move(deliverable, {S.IN_REVIEW}, S.READY if approve else S.DRAFT,
+          "review" if approve else "send back")
+    audit.record(actor, f"version.review_{outcome.value}", review, deliverable=deliverable,
+                 version=version.number, note=note)
+    return review
+
+
+def missing_for_delivery(deliverable: Deliverable, contacts: Sequence[Contact],
+                         due_date: date | None, today: date) -> list[str]:
+    """Everything that stops this delivery, all at once."""
+    missing = []
+    version = deliverable.current_version
+    if version is None:
+        missing.append("a version with a file")
+    elif version.internal_approval is None or deliverable.state != S.READY:
+        missing.append("an internal review of the current version")
+    if not deliverable.description.strip():
+        missing.append("a description of the deliverable")
+    if not contacts:
+        missing.append("at least one approver")
+    else:
+        missing.extend(f"an email address for {c.name}" for c in contacts if not c.email)
+    if due_date is None:
+        missing.append("a due date")
+    elif due_date <= today:
+        missing.append("a due date in the future")
+    return missing
+
+
+def deliver(
+    actor: User, deliverable: Deliverable, contacts: Sequence[Contact], policy: Policy,
+    due_date: date | None, today: date | None = None,
+) -> ReviewRequest:
+    """Send the reviewed current version to the chosen contacts for their decision."""
+    require_staff(actor)
+    if deliverable.state not in {S.DRAFT, S.IN_REVIEW, S.READY}:
+        raise IllegalTransition(
+            f"“{deliverable.title}” is {deliverable.state.label}; only a reviewed, ready "
+            "deliverable can be delivered."
+        )
+    client = deliverable.project.client
+    if any(c.client_id != client.id for c in contacts):
+        raise NotAllowed(f"Approvers must be contacts of {client.name}.")
+    if len({c.id for c in contacts}) != len(contacts):
+        raise InvalidInput("Each contact can be an approver only once.")
+    missing = missing_for_delivery(deliverable, contacts, due_date, today or today_utc())
+    if missing:
+        raise Incomplete(missing)
+    assert due_date is not None
+    version = deliverable.current_version
+    request = ReviewRequest(version=version, policy=policy, due_date=due_date, sent_by=actor)
+    db.session.add(request)
+    for position, contact in enumerate(contacts, start=1):
+        db.session.add(Approver(request=request, contact=contact, position=position))
+    _move(deliverable, {S.READY}, S.DELIVERED, "deliver")
+    audit.record(actor, "request.delivered", request, deliverable=deliverable,
+                 version=version.number, policy=policy.value, due_date=due_date.isoformat(),
+                 approvers=[c.email for c in contacts])
+    first_turn = request.approvers if policy == Policy.PARALLEL else request.approvers[:1]
+    for approver in first_turn:
+        invite(approver)
+    return request
+
+
+def invite(approver: Approver) -> None:
+    """It is this approver's turn: email them their link."""
+    request = approver.request
+    approver.status = ApproverStatus.INVITED
+    approver.invited_at = utcnow()
+    db.session.flush()
+    deliverable = request.version.deliverable
+    mail.compose(
+        to_addr=approver.contact.email or "", to_name=approver.contact.name,
+        template="review_request",
+        idempotency_key=f"invite:{approver.id}:{approver.link_generation}",
+        deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
+        deliverable=deliverable, version=request.version, request=request,
+        url=review_link(approver), sender=request.sent_by,
+    )
