@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from portal.config import build_config, check_secret_key
-from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,13 +25,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(build_config(instance_path, overrides))
     check_secret_key(app.config, instance_path, app.debug)
+    # The outbox page shows every email's link: never in production.
+    app.config.setdefault("DEV_OUTBOX", app.debug or bool(app.config.get("TESTING")))
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
-    htmx.init_app(app)
+    htmx_ext.init_app(app)
     limiter.init_app(app)
 
     from portal import cli, security

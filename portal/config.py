@@ -76,7 +76,6 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
-        "DEV_OUTBOX": False,
     }
     config.update(overrides)
     return config
@@ -89,7 +88,6 @@ def check_secret_key(config: dict[str, Any], instance_path: Path, debug: bool) -
         return
     if debug or config.get("TESTING"):
         config["SECRET_KEY"] = _dev_secret_key(instance_path)
-        config["DEV_OUTBOX"] = True
         return
     raise ConfigError(
         "SECRET_KEY is missing or too weak. Set SECRET_KEY to a long random value "

@@ -1,0 +1,254 @@
+"""Shared fixtures: the app on each database backend, a signed-in browser, and factories.
+
+The suite runs once on SQLite and once more on PostgreSQL when TEST_DATABASE_URL is set.
+Without a server the PostgreSQL half is skipped with the reason; under CI=true it fails.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from portal import create_app, outbox, workflow
+from portal.config import _normalise_database_url
+from portal.extensions import db, limiter
+from portal.models import (
+    Client,
+    Contact,
+    Deliverable,
+    DeliverableState,
+    Policy,
+    Project,
+    Role,
+    User,
+)
+from portal.samples import sample_pdf
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PASSWORD = "correct horse battery"
+PASSWORD_HASH = PasswordHasher().hash(PASSWORD)  # hashed once; argon2 is slow on purpose
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def need_server(what: str, reason: str) -> None:
+    """Skip on a laptop without the server; fail under CI, where it must be there."""
+    message = f"{what} is not available: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true requires it)", pytrace=False)
+    pytest.skip(message)
+
+
+def _postgres_url() -> str:
+    raw = os.environ.get("TEST_DATABASE_URL", "")
+    if not raw:
+        need_server("PostgreSQL", "TEST_DATABASE_URL is not set")
+    url = _normalise_database_url(raw)
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+            conn.commit()
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        need_server("PostgreSQL", f"cannot connect to {url}: {exc.orig}")
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database per backend for the session, built by the real migrations."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    else:
+        url = _postgres_url()
+    app = create_app({"TESTING": True, "SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _empty_all_tables() -> None:
+    tables = db.metadata.sorted_tables
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in reversed(tables):
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app_config(tmp_path) -> dict[str, Any]:
+    """Override settings per test by editing this dict before `app` is built."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "FILE_STORE": str(tmp_path / "files"),
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "PUBLIC_BASE_URL": "http://portal.test",
+    }
+
+
+@pytest.fixture
+def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": database_url})
+    limiter.reset()
+    with app.app_context():
+        _empty_all_tables()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+class Browser:
+    """A test client that signs in and sends the CSRF token like a real form."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self._token: str | None = None
+
+    def csrf_token(self) -> str:
+        if self._token is None:
+            page = self.client.get("/login").get_data(as_text=True)
+            if "csrf_token" not in page:  # signed in: /login redirects
+                page = self.client.get("/clients").get_data(as_text=True)
+            match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert match, "no CSRF token on the page"
+            self._token = match.group(1)
+        return self._token
+
+    def login(self, email: str, password: str = PASSWORD):
+        self._token = None
+        response = self.post("/login", data={"email": email, "password": password})
+        self._token = None  # signing in starts a fresh session
+        return response
+
+    def get(self, url: str, **kwargs: Any):
+        return self.client.get(url, **kwargs)
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf_token())
+        return self.client.post(url, data=data, **kwargs)
+
+    def htmx_post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
+        headers = {"HX-Request": "true", **kwargs.pop("headers", {})}
+        return self.post(url, data, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def browser(app: Flask) -> Browser:
+    return Browser(app.test_client())
+
+
+@pytest.fixture
+def make_browser(app: Flask) -> Callable[[], Browser]:
+    return lambda: Browser(app.test_client())
+
+
+# --- factories -------------------------------------------------------------------------
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., User]:
+    counter = iter(range(1, 10_000))
+
+    def make(role: Role = Role.STAFF, email: str | None = None, name: str | None = None,
+             active: bool = True) -> User:
+        n = next(counter)
+        user = User(email=email or f"{role.value}{n}@agency.example", name=name or f"{role.value.title()} {n}",
+                    password_hash=PASSWORD_HASH, role=role, active=active)
+        db.session.add(user)
+        db.session.commit()
+        return user
+    return make
+
+
+@pytest.fixture
+def staff(make_user) -> User:
+    return make_user(Role.STAFF, email="sam@agency.example", name="Sam Staff")
+
+
+@pytest.fixture
+def colleague(make_user) -> User:
+    return make_user(Role.STAFF, email="cora@agency.example", name="Cora Colleague")
+
+
+@pytest.fixture
+def make_client(app: Flask) -> Callable[..., Client]:
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, contacts: int = 2) -> Client:
+        n = next(counter)
+        client = Client(name=name or f"Client {n}")
+        db.session.add(client)
+        for i in range(1, contacts + 1):
+            db.session.add(Contact(client=client, name=f"Contact {n}.{i}",
+                                   email=f"contact{i}@client{n}.example"))
+        db.session.commit()
+        return client
+    return make
+
+
+@pytest.fixture
+def make_project(make_client, staff) -> Callable[..., Project]:
+    def make(client: Client | None = None, owner: User | None = None) -> Project:
+        client = client or make_client()
+        project = Project(client=client, name=f"Project for {client.name}", owner=owner or staff)
+        db.session.add(project)
+        db.session.commit()
+        return project
+    return make
+
+
+def future(days: int = 7) -> date:
+    return workflow.today_utc() + timedelta(days=days)
+
+
+@pytest.fixture
+def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverable]:
+    """A deliverable driven through the real workflow up to the state asked for."""
+    def make(state: DeliverableState = DeliverableState.DRAFT, *, project: Project | None = None,
+             policy: Policy = Policy.PARALLEL, approvers: int = 1,
+             with_version: bool = True) -> Deliverable:
+        project = project or make_project()
+        d = workflow.create_deliverable(staff, project, "Homepage v3", "The new homepage.",
+                                        future(14))
+        if with_version:
+            workflow.upload_version(staff, d, io.BytesIO(sample_pdf("Homepage v3")),
+                                    "homepage.pdf", "First cut")
+        steps = [DeliverableState.IN_REVIEW, DeliverableState.READY, DeliverableState.DELIVERED]
+        if state in steps or state not in (DeliverableState.DRAFT,):
+            workflow.submit_for_review(staff, d, colleague)
+        if state != DeliverableState.IN_REVIEW and state != DeliverableState.DRAFT:
+            workflow.review_internally(colleague, d, approve=True)
+        if state not in (DeliverableState.DRAFT, DeliverableState.IN_REVIEW,
+                         DeliverableState.READY):
+            contacts = project.client.contacts[:approvers]
+            request = workflow.deliver(staff, d, contacts, policy, future(7))
+            from portal.models import Outcome, RejectionScope
+            if state == DeliverableState.APPROVED:
+                for a in request.approvers:
+                    workflow.record_decision(a, Outcome.APPROVED)
+            elif state == DeliverableState.APPROVED_WITH_CONDITIONS:
+                for a in request.approvers:
+                    workflow.record_decision(a, Outcome.APPROVED_WITH_CONDITIONS, "Fix the logo")
+            elif state == DeliverableState.CHANGES_REQUESTED:
+                workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
+                                         RejectionScope.IN_SCOPE)
+        outbox.commit(echo=False)
+        assert d.state == state
+        return d
+    return make
