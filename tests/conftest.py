@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from werkzeug.datastructures import MultiDict
 
 from portal import create_app, outbox, workflow
 from portal.config import _normalise_database_url
@@ -139,10 +140,11 @@ class Browser:
     def get(self, url: str, **kwargs: Any):
         return self.client.get(url, **kwargs)
 
-    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
-        data = dict(data or {})
-        data.setdefault("csrf_token", self.csrf_token())
-        return self.client.post(url, data=data, **kwargs)
+    def post(self, url: str, data: Any = None, **kwargs: Any):
+        """POST a form; `data` may be a dict or a MultiDict (for repeated fields)."""
+        form = MultiDict(data or {})
+        form.setdefault("csrf_token", self.csrf_token())
+        return self.client.post(url, data=form, **kwargs)
 
     def htmx_post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
         headers = {"HX-Request": "true", **kwargs.pop("headers", {})}

@@ -1,0 +1,1 @@
+"""RQ job functions: they take ids, load rows, call portal code, and commit."""
