@@ -5,6 +5,7 @@ Without a server the PostgreSQL half is skipped with the reason; under CI=true i
 """
 from __future__ import annotations
 
+import contextvars
 import io
 import os
 import re
@@ -115,17 +116,27 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
 
 
 class Browser:
-    """A test client that signs in and sends the CSRF token like a real form."""
+    """A test client that signs in and sends the CSRF token like a real form.
+
+    Each request runs in a fresh context, as in production: its own app context, `g`
+    and database session. The test's session commits before and re-reads after.
+    """
 
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
         self._token: str | None = None
 
+    def _send(self, method: str, url: str, **kwargs: Any):
+        db.session.commit()
+        response = contextvars.Context().run(self.client.open, url, method=method, **kwargs)
+        db.session.expire_all()
+        return response
+
     def csrf_token(self) -> str:
         if self._token is None:
-            page = self.client.get("/login").get_data(as_text=True)
+            page = self.get("/login").get_data(as_text=True)
             if "csrf_token" not in page:  # signed in: /login redirects
-                page = self.client.get("/clients").get_data(as_text=True)
+                page = self.get("/clients").get_data(as_text=True)
             match = re.search(r'name="csrf_token" value="([^"]+)"', page)
             assert match, "no CSRF token on the page"
             self._token = match.group(1)
@@ -138,13 +149,13 @@ class Browser:
         return response
 
     def get(self, url: str, **kwargs: Any):
-        return self.client.get(url, **kwargs)
+        return self._send("GET", url, **kwargs)
 
     def post(self, url: str, data: Any = None, **kwargs: Any):
         """POST a form; `data` may be a dict or a MultiDict (for repeated fields)."""
         form = MultiDict(data or {})
         form.setdefault("csrf_token", self.csrf_token())
-        return self.client.post(url, data=form, **kwargs)
+        return self._send("POST", url, data=form, **kwargs)
 
     def htmx_post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
         headers = {"HX-Request": "true", **kwargs.pop("headers", {})}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from portal.errors import IllegalTransition
@@ -11,24 +11,29 @@ from portal.models import Version
 from portal.models.work import VERSION_CONTENT_FIELDS
 
 
-def _was_locked(version: Version) -> bool:
-    history = inspect(version).attrs.locked_at.history
-    before = [*history.unchanged, *history.deleted]
-    return any(value is not None for value in before)
+def _was_locked(session: Session, version: Version) -> bool:
+    """Ask the database, not the object: its in-memory state may be expired or edited."""
+    if version.id is None:
+        return False
+    with session.no_autoflush:
+        stored = session.execute(
+            select(Version.locked_at).where(Version.id == version.id)
+        ).scalar_one_or_none()
+    return stored is not None
 
 
 def _refuse_changes_to_locked_versions(session: Session, _ctx: Any, _instances: Any) -> None:
     for obj in session.deleted:
-        if isinstance(obj, Version) and _was_locked(obj):
+        if isinstance(obj, Version) and _was_locked(session, obj):
             raise IllegalTransition(f"Version {obj.number} is approved and locked; it cannot be "
                                     "deleted.")
     for obj in session.dirty:
-        if not isinstance(obj, Version) or not _was_locked(obj):
+        if not isinstance(obj, Version):
             continue
         state = inspect(obj)
         changed = [f for f in (*VERSION_CONTENT_FIELDS, "locked_at")
                    if state.attrs[f].history.has_changes()]
-        if changed:
+        if changed and _was_locked(session, obj):
             raise IllegalTransition(
                 f"Version {obj.number} is approved and locked; it cannot be replaced or edited. "
                 "Upload a new version instead."
