@@ -153,7 +153,8 @@ class Browser:
 
     def post(self, url: str, data: Any = None, **kwargs: Any):
         """POST a form; `data` may be a dict or a MultiDict (for repeated fields)."""
-        form = MultiDict(data or {})
+        # A plain dict stays a dict: MultiDict would split (stream, name) file tuples.
+        form = data.copy() if isinstance(data, MultiDict) else dict(data or {})
         form.setdefault("csrf_token", self.csrf_token())
         return self._send("POST", url, data=form, **kwargs)
 
@@ -181,7 +182,8 @@ def make_user(app: Flask) -> Callable[..., User]:
     def make(role: Role = Role.STAFF, email: str | None = None, name: str | None = None,
              active: bool = True) -> User:
         n = next(counter)
-        user = User(email=email or f"{role.value}{n}@agency.example", name=name or f"{role.value.title()} {n}",
+        user = User(email=email or f"{role.value}{n}@agency.example",
+                    name=name or f"{role.value.title()} {n}",
                     password_hash=PASSWORD_HASH, role=role, active=active)
         db.session.add(user)
         db.session.commit()
