@@ -59,7 +59,8 @@ def test_draft_to_delivered_over_http(make_browser, staff, colleague):
     assert "homepage.pdf" in page and "Submit for review" in page
 
     sam.post(f"/deliverables/{deliverable_id}/submit", {"reviewer_id": colleague.id})
-    invite = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to_addr == colleague.email))
+    invite = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.to_addr == colleague.email))
     assert invite is not None and "Internal review requested" in invite.subject
 
     # The uploader is not offered the review; the colleague is.
@@ -71,9 +72,10 @@ def test_draft_to_delivered_over_http(make_browser, staff, colleague):
     assert db.session.get(Deliverable, deliverable_id).state == DeliverableState.READY
 
     contacts = {c.name: c for c in client.contacts}
+    jane, john = contacts["Jane Doe"], contacts["John Roe"]
     response = sam.post(f"/deliverables/{deliverable_id}/deliver", MultiDict([
-        ("contact_id", contacts["John Roe"].id), ("order_%d" % contacts["John Roe"].id, "2"),
-        ("contact_id", contacts["Jane Doe"].id), ("order_%d" % contacts["Jane Doe"].id, "1"),
+        ("contact_id", john.id), (f"order_{john.id}", "2"),
+        ("contact_id", jane.id), (f"order_{jane.id}", "1"),
         ("policy", "sequential"), ("due_date", future(7).isoformat()),
     ]))
     assert response.status_code == 302
