@@ -115,3 +115,27 @@ def verify_chain() -> ChainReport:
 def head_hash() -> str:
     last = db.session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     return last or GENESIS
+
+
+VERB_LABELS = {
+    "user.created": "Account created",
+    "client.created": "Client created",
+    "contact.added": "Contact added",
+    "project.created": "Project created",
+    "deliverable.created": "Deliverable created",
+    "version.uploaded": "Version uploaded",
+    "deliverable.submitted": "Submitted for internal review",
+    "version.review_approved": "Internal review: approved",
+    "version.review_sent_back": "Internal review: sent back",
+    "request.delivered": "Delivered to the client",
+    "request.cancelled": "Request cancelled",
+    "request.approved": "Approved by everyone",
+    "request.approved_with_conditions": "Approved, with conditions",
+    "decision.approved": "Client approved",
+    "decision.approved_with_conditions": "Client approved with conditions",
+    "decision.rejected": "Client rejected",
+}
+
+
+def describe(verb: str) -> str:
+    return VERB_LABELS.get(verb, verb.replace(".", ": ").replace("_", " ").capitalize())

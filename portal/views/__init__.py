@@ -5,6 +5,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from portal.audit import describe
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.workflow import whose_turn
@@ -22,6 +23,7 @@ def register_views(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
     app.jinja_env.globals["whose_turn"] = whose_turn
+    app.jinja_env.filters["describe_event"] = describe
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
