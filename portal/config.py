@@ -75,7 +75,11 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a clock
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "RATELIMIT_SWALLOW_ERRORS": True,  # a dead Redis must not take pages down
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "CLIENT_RATE_LIMIT": env.get("CLIENT_RATE_LIMIT", "60 per minute"),
+        "RENEW_RATE_LIMIT": env.get("RENEW_RATE_LIMIT", "5 per hour"),
     }
     config.update(overrides)
     return config

@@ -7,7 +7,7 @@ from portal import audit
 from portal.accounts import normalise_email
 from portal.errors import InvalidInput, NotAllowed
 from portal.extensions import db
-from portal.models import Client, Contact, Project, Role, User
+from portal.models import Approver, Client, Contact, Project, Role, User
 
 
 def require_staff(actor: User) -> None:
@@ -69,3 +69,22 @@ def account_managers() -> list[User]:
         select(User).where(User.active, User.role.in_([Role.STAFF, Role.ADMIN]))
         .order_by(User.name)
     ))
+
+
+def update_contact(actor: User, contact: Contact, name: str, email: str) -> None:
+    """Rename or re-address a contact. A new address revokes every link sent to the old one."""
+    require_staff(actor)
+    name = _required(name, "The contact's name", 120)
+    address = normalise_email(email) if email and email.strip() else None
+    if address and any(c.email == address and c.id != contact.id
+                       for c in contact.client.contacts):
+        raise InvalidInput(f"{contact.client.name} already has a contact with the email "
+                           f"{address}.")
+    changed_email = address != contact.email
+    detail = {"name": name, "email": address, "previous_email": contact.email}
+    contact.name, contact.email = name, address
+    if changed_email:
+        links = select(Approver).where(Approver.contact_id == contact.id)
+        for approver in db.session.scalars(links):
+            approver.link_generation += 1
+    audit.record(actor, "contact.updated", contact, **detail)

@@ -89,7 +89,7 @@ def test_draft_to_delivered_over_http(make_browser, staff, colleague):
     assert [m.to_addr for m in emails] == ["jane@acme.example"]  # sequential: Jane first
     assert emails[0].subject == "Please review: Homepage v3 (version 1)"
     assert emails[0].status == OutboxStatus.SENT
-    assert "http://portal.test/review/" in emails[0].body_text
+    assert "http://portal.test/r/" in emails[0].body_text
 
     dashboard = sam.get("/").get_data(as_text=True)
     assert "Homepage v3" in dashboard and "Waiting for Jane Doe" in dashboard

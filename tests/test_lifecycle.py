@@ -136,7 +136,7 @@ def test_delivering_writes_one_email_per_invited_approver(make_deliverable, staf
     invites = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.subject.startswith("Please review"))).all()
     assert sorted(m.to_addr for m in invites) == sorted(c.email for c in contacts)
-    assert all("http://portal.test/review/" in m.body_text for m in invites)
+    assert all("http://portal.test/r/" in m.body_text for m in invites)
     assert all(m.reply_to == d.owner.email for m in invites)
 
 

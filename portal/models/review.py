@@ -71,6 +71,9 @@ class ReviewRequest(db.Model):
     approvers: Mapped[list[Approver]] = relationship(
         back_populates="request", order_by="Approver.position"
     )
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="request", order_by="Comment.id"
+    )
 
     @property
     def waiting_on(self) -> list[Approver]:
@@ -133,5 +136,11 @@ class Comment(db.Model):
     internal: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    request: Mapped[ReviewRequest] = relationship(back_populates="comments")
     author_contact: Mapped[Contact | None] = relationship()
     author_user: Mapped[User | None] = relationship()
+
+    @property
+    def author_name(self) -> str:
+        author = self.author_user or self.author_contact
+        return author.name if author else "Unknown"

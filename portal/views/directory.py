@@ -8,7 +8,7 @@ from sqlalchemy import select
 from portal import directory, outbox, workflow
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
-from portal.models import Client, Project, User
+from portal.models import Client, Contact, Project, User
 from portal.views.access import acting_user, get_or_404, staff_only
 from portal.views.staff import parse_date
 
@@ -68,6 +68,22 @@ def add_contact(client_id: int):
         return _failed("directory/client.html", exc,
                        **_client_context(get_or_404(Client, client_id)))
     flash("Contact added.")
+    return redirect(url_for("directory.client_page", client_id=client_id))
+
+
+@bp.post("/contacts/<int:contact_id>")
+@staff_only
+def update_contact(contact_id: int):
+    contact = get_or_404(Contact, contact_id)
+    client_id = contact.client_id
+    try:
+        directory.update_contact(acting_user(), contact, request.form.get("contact_name", ""),
+                                 request.form.get("contact_email", ""))
+        outbox.commit()
+    except DomainError as exc:
+        return _failed("directory/client.html", exc,
+                       **_client_context(get_or_404(Client, client_id)))
+    flash("Contact saved. Links sent to an old address no longer work.")
     return redirect(url_for("directory.client_page", client_id=client_id))
 
 

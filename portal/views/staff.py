@@ -75,7 +75,9 @@ def dashboard():
 def _deliverable(deliverable_id: int) -> Deliverable:
     deliverable = db.session.scalar(
         _load_deliverables().where(Deliverable.id == deliverable_id)
-        .options(selectinload(Deliverable.versions).selectinload(Version.reviews))
+        .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
+                 selectinload(Deliverable.versions).selectinload(Version.requests)
+                 .selectinload(ReviewRequest.comments))
     )
     if deliverable is None:
         abort(404)
@@ -105,7 +107,8 @@ def deliverable_page(deliverable_id: int):
     return render_deliverable(deliverable_id)
 
 
-def _act(deliverable_id: int, action: Callable[[Deliverable], Any], done: str):
+def act_on_deliverable(deliverable_id: int, action: Callable[[Deliverable], Any],
+                       done: str):
     """Run one lifecycle action, commit, and show the result (inline for htmx)."""
     deliverable = get_or_404(Deliverable, deliverable_id)
     try:
@@ -130,7 +133,7 @@ def upload(deliverable_id: int):
             raise InvalidInput("Choose a file to upload.")
         workflow.upload_version(acting_user(), deliverable, upload_file.stream,
                                 upload_file.filename, request.form.get("what_changed", ""))
-    return _act(deliverable_id, action, "New version uploaded.")
+    return act_on_deliverable(deliverable_id, action, "New version uploaded.")
 
 
 @bp.post("/deliverables/<int:deliverable_id>/submit")
@@ -141,7 +144,7 @@ def submit(deliverable_id: int):
     def action(deliverable: Deliverable) -> None:
         reviewer = get_or_404(User, reviewer_id) if reviewer_id else None
         workflow.submit_for_review(acting_user(), deliverable, reviewer)
-    return _act(deliverable_id, action, "Submitted for internal review.")
+    return act_on_deliverable(deliverable_id, action, "Submitted for internal review.")
 
 
 @bp.post("/deliverables/<int:deliverable_id>/review")
@@ -152,7 +155,7 @@ def review(deliverable_id: int):
     def action(deliverable: Deliverable) -> None:
         workflow.review_internally(acting_user(), deliverable, approve=approve,
                                    note=request.form.get("note", ""))
-    return _act(deliverable_id, action,
+    return act_on_deliverable(deliverable_id, action,
                 "Marked as reviewed." if approve else "Sent back with your note.")
 
 
@@ -173,16 +176,8 @@ def deliver(deliverable_id: int):
             raise InvalidInput("Choose parallel or sequential approval.")
         due = parse_date(request.form.get("due_date"), "The due date")
         workflow.deliver(acting_user(), deliverable, contacts, Policy(policy_raw), due)
-    return _act(deliverable_id, action, "Delivered. The approvers have been emailed.")
-
-
-@bp.post("/requests/<int:request_id>/cancel")
-@staff_only
-def cancel(request_id: int):
-    review_request = get_or_404(ReviewRequest, request_id)
-    return _act(review_request.version.deliverable_id,
-                lambda _d: workflow.cancel_request(acting_user(), review_request),
-                "Request cancelled; its links no longer work.")
+    return act_on_deliverable(deliverable_id, action,
+                              "Delivered. The approvers have been emailed.")
 
 
 @bp.get("/versions/<int:version_id>/file")

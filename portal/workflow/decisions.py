@@ -114,12 +114,15 @@ def _advance(request: ReviewRequest) -> None:
                  version=version.number, sha256=version.sha256)
 
 
-def _close(request: ReviewRequest, status: RequestStatus) -> None:
+def _close(request: ReviewRequest, status: RequestStatus, *, revoke_links: bool = False) -> None:
+    """Undecided approvers are withdrawn: their links still show the outcome, but decide
+    nothing. A cancellation also revokes the links outright."""
     request.status = status
     request.closed_at = utcnow()
     for approver in request.approvers:
         if approver.status not in DECIDED:
             approver.status = ApproverStatus.WITHDRAWN
+        if revoke_links:
             approver.link_generation += 1
 
 
@@ -140,7 +143,7 @@ def cancel_request(actor: User, request: ReviewRequest) -> None:
     request = _lock(request.id)
     if request.status != RequestStatus.OPEN:
         raise IllegalTransition(f"This request is already {request.status.label}.")
-    _close(request, RequestStatus.CANCELLED)
+    _close(request, RequestStatus.CANCELLED, revoke_links=True)
     deliverable = request.version.deliverable
     deliverable.state = DeliverableState.READY
     deliverable.last_activity_at = utcnow()

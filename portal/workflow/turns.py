@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.models import Deliverable, DeliverableState
+from portal.models import Approver, ApproverStatus, Deliverable, DeliverableState, RequestStatus
 
 S = DeliverableState
 
@@ -32,3 +32,23 @@ def whose_turn(deliverable: Deliverable) -> Turn:
             return Turn("client", f"Waiting for {names}" if names else "Waiting for the client")
     return Turn("done", "Approved")
 
+
+
+def request_status_for(approver: Approver) -> str:
+    """The status line a client sees at the top of their review page."""
+    request = approver.request
+    if request.status == RequestStatus.OPEN:
+        if approver.status == ApproverStatus.INVITED:
+            return "Waiting for your decision"
+        waiting = ", ".join(a.contact.name for a in request.waiting_on)
+        if approver.status == ApproverStatus.QUEUED:
+            return f"Waiting for {waiting} to decide first" if waiting else "Not your turn yet"
+        return f"Your decision is recorded. Waiting for {waiting}" if waiting else \
+            "Your decision is recorded"
+    return {
+        RequestStatus.APPROVED: "Approved by everyone",
+        RequestStatus.APPROVED_WITH_CONDITIONS: "Approved by everyone, with conditions",
+        RequestStatus.CHANGES_REQUESTED: "Changes requested",
+        RequestStatus.EXPIRED: "This request expired without a decision",
+        RequestStatus.CANCELLED: "This request was withdrawn by the team",
+    }[request.status]
