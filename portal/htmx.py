@@ -15,6 +15,9 @@ def is_htmx() -> bool:
 
 def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
     """The named block for htmx requests, the whole page otherwise."""
+    if not isinstance(status, int):
+        raise TypeError("render(status=…) is the HTTP status; name the template variable "
+                        "something else")
     if block and is_htmx():
         html = render_block(template, block, **context)
     else:

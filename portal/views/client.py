@@ -128,7 +128,7 @@ def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
         "approver": approver, "review_request": review_request, "version": version,
         "deliverable": deliverable, "project": deliverable.project,
         "client": deliverable.project.client, "history": history, "comments": comments,
-        "status": request_status_for(approver), "inline_types": INLINE_TYPES,
+        "status_line": request_status_for(approver), "inline_types": INLINE_TYPES,
         "choice": None, "decision_error": None, "comment_error": None, "form": {}, **extra,
     }
 

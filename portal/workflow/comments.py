@@ -4,6 +4,7 @@ from __future__ import annotations
 from portal import audit
 from portal.directory import require_staff
 from portal.errors import IllegalTransition, InvalidInput
+from portal.extensions import db
 from portal.models import Comment, Contact, ReviewRequest, User, utcnow
 
 MAX_COMMENT = 5000
@@ -24,6 +25,7 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
         if internal:
             raise IllegalTransition("Only staff can write internal notes.")
         comment = Comment(request=request, author_contact=author, body=body)
+    db.session.add(comment)
     request.version.deliverable.last_activity_at = utcnow()
     audit.record(author, "comment.internal" if internal else "comment.posted", comment,
                  deliverable=request.version.deliverable, length=len(body))
