@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 import click
 from flask import Flask
@@ -15,6 +16,7 @@ from portal.models import Role
 users = AppGroup("users", help="Manage staff accounts.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 demo = AppGroup("demo", help="Demo data for a first look.")
+jobs_cli = AppGroup("jobs", help="Run the periodic jobs by hand or from system cron.")
 
 
 @users.command("create")
@@ -66,6 +68,46 @@ def load_demo(if_empty: bool) -> None:
         click.echo(f"  {role:<8} {email}")
 
 
+AT_HELP = "Run as if it were this moment (ISO 8601, UTC), e.g. to fast-forward the demo."
+
+
+def _at(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date and time") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+@jobs_cli.command("sweep")
+@click.option("--at", "at", default=None, help=AT_HELP)
+def sweep(at: str | None) -> None:
+    """Send due reminders, escalate overdue requests, expire stale ones, relay the outbox."""
+    from jobs.periodic import every_minute
+
+    report = every_minute(_at(at))
+    click.echo(", ".join(f"{key}: {value}" for key, value in report.items()))
+
+
+@jobs_cli.command("relay")
+def relay() -> None:
+    """Queue every pending email (what the sweep does every minute)."""
+    from jobs.mail import relay as relay_job
+
+    click.echo(f"relayed: {relay_job()}")
+
+
+@jobs_cli.command("digest")
+@click.option("--at", "at", default=None, help=AT_HELP)
+def digest(at: str | None) -> None:
+    """Email each owner the day's new client comments."""
+    from jobs.periodic import daily_digest
+
+    click.echo(f"digests: {daily_digest(_at(at))}")
+
+
 def init_app(app: Flask) -> None:
-    for group in (users, audit_cli, demo):
+    for group in (users, audit_cli, demo, jobs_cli):
         app.cli.add_command(group)

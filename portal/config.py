@@ -60,6 +60,13 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
         "MAIL_USE_TLS": _flag("MAIL_USE_TLS"),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "Signoff <signoff@localhost>"),
+        "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", "5")),
+        # Seconds before each retry of a failed send (RQ Retry, and the relay's backoff).
+        "MAIL_RETRY_INTERVALS": env.get("MAIL_RETRY_INTERVALS", "60,300,1800,7200"),
+        "REMINDER_FIRST_AFTER_DAYS": int(env.get("REMINDER_FIRST_AFTER_DAYS", "2")),
+        "REMINDER_EVERY_DAYS": int(env.get("REMINDER_EVERY_DAYS", "2")),
+        "REMINDER_MAX": int(env.get("REMINDER_MAX", "5")),
+        "REMINDER_HOUR": int(env.get("REMINDER_HOUR", "9")),  # in the client's time zone
         "MAX_UPLOAD_MB": max_upload_mb,
         # Room for the multipart envelope around a file of exactly the limit.
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024 + 64 * 1024,

@@ -1,57 +1,107 @@
-"""Hand committed outbox rows to a transport.
+"""Hand committed outbox rows to the queue, and deliver them from there.
 
 The database is the source of truth: a row is written in the same transaction as the
-change that caused it, and is only handed on after that transaction commits.
+change that caused it, handed on only after that transaction commits, and marked sent
+only after the transport accepted it. Anything still pending is picked up by the relay.
 """
 from __future__ import annotations
 
-import logging
+from datetime import datetime, timedelta
 
-import click
 from flask import current_app
 from sqlalchemy import inspect, select
 
+from portal import audit, mailer
+from portal.directory import require_staff
+from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.mail import NEW_MESSAGES_KEY
-from portal.models import OutboxMessage, OutboxStatus, utcnow
+from portal.models import OutboxMessage, OutboxStatus, User, utcnow
+from portal.queue import enqueue_once
 
-log = logging.getLogger(__name__)
+DELIVER_JOB = "jobs.mail.deliver_message"
 
 
-def commit(*, echo: bool = True) -> None:
-    """Commit the session, then dispatch the messages this transaction wrote."""
+def commit() -> None:
+    """Commit the session, then hand the messages this transaction wrote to the queue."""
     new = db.session.info.pop(NEW_MESSAGES_KEY, [])
     db.session.commit()
     for message in new:
         if inspect(message).persistent:  # rows rolled back since are transient again
-            deliver(message.id, echo=echo)
+            dispatch(message.id)
 
 
-def deliver(message_id: int, *, echo: bool = True) -> None:
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.status == OutboxStatus.SENT:
-        return
+def retry_intervals() -> list[int]:
+    return [int(s) for s in str(current_app.config["MAIL_RETRY_INTERVALS"]).split(",") if s]
+
+
+def dispatch(message_id: int) -> bool:
+    return enqueue_once(DELIVER_JOB, message_id, job_id=f"outbox-{message_id}",
+                        retries=retry_intervals())
+
+
+def _claim(message_id: int) -> OutboxMessage | None:
+    """Lock the row so two workers never send it at once (PostgreSQL skips a locked row)."""
+    return db.session.execute(
+        select(OutboxMessage).where(OutboxMessage.id == message_id)
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None:
+    """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
+    so the queue retries it; the last attempt marks the row failed instead."""
+    message = _claim(message_id)
+    if message is None or message.status != OutboxStatus.PENDING:
+        db.session.rollback()
+        return message.status if message else None
+    config = current_app.config
     message.attempts += 1
-    if echo:
-        _print_to_console(message)
+    try:
+        message.transport = mailer.send(message, config)
+    except mailer.DeliveryFailed as exc:
+        message.last_error = str(exc)[:2000]
+        intervals = retry_intervals() or [60]
+        if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
+            message.status = OutboxStatus.FAILED
+            db.session.commit()
+            return message.status
+        delay = intervals[min(message.attempts - 1, len(intervals) - 1)]
+        message.next_attempt_at = (now or utcnow()) + timedelta(seconds=delay)
+        db.session.commit()
+        raise
     message.status = OutboxStatus.SENT
-    message.transport = "console"
-    message.sent_at = utcnow()
+    message.sent_at = now or utcnow()
+    message.last_error = ""
     db.session.commit()
+    return message.status
 
 
-def _print_to_console(message: OutboxMessage) -> None:
-    if current_app.testing:
-        return
-    click.echo(
-        f"\n--- email to {message.to_name} <{message.to_addr}> ---\n"
-        f"Subject: {message.subject}\n\n{message.body_text}\n--- end of email ---\n",
-        err=True,
-    )
+def relay(now: datetime | None = None, limit: int = 500) -> int:
+    """Queue every pending message that is due; returns how many were handed on."""
+    due = db.session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING,
+                                       OutboxMessage.next_attempt_at <= (now or utcnow()))
+        .order_by(OutboxMessage.id).limit(limit)
+    ).all()
+    db.session.commit()
+    return sum(dispatch(message_id) for message_id in due)
 
 
-def pending_messages() -> list[OutboxMessage]:
+def retry_failed(actor: User, message: OutboxMessage) -> None:
+    """Staff pressed "Retry" on a failed message."""
+    require_staff(actor)
+    if message.status != OutboxStatus.FAILED:
+        raise IllegalTransition(f"This message is {message.status.label}, not failed.")
+    message.status = OutboxStatus.PENDING
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    audit.record(actor, "email.retried", message, to=message.to_addr)
+    db.session.info.setdefault(NEW_MESSAGES_KEY, []).append(message)
+
+
+def problems() -> list[OutboxMessage]:
     return list(db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
-        .order_by(OutboxMessage.id)
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED)
+        .order_by(OutboxMessage.id.desc())
     ))

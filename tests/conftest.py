@@ -263,7 +263,7 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
             elif state == DeliverableState.CHANGES_REQUESTED:
                 workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
                                          RejectionScope.IN_SCOPE)
-        outbox.commit(echo=False)
+        outbox.commit()
         assert d.state == state
         return d
     return make

@@ -10,6 +10,7 @@ from portal.models.review import (
     Outcome,
     Policy,
     RejectionScope,
+    Reminder,
     RequestStatus,
     ReviewRequest,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Policy",
     "Project",
     "RejectionScope",
+    "Reminder",
     "RequestStatus",
     "ReviewOutcome",
     "ReviewRequest",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -62,6 +62,11 @@ class ReviewRequest(db.Model):
         choice_column(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
     )
     link_ttl_days: Mapped[int] = mapped_column(default=14)
+    # Reminder policy, copied from the settings' defaults when the request is made.
+    reminder_first_after_days: Mapped[int] = mapped_column(default=2, server_default="2")
+    reminder_every_days: Mapped[int] = mapped_column(default=2, server_default="2")
+    reminder_max: Mapped[int] = mapped_column(default=5, server_default="5")
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -96,6 +101,10 @@ class Approver(db.Model):
     )
     invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the newest emailed link stops working; renewed by every email that carries one.
+    link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
     request: Mapped[ReviewRequest] = relationship(back_populates="approvers")
     contact: Mapped[Contact] = relationship()
@@ -135,6 +144,8 @@ class Comment(db.Model):
     body: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set once the comment went out in the owner's daily digest.
+    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     request: Mapped[ReviewRequest] = relationship(back_populates="comments")
     author_contact: Mapped[Contact | None] = relationship()
@@ -144,3 +155,16 @@ class Comment(db.Model):
     def author_name(self) -> str:
         author = self.author_user or self.author_contact
         return author.name if author else "Unknown"
+
+
+class Reminder(db.Model):
+    """One reminder, once: two sweeps racing for the same one collide on the key."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("approver_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("approvers.id"))
+    number: Mapped[int]
+    manual: Mapped[bool] = mapped_column(default=False, server_default=false())
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,6 +1,8 @@
 """Who holds a working link: resend, revoke, renew, and the first look."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
 
 from portal import audit, mail
@@ -64,6 +66,7 @@ def send_fresh_link(approver: Approver) -> None:
 def _email_link(approver: Approver, reason: str, key_suffix: str = "") -> None:
     deliverable = _deliverable(approver)
     request = approver.request
+    approver.link_expires_at = utcnow() + timedelta(days=request.link_ttl_days)
     mail.compose(
         to_addr=approver.contact.email or "", to_name=approver.contact.name,
         template="review_request",

@@ -83,6 +83,7 @@ def record_decision(
     except IntegrityError as exc:  # a concurrent post won the race
         raise AlreadyDecided("Your decision is already recorded and cannot be changed.") from exc
     approver.status = ApproverStatus(outcome.value)
+    approver.next_reminder_at = None
     deliverable = version.deliverable
     deliverable.last_activity_at = utcnow()
     audit.record(approver.contact, f"decision.{outcome.value}", decision, deliverable=deliverable,
@@ -120,6 +121,7 @@ def _close(request: ReviewRequest, status: RequestStatus, *, revoke_links: bool 
     request.status = status
     request.closed_at = utcnow()
     for approver in request.approvers:
+        approver.next_reminder_at = None
         if approver.status not in DECIDED:
             approver.status = ApproverStatus.WITHDRAWN
         if revoke_links:

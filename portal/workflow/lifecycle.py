@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from flask import current_app
 
-from portal import audit, mail
+from portal import audit, mail, reminders
 from portal.directory import require_staff
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
 from portal.extensions import db
@@ -197,7 +197,12 @@ def deliver(
         raise Incomplete(missing)
     assert due_date is not None
     version = deliverable.current_version
-    request = ReviewRequest(version=version, policy=policy, due_date=due_date, sent_by=actor)
+    config = current_app.config
+    request = ReviewRequest(
+        version=version, policy=policy, due_date=due_date, sent_by=actor,
+        reminder_first_after_days=config["REMINDER_FIRST_AFTER_DAYS"],
+        reminder_every_days=config["REMINDER_EVERY_DAYS"], reminder_max=config["REMINDER_MAX"],
+    )
     db.session.add(request)
     for position, contact in enumerate(contacts, start=1):
         db.session.add(Approver(request=request, contact=contact, position=position))
@@ -217,6 +222,7 @@ def invite(approver: Approver) -> None:
     approver.status = ApproverStatus.INVITED
     approver.invited_at = utcnow()
     db.session.flush()
+    reminders.schedule_first(approver, approver.invited_at)
     deliverable = request.version.deliverable
     mail.compose(
         to_addr=approver.contact.email or "", to_name=approver.contact.name,

@@ -1,0 +1,30 @@
+"""Jobs that run on a clock (see jobs/cron.py and `flask --app wsgi jobs …`)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from jobs import app_context
+
+
+def every_minute(at: str | None = None) -> dict[str, int]:
+    """Reminders, escalations and expiries that are due, then the outbox relay."""
+    from portal import outbox, reminders
+    from portal.models import utcnow
+
+    with app_context():
+        now = datetime.fromisoformat(at) if at else utcnow()
+        report = reminders.sweep(now)
+        outbox.commit()
+        relayed = outbox.relay(now)
+        return {"reminders": report.reminders, "escalations": report.escalations,
+                "expired": report.expired, "relayed": relayed}
+
+
+def daily_digest(at: str | None = None) -> int:
+    from portal import digests, outbox
+    from portal.models import utcnow
+
+    with app_context():
+        count = digests.send_comment_digests(datetime.fromisoformat(at) if at else utcnow())
+        outbox.relay()
+        return count

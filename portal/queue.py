@@ -1,0 +1,56 @@
+"""The job queue: Redis with a real worker, or RQ's synchronous mode in-process.
+
+Redis is only transport. Enqueueing never fails a request: when Redis is down the
+outbox row stays pending and the periodic relay hands it on later.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+log = logging.getLogger(__name__)
+QUEUE_NAME = "signoff"
+
+
+def redis_connection(url: str) -> Redis:
+    # Short timeouts: a dead Redis must never hang a page.
+    return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+
+
+def job_queue() -> Queue:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    queue = app.extensions.get("signoff_queue")
+    if queue is None:
+        url = app.config["REDIS_URL"]
+        if url:
+            queue = Queue(QUEUE_NAME, connection=redis_connection(url))
+        else:
+            import fakeredis  # only the embedded default needs it
+
+            queue = Queue(QUEUE_NAME, is_async=False, connection=fakeredis.FakeRedis())
+        app.extensions["signoff_queue"] = queue
+    return queue
+
+
+def enqueue_once(func: str, *args: Any, job_id: str, retries: list[int] | None = None) -> bool:
+    """Enqueue under a deterministic id; False when Redis is unreachable or it is queued."""
+    queue = job_queue()
+    options: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
+    if retries:
+        options["retry"] = Retry(max=len(retries), interval=retries)
+    if queue.is_async:
+        options["unique"] = True
+    try:
+        queue.enqueue(func, *args, **options)
+    except DuplicateJobError:
+        return False
+    except RedisError as exc:
+        log.warning("Redis unavailable; %s stays pending for the relay: %s", job_id, exc)
+        return False
+    return True

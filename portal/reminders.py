@@ -1,0 +1,201 @@
+"""Chasing a quiet client: reminders on business days, escalation, and expiry.
+
+Silence is never approval. The database decides what is due (`next_reminder_at`), and a
+unique (approver, number) key makes each reminder happen once, however many sweeps run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from portal import audit, mail
+from portal.directory import require_staff
+from portal.errors import IllegalTransition
+from portal.extensions import db
+from portal.links import review_link
+from portal.models import (
+    Approver,
+    ApproverStatus,
+    DeliverableState,
+    Reminder,
+    RequestStatus,
+    ReviewRequest,
+    User,
+)
+
+BATCH = 500
+
+
+def client_zone(approver: Approver) -> ZoneInfo:
+    try:
+        return ZoneInfo(approver.contact.client.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def business_days_after(start: datetime, days: int, zone: ZoneInfo, hour: int) -> datetime:
+    """`days` working days after `start`, at `hour` o'clock in the client's zone."""
+    day = start.astimezone(zone).date()
+    added = 0
+    while added < days or day.weekday() >= 5:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            added += 1
+    return datetime.combine(day, time(hour), zone).astimezone(UTC)
+
+
+def _deliverable_url(request: ReviewRequest) -> str:
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return f"{base}/deliverables/{request.version.deliverable_id}"
+
+
+def schedule_first(approver: Approver, now: datetime) -> None:
+    """Called when it becomes this approver's turn."""
+    approver.link_expires_at = now + timedelta(days=approver.request.link_ttl_days)
+    approver.next_reminder_at = business_days_after(
+        now, approver.request.reminder_first_after_days, client_zone(approver),
+        current_app.config["REMINDER_HOUR"])
+
+
+def remind(approver: Approver, now: datetime, *, manual: bool = False) -> bool:
+    """Send reminder number n+1 to this approver, once. False if nothing was sent."""
+    request = approver.request
+    if request.status != RequestStatus.OPEN or approver.status != ApproverStatus.INVITED:
+        approver.next_reminder_at = None
+        return False
+    if approver.reminders_sent >= request.reminder_max and not manual:
+        escalate(request, now)
+        approver.next_reminder_at = None
+        return False
+    number = approver.reminders_sent + 1
+    try:
+        with db.session.begin_nested():
+            db.session.add(Reminder(approver_id=approver.id, number=number, manual=manual,
+                                    sent_at=now))
+    except IntegrityError:  # another sweep sent this one
+        return False
+    approver.reminders_sent = number
+    approver.link_expires_at = now + timedelta(days=request.link_ttl_days)
+    approver.next_reminder_at = business_days_after(
+        now, request.reminder_every_days, client_zone(approver),
+        current_app.config["REMINDER_HOUR"])
+    deliverable = request.version.deliverable
+    mail.compose(
+        to_addr=approver.contact.email or "", to_name=approver.contact.name,
+        template="reminder", idempotency_key=f"reminder:{approver.id}:{number}",
+        deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
+        deliverable=deliverable, version=request.version, request=request,
+        url=review_link(approver), number=number,
+    )
+    audit.record(None, "reminder.sent", approver, deliverable=deliverable, number=number,
+                 manual=manual, to=approver.contact.email)
+    return True
+
+
+def send_reminder_now(actor: User, approver: Approver, now: datetime) -> None:
+    """Staff nudge by hand; it counts as one of the reminders."""
+    require_staff(actor)
+    if approver.request.status != RequestStatus.OPEN or \
+            approver.status != ApproverStatus.INVITED:
+        raise IllegalTransition(f"{approver.contact.name} is not waiting to decide.")
+    remind(approver, now, manual=True)
+
+
+def escalate(request: ReviewRequest, now: datetime) -> bool:
+    """Tell the project owner once, and mark the request overdue."""
+    if request.escalated_at is not None:
+        return False
+    request.escalated_at = now
+    deliverable = request.version.deliverable
+    owner = deliverable.project.owner
+    silent_days = max((now - request.sent_at).days, 0)
+    mail.compose(
+        to_addr=owner.email, to_name=owner.name, template="escalation",
+        idempotency_key=f"escalation:{request.id}", deliverable_id=deliverable.id,
+        deliverable=deliverable, request=request, days=silent_days,
+        url=_deliverable_url(request),
+    )
+    audit.record(None, "request.escalated", request, deliverable=deliverable,
+                 days_silent=silent_days, due_date=request.due_date.isoformat())
+    return True
+
+
+def expire(request: ReviewRequest, now: datetime) -> None:
+    """Every link ran out undecided: the request is expired, never approved."""
+    request.status = RequestStatus.EXPIRED
+    request.closed_at = now
+    for approver in request.approvers:
+        approver.next_reminder_at = None
+        if approver.status in (ApproverStatus.INVITED, ApproverStatus.QUEUED):
+            approver.status = ApproverStatus.WITHDRAWN
+    deliverable = request.version.deliverable
+    if deliverable.state == DeliverableState.DELIVERED:
+        deliverable.state = DeliverableState.READY
+    owner = deliverable.project.owner
+    mail.compose(
+        to_addr=owner.email, to_name=owner.name, template="request_expired",
+        idempotency_key=f"expired:{request.id}", deliverable_id=deliverable.id,
+        deliverable=deliverable, request=request, url=_deliverable_url(request),
+    )
+    audit.record(None, "request.expired", request, deliverable=deliverable)
+
+
+@dataclass
+class SweepReport:
+    reminders: int = 0
+    escalations: int = 0
+    expired: int = 0
+
+
+def _locked(model: type, ids: list[int]) -> list:
+    """Rows nobody else is working on (PostgreSQL skips rows another sweep holds)."""
+    return list(db.session.scalars(
+        select(model).where(model.id.in_(ids)).order_by(model.id)
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True)
+    ))
+
+
+def sweep(now: datetime) -> SweepReport:
+    """Everything that is due at `now`. Commits in batches so a crash loses little."""
+    report = SweepReport()
+    after = 0
+    while True:
+        due = db.session.scalars(
+            select(Approver.id).join(ReviewRequest)
+            .where(Approver.next_reminder_at <= now, Approver.id > after,
+                   Approver.status == ApproverStatus.INVITED,
+                   ReviewRequest.status == RequestStatus.OPEN)
+            .order_by(Approver.id).limit(BATCH)
+        ).all()
+        if not due:
+            break
+        after = due[-1]
+        for approver in _locked(Approver, list(due)):
+            if approver.next_reminder_at is not None and approver.next_reminder_at <= now:
+                report.reminders += remind(approver, now)
+        db.session.commit()
+    overdue = db.session.scalars(
+        select(ReviewRequest.id).where(ReviewRequest.status == RequestStatus.OPEN,
+                                       ReviewRequest.escalated_at.is_(None),
+                                       ReviewRequest.due_date < now.date())
+    ).all()
+    for request in _locked(ReviewRequest, list(overdue)):
+        report.escalations += escalate(request, now)
+    db.session.commit()
+    live_link = exists().where(and_(
+        Approver.request_id == ReviewRequest.id, Approver.status == ApproverStatus.INVITED,
+        or_(Approver.link_expires_at.is_(None), Approver.link_expires_at >= now)))
+    stale = db.session.scalars(
+        select(ReviewRequest.id).where(ReviewRequest.status == RequestStatus.OPEN, ~live_link)
+    ).all()
+    for request in _locked(ReviewRequest, list(stale)):
+        if request.status == RequestStatus.OPEN:
+            expire(request, now)
+            report.expired += 1
+    db.session.commit()
+    return report
