@@ -1,10 +1,12 @@
 """Staff actions on a request that is out with the client: links and the thread."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
 
-from portal import workflow
-from portal.models import Approver, ReviewRequest
+from portal import outbox, workflow
+from portal.models import Approver, OutboxMessage, ReviewRequest, utcnow
+from portal.reminders import send_reminder_now
 from portal.views.access import acting_user, get_or_404, staff_only
 from portal.views.staff import act_on_deliverable
 from portal.workflow.access import resend_link, revoke_link
@@ -46,6 +48,35 @@ def resend(approver_id: int):
                               lambda _d: resend_link(acting_user(), approver),
                               f"A new link is on its way to {approver.contact.name}; older "
                               "links no longer work.")
+
+
+@bp.post("/approvers/<int:approver_id>/remind")
+@staff_only
+def remind(approver_id: int):
+    approver = get_or_404(Approver, approver_id)
+    return act_on_deliverable(_deliverable_id(approver.request),
+                              lambda _d: send_reminder_now(acting_user(), approver, utcnow()),
+                              f"Reminder sent to {approver.contact.name}.")
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@staff_only
+def retry_message(message_id: int):
+    message = get_or_404(OutboxMessage, message_id)
+    if message.deliverable_id is None:
+        outbox.retry_failed(acting_user(), message)
+        outbox.commit()
+        flash(f"Retrying the email to {message.to_addr}.")
+        return redirect(url_for("requests.delivery_problems"))
+    return act_on_deliverable(message.deliverable_id,
+                              lambda _d: outbox.retry_failed(acting_user(), message),
+                              f"Retrying the email to {message.to_addr}.")
+
+
+@bp.get("/delivery-problems")
+@login_required
+def delivery_problems():
+    return render_template("staff/delivery_problems.html", messages=outbox.problems())
 
 
 @bp.post("/approvers/<int:approver_id>/revoke")

@@ -23,6 +23,8 @@ from portal.models import (
     Contact,
     Deliverable,
     DeliverableState,
+    OutboxMessage,
+    OutboxStatus,
     Policy,
     Project,
     ReviewRequest,
@@ -94,9 +96,14 @@ def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
     version = deliverable.current_version
     colleagues = [u for u in account_managers()
                   if version is None or u.id != version.uploaded_by_id]
+    failed = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.deliverable_id == deliverable.id,
+                                    OutboxMessage.status == OutboxStatus.FAILED)
+    ).all()
     return render(
         "staff/deliverable.html", block="main", status=error.status if error else 200,
         deliverable=deliverable, timeline=timeline, colleagues=colleagues, error=error,
+        failed_messages=failed,
         form=form or MultiDict(), policies=list(Policy), today=workflow.today_utc(),
     )
 

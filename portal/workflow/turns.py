@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from portal.models import Approver, ApproverStatus, Deliverable, DeliverableState, RequestStatus
 
@@ -10,7 +11,7 @@ S = DeliverableState
 
 @dataclass(frozen=True)
 class Turn:
-    side: str  # "us", "client" or "done"
+    side: str  # "us", "client", "overdue" or "done"
     label: str
 
 
@@ -29,7 +30,10 @@ def whose_turn(deliverable: Deliverable) -> Turn:
         case S.DELIVERED:
             request = deliverable.open_request
             names = ", ".join(a.contact.name for a in request.waiting_on) if request else ""
-            return Turn("client", f"Waiting for {names}" if names else "Waiting for the client")
+            label = f"Waiting for {names}" if names else "Waiting for the client"
+            if request and (request.escalated_at or request.due_date < datetime.now(UTC).date()):
+                return Turn("overdue", f"Overdue: {label[0].lower()}{label[1:]}")
+            return Turn("client", label)
     return Turn("done", "Approved")
 
 
