@@ -17,7 +17,7 @@ from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.mail import NEW_MESSAGES_KEY
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
-from portal.queue import enqueue_once
+from portal.queue import enqueue_unless_waiting
 
 DELIVER_JOB = "jobs.mail.deliver_message"
 
@@ -36,7 +36,7 @@ def retry_intervals() -> list[int]:
 
 
 def dispatch(message_id: int) -> bool:
-    return enqueue_once(DELIVER_JOB, message_id, job_id=f"outbox-{message_id}",
+    return enqueue_unless_waiting(DELIVER_JOB, message_id, job_id=f"outbox-{message_id}",
                         retries=retry_intervals())
 
 

@@ -12,7 +12,6 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "signoff"
@@ -38,18 +37,26 @@ def job_queue() -> Queue:
     return queue
 
 
-def enqueue_once(func: str, *args: Any, job_id: str, retries: list[int] | None = None) -> bool:
-    """Enqueue under a deterministic id; False when Redis is unreachable or it is queued."""
+WAITING = {"queued", "scheduled", "deferred"}
+
+
+def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
+                           retries: list[int] | None = None) -> bool:
+    """Enqueue under a deterministic id unless that job is already waiting to run.
+
+    A job that started and died with its worker is enqueued again: the row lock and
+    status check in the job itself make a second run harmless. False when Redis is down.
+    """
     queue = job_queue()
     options: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
     if retries:
         options["retry"] = Retry(max=len(retries), interval=retries)
-    if queue.is_async:
-        options["unique"] = True
     try:
+        if queue.is_async:
+            existing = queue.fetch_job(job_id)
+            if existing is not None and existing.get_status(refresh=False) in WAITING:
+                return False
         queue.enqueue(func, *args, **options)
-    except DuplicateJobError:
-        return False
     except RedisError as exc:
         log.warning("Redis unavailable; %s stays pending for the relay: %s", job_id, exc)
         return False

@@ -9,8 +9,14 @@ import contextvars
 import io
 import os
 import re
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -267,3 +273,146 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
         assert d.state == state
         return d
     return make
+
+
+# --- real servers: Redis, an SMTP sink, and RQ workers ------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis (a database of its own, emptied per test)."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        need_server("Redis", f"cannot reach {url}: {exc}")
+    return url
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return redis_url
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives.
+
+    `refuse_next` makes it answer the next N messages with a temporary failure.
+    """
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+        self.refuse_next = 0
+        self.refuse_always = False
+        self.delay = 0.0
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+                import asyncio
+                from email import message_from_bytes, policy
+
+                if sink.delay:
+                    await asyncio.sleep(sink.delay)
+                with sink.lock:
+                    if sink.refuse_always or sink.refuse_next > 0:
+                        sink.refuse_next = max(sink.refuse_next - 1, 0)
+                        return "451 4.3.0 Try again later"
+                    parsed = message_from_bytes(envelope.content, policy=policy.default)
+                    sink.messages.append((list(envelope.rcpt_tos), parsed))
+                return "250 OK"
+
+        self.port = _free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def to(self, address: str) -> list[Any]:
+        with self.lock:
+            return [m for rcpts, m in self.messages if address in rcpts]
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} emails, got {len(self.messages)}")
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def jobs_config(app_config: dict[str, Any], clean_redis: str, smtp_sink: SmtpSink,
+                tmp_path) -> dict[str, Any]:
+    """The app talks to the real Redis and SMTP sink; request this before `app`."""
+    app_config.update({
+        "REDIS_URL": clean_redis, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_sink.port,
+        "MAIL_RETRY_INTERVALS": "0,0,0,0", "MAIL_MAX_ATTEMPTS": 5,
+    })
+    return app_config
+
+
+@pytest.fixture
+def run_worker(app: Flask, jobs_config: dict[str, Any]):
+    """Start a real `rq worker` process on the app's database, Redis and SMTP sink."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*, burst: bool = True) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SECRET_KEY": SECRET,
+            "REDIS_URL": jobs_config["REDIS_URL"],
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(jobs_config["MAIL_PORT"]),
+            "MAIL_RETRY_INTERVALS": jobs_config["MAIL_RETRY_INTERVALS"],
+            "MAIL_MAX_ATTEMPTS": str(jobs_config["MAIL_MAX_ATTEMPTS"]),
+            "PUBLIC_BASE_URL": jobs_config["PUBLIC_BASE_URL"],
+            "FILE_STORE": jobs_config["FILE_STORE"],
+            "INSTANCE_PATH": str(Path(jobs_config["FILE_STORE"]).parent / "instance"),
+        }
+        env.pop("FLASK_DEBUG", None)
+        args = [sys.executable, "-m", "rq.cli", "worker", "signoff", "--url",
+                jobs_config["REDIS_URL"], "--worker-class", "jobs.worker.AppWorker"]
+        if burst:
+            args.append("--burst")
+        db.session.commit()  # let the worker see what the test wrote
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    def run_burst(timeout: float = 60) -> str:
+        proc = start(burst=True)
+        output, _ = proc.communicate(timeout=timeout)
+        db.session.expire_all()
+        assert proc.returncode == 0, output.decode(errors="replace")
+        return output.decode(errors="replace")
+
+    start.burst = run_burst  # type: ignore[attr-defined]
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
