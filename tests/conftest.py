@@ -315,7 +315,7 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+            async def handle_DATA(self, server, session, envelope):
                 import asyncio
                 from email import message_from_bytes, policy
 
