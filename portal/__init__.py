@@ -48,9 +48,20 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     if type(dbapi_connection).__module__.startswith("sqlite3"):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin, so SAVEPOINTs
+        # nest inside them (pysqlite would otherwise commit a savepoint on release).
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front: two deferred transactions that both read
+    # and then write would deadlock, and SQLite answers that with "database is locked".
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
