@@ -1,0 +1,186 @@
+"""Reminders, escalation and expiry at chosen moments: silence is never approval."""
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from portal import reminders, workflow
+from portal.extensions import db
+from portal.models import (
+    ApproverStatus,
+    AuditEvent,
+    DeliverableState,
+    OutboxMessage,
+    Outcome,
+    Policy,
+    Reminder,
+    RequestStatus,
+    ReviewRequest,
+)
+from portal.reminders import business_days_after
+
+UTC_ZONE = reminders.ZoneInfo("UTC")
+FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _deliver_at(make_deliverable, moment: datetime, **kwargs):
+    d = make_deliverable(DeliverableState.DELIVERED, **kwargs)
+    request = d.open_request
+    for approver in request.approvers:  # as if it went out at `moment`
+        if approver.status == ApproverStatus.INVITED:
+            reminders.schedule_first(approver, moment)
+    request.sent_at = moment
+    request.due_date = (moment + timedelta(days=14)).date()
+    db.session.commit()
+    return d, request
+
+
+def _reminder_emails(to: str | None = None) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(OutboxMessage.subject.startswith("Reminder:"))
+    if to:
+        query = query.where(OutboxMessage.to_addr == to)
+    return list(db.session.scalars(query.order_by(OutboxMessage.id)))
+
+
+def test_business_days_skip_the_weekend_and_land_in_office_hours():
+    assert business_days_after(FRIDAY_NOON, 2, UTC_ZONE, 9) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    saturday = datetime(2026, 11, 28, 15, tzinfo=UTC)
+    assert business_days_after(saturday, 0, UTC_ZONE, 9) == datetime(2026, 11, 30, 9, tzinfo=UTC)
+    new_york = reminders.ZoneInfo("America/New_York")
+    assert business_days_after(FRIDAY_NOON, 1, new_york, 9) == \
+        datetime(2026, 11, 30, 14, tzinfo=UTC)  # 09:00 in New York
+
+
+def test_first_reminder_after_two_business_days_then_every_two(app, make_deliverable):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    approver = request.approvers[0]
+    assert approver.next_reminder_at == datetime(2026, 12, 1, 9, tzinfo=UTC)  # Tuesday
+
+    assert reminders.sweep(datetime(2026, 11, 30, 17, tzinfo=UTC)).reminders == 0  # Monday
+    assert reminders.sweep(datetime(2026, 12, 1, 9, 1, tzinfo=UTC)).reminders == 1
+    assert reminders.sweep(datetime(2026, 12, 1, 9, 2, tzinfo=UTC)).reminders == 0  # once
+    db.session.refresh(approver)
+    assert approver.reminders_sent == 1
+    assert approver.next_reminder_at == datetime(2026, 12, 3, 9, tzinfo=UTC)  # Thursday
+    [email] = _reminder_emails(approver.contact.email)
+    assert "http://portal.test/r/" in email.body_text
+    assert "still waiting for your decision" in email.body_text
+
+
+def test_at_most_k_reminders_then_escalation_to_the_owner(app, make_deliverable, staff):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    approver = request.approvers[0]
+    moment = FRIDAY_NOON
+    for _ in range(20):
+        moment += timedelta(days=1)
+        reminders.sweep(moment.replace(hour=10))
+    db.session.refresh(approver)
+    assert approver.reminders_sent == request.reminder_max == 5
+    assert len(_reminder_emails(approver.contact.email)) == 5
+    escalations = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.subject.contains("has not answered"))).all()
+    assert [m.to_addr for m in escalations] == [staff.email]
+    assert escalations[0].subject.startswith(f"{d.project.client.name} has not answered "
+                                             f"'{d.title}' for ")
+    db.session.refresh(request)
+    assert request.escalated_at is not None
+    assert request.status == RequestStatus.OPEN  # overdue, never approved
+
+
+def test_due_date_passing_escalates_once(app, make_deliverable, staff):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    after_due = datetime.combine(request.due_date + timedelta(days=1), datetime.min.time(), UTC)
+    assert reminders.sweep(after_due).escalations == 1
+    assert reminders.sweep(after_due + timedelta(hours=1)).escalations == 0
+    assert workflow.whose_turn(d).side == "overdue"
+
+
+def test_sequential_reminds_only_whose_turn_it_is(app, make_deliverable):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON, policy=Policy.SEQUENTIAL,
+                             approvers=2)
+    first, second = request.approvers
+    reminders.sweep(datetime(2026, 12, 1, 10, tzinfo=UTC))
+    assert len(_reminder_emails(first.contact.email)) == 1
+    assert _reminder_emails(second.contact.email) == []
+    assert second.next_reminder_at is None
+
+
+def test_a_decision_stops_reminders_at_once(app, make_deliverable):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON, approvers=2)
+    first, second = request.approvers
+    workflow.record_decision(first, Outcome.APPROVED)
+    db.session.commit()
+    reminders.sweep(datetime(2026, 12, 1, 10, tzinfo=UTC))
+    assert _reminder_emails(first.contact.email) == []
+    assert len(_reminder_emails(second.contact.email)) == 1
+
+
+def test_cancellation_stops_reminders(app, make_deliverable, staff):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    workflow.cancel_request(staff, request)
+    db.session.commit()
+    assert reminders.sweep(datetime(2026, 12, 1, 10, tzinfo=UTC)).reminders == 0
+    assert _reminder_emails() == []
+
+
+def test_manual_nudge_counts_as_a_reminder(app, browser, make_deliverable, staff):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    approver = request.approvers[0]
+    browser.login(staff.email)
+    response = browser.post(f"/approvers/{approver.id}/remind")
+    assert response.status_code == 302
+    db.session.refresh(approver)
+    assert approver.reminders_sent == 1
+    assert db.session.scalar(select(Reminder.manual)) is True
+    assert len(_reminder_emails(approver.contact.email)) == 1
+
+
+def test_links_running_out_undecided_expire_the_request_never_approve(
+        app, make_deliverable, staff):
+    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    request.reminder_max = 0  # no reminder renews the link
+    db.session.commit()
+    report = reminders.sweep(FRIDAY_NOON + timedelta(days=request.link_ttl_days, minutes=1))
+    assert report.expired == 1
+    db.session.refresh(request)
+    assert request.status == RequestStatus.EXPIRED
+    assert d.state == DeliverableState.READY and d.current_version.locked_at is None
+    assert request.approvers[0].status == ApproverStatus.WITHDRAWN
+    told = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.subject.startswith("Expired without a decision"))).all()
+    assert [m.to_addr for m in told] == [staff.email]
+    assert db.session.scalar(select(func.count(AuditEvent.id)).where(
+        AuditEvent.verb == "request.expired")) == 1
+
+
+def test_two_sweeps_at_once_send_each_reminder_once(app, make_deliverable, make_project):
+    project = make_project()
+    for _ in range(6):
+        _deliver_at(make_deliverable, FRIDAY_NOON, project=project, approvers=2)
+    moment = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def sweep_in_own_session() -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                reminders.sweep(moment)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=sweep_in_own_session) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    db.session.expire_all()
+    open_approvers = 12
+    assert db.session.scalar(select(func.count(Reminder.id))) == open_approvers
+    assert len(_reminder_emails()) == open_approvers
+    assert db.session.scalar(select(func.count(ReviewRequest.id))) == 6
