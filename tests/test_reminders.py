@@ -54,7 +54,7 @@ def test_business_days_skip_the_weekend_and_land_in_office_hours():
 
 
 def test_first_reminder_after_two_business_days_then_every_two(app, make_deliverable):
-    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    _d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
     approver = request.approvers[0]
     assert approver.next_reminder_at == datetime(2026, 12, 1, 9, tzinfo=UTC)  # Tuesday
 
@@ -98,7 +98,7 @@ def test_due_date_passing_escalates_once(app, make_deliverable, staff):
 
 
 def test_sequential_reminds_only_whose_turn_it_is(app, make_deliverable):
-    d, request = _deliver_at(make_deliverable, FRIDAY_NOON, policy=Policy.SEQUENTIAL,
+    _d, request = _deliver_at(make_deliverable, FRIDAY_NOON, policy=Policy.SEQUENTIAL,
                              approvers=2)
     first, second = request.approvers
     reminders.sweep(datetime(2026, 12, 1, 10, tzinfo=UTC))
@@ -108,7 +108,7 @@ def test_sequential_reminds_only_whose_turn_it_is(app, make_deliverable):
 
 
 def test_a_decision_stops_reminders_at_once(app, make_deliverable):
-    d, request = _deliver_at(make_deliverable, FRIDAY_NOON, approvers=2)
+    _d, request = _deliver_at(make_deliverable, FRIDAY_NOON, approvers=2)
     first, second = request.approvers
     workflow.record_decision(first, Outcome.APPROVED)
     db.session.commit()
@@ -118,7 +118,7 @@ def test_a_decision_stops_reminders_at_once(app, make_deliverable):
 
 
 def test_cancellation_stops_reminders(app, make_deliverable, staff):
-    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    _d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
     workflow.cancel_request(staff, request)
     db.session.commit()
     assert reminders.sweep(datetime(2026, 12, 1, 10, tzinfo=UTC)).reminders == 0
@@ -126,7 +126,7 @@ def test_cancellation_stops_reminders(app, make_deliverable, staff):
 
 
 def test_manual_nudge_counts_as_a_reminder(app, browser, make_deliverable, staff):
-    d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    _d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
     approver = request.approvers[0]
     browser.login(staff.email)
     response = browser.post(f"/approvers/{approver.id}/remind")
@@ -168,7 +168,7 @@ def test_two_sweeps_at_once_send_each_reminder_once(app, make_deliverable, make_
             try:
                 barrier.wait(timeout=10)
                 reminders.sweep(moment)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # reported below
                 errors.append(exc)
             finally:
                 db.session.remove()
