@@ -161,8 +161,11 @@ def _locked(model: type, ids: list[int]) -> list:
 
 
 def sweep(now: datetime) -> SweepReport:
-    """Everything that is due at `now`. Commits in batches so a crash loses little."""
+    """Everything that is due at `now`, expiries first (a dead link gets no reminder).
+    Commits in batches so a crash loses little."""
     report = SweepReport()
+    report.expired = _expire_stale(now)
+    report.escalations = _escalate_overdue(now)
     after = 0
     while True:
         due = db.session.scalars(
@@ -179,23 +182,31 @@ def sweep(now: datetime) -> SweepReport:
             if approver.next_reminder_at is not None and approver.next_reminder_at <= now:
                 report.reminders += remind(approver, now)
         db.session.commit()
+    return report
+
+
+def _escalate_overdue(now: datetime) -> int:
     overdue = db.session.scalars(
         select(ReviewRequest.id).where(ReviewRequest.status == RequestStatus.OPEN,
                                        ReviewRequest.escalated_at.is_(None),
                                        ReviewRequest.due_date < now.date())
     ).all()
-    for request in _locked(ReviewRequest, list(overdue)):
-        report.escalations += escalate(request, now)
+    count = sum(escalate(request, now) for request in _locked(ReviewRequest, list(overdue)))
     db.session.commit()
+    return count
+
+
+def _expire_stale(now: datetime) -> int:
     live_link = exists().where(and_(
         Approver.request_id == ReviewRequest.id, Approver.status == ApproverStatus.INVITED,
         or_(Approver.link_expires_at.is_(None), Approver.link_expires_at >= now)))
     stale = db.session.scalars(
         select(ReviewRequest.id).where(ReviewRequest.status == RequestStatus.OPEN, ~live_link)
     ).all()
+    count = 0
     for request in _locked(ReviewRequest, list(stale)):
         if request.status == RequestStatus.OPEN:
             expire(request, now)
-            report.expired += 1
+            count += 1
     db.session.commit()
-    return report
+    return count

@@ -91,6 +91,8 @@ def test_at_most_k_reminders_then_escalation_to_the_owner(app, make_deliverable,
 
 def test_due_date_passing_escalates_once(app, make_deliverable, staff):
     d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    request.due_date = (FRIDAY_NOON + timedelta(days=5)).date()
+    db.session.commit()
     after_due = datetime.combine(request.due_date + timedelta(days=1), datetime.min.time(), UTC)
     assert reminders.sweep(after_due).escalations == 1
     assert reminders.sweep(after_due + timedelta(hours=1)).escalations == 0
