@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean worker cron sweep
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,17 @@ run: $(STAMP)
 	FLASK_DEBUG=1 $(FLASK) db upgrade
 	FLASK_DEBUG=1 $(FLASK) demo load --if-empty
 	FLASK_DEBUG=1 $(FLASK) run --host 127.0.0.1 --port 5000
+
+# With REDIS_URL set: the worker sends email; `make cron` schedules the periodic jobs.
+worker: $(STAMP)
+	$(BIN)/rq worker signoff --with-scheduler --worker-class jobs.worker.AppWorker --url "$$REDIS_URL"
+
+cron: $(STAMP)
+	$(BIN)/rq cron jobs/cron.py --url "$$REDIS_URL"
+
+# Fast-forward the demo: `make sweep AT=2026-12-08T10:00` sends what would be due then.
+sweep: $(STAMP)
+	FLASK_DEBUG=1 $(FLASK) jobs sweep $(if $(AT),--at $(AT))
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
