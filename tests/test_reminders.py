@@ -186,3 +186,28 @@ def test_two_sweeps_at_once_send_each_reminder_once(app, make_deliverable, make_
     assert db.session.scalar(select(func.count(Reminder.id))) == open_approvers
     assert len(_reminder_emails()) == open_approvers
     assert db.session.scalar(select(func.count(ReviewRequest.id))) == 6
+
+
+def test_reminder_policy_is_chosen_per_request(app, browser, make_deliverable, staff):
+    d = make_deliverable(DeliverableState.READY)
+    contact = d.project.client.contacts[0]
+    browser.login(staff.email)
+    form = {"contact_id": contact.id, "policy": "parallel",
+            "due_date": (datetime.now(UTC).date() + timedelta(days=9)).isoformat(),
+            "reminder_first": "3", "reminder_every": "4", "reminder_max": "2"}
+    assert browser.post(f"/deliverables/{d.id}/deliver", form).status_code == 302
+    request = db.session.scalar(select(ReviewRequest))
+    assert (request.reminder_first_after_days, request.reminder_every_days,
+            request.reminder_max) == (3, 4, 2)
+
+
+def test_nonsense_reminder_policy_is_refused(app, browser, make_deliverable, staff):
+    d = make_deliverable(DeliverableState.READY)
+    browser.login(staff.email)
+    form = {"contact_id": d.project.client.contacts[0].id, "policy": "parallel",
+            "due_date": (datetime.now(UTC).date() + timedelta(days=9)).isoformat(),
+            "reminder_first": "2", "reminder_every": "0", "reminder_max": "99"}
+    response = browser.post(f"/deliverables/{d.id}/deliver", form)
+    assert response.status_code == 422
+    assert "Reminders: first after" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(ReviewRequest.id))) == 0

@@ -166,6 +166,16 @@ def review(deliverable_id: int):
                 "Marked as reviewed." if approve else "Sent back with your note.")
 
 
+def _reminder_policy(form: Any) -> workflow.ReminderPolicy | None:
+    fields = ("reminder_first", "reminder_every", "reminder_max")
+    if not any(form.get(f) for f in fields):
+        return None
+    try:
+        return workflow.ReminderPolicy(*(int(form.get(f, "")) for f in fields))
+    except ValueError as exc:
+        raise InvalidInput("Reminder settings must be whole numbers.") from exc
+
+
 @bp.post("/deliverables/<int:deliverable_id>/deliver")
 @staff_only
 def deliver(deliverable_id: int):
@@ -182,7 +192,8 @@ def deliver(deliverable_id: int):
         if policy_raw not in {p.value for p in Policy}:
             raise InvalidInput("Choose parallel or sequential approval.")
         due = parse_date(request.form.get("due_date"), "The due date")
-        workflow.deliver(acting_user(), deliverable, contacts, Policy(policy_raw), due)
+        workflow.deliver(acting_user(), deliverable, contacts, Policy(policy_raw), due,
+                         reminder_policy=_reminder_policy(request.form))
     return act_on_deliverable(deliverable_id, action,
                               "Delivered. The approvers have been emailed.")
 

@@ -8,6 +8,7 @@ Functions take the acting person as an argument, flush, and leave the commit to 
 from portal.workflow.decisions import AlreadyDecided, cancel_request, record_decision
 from portal.workflow.guards import install_version_lock
 from portal.workflow.lifecycle import (
+    ReminderPolicy,
     create_deliverable,
     deliver,
     invite,
@@ -21,6 +22,7 @@ from portal.workflow.turns import Turn, whose_turn
 
 __all__ = [
     "AlreadyDecided",
+    "ReminderPolicy",
     "Turn",
     "cancel_request",
     "create_deliverable",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
@@ -176,9 +177,23 @@ def missing_for_delivery(deliverable: Deliverable, contacts: Sequence[Contact],
     return missing
 
 
+@dataclass(frozen=True)
+class ReminderPolicy:
+    first_after_days: int
+    every_days: int
+    max_reminders: int
+
+    def check(self) -> None:
+        if not (0 <= self.first_after_days <= 30 and 1 <= self.every_days <= 30
+                and 0 <= self.max_reminders <= 20):
+            raise InvalidInput("Reminders: first after 0–30 business days, then every 1–30, "
+                               "at most 20.")
+
+
 def deliver(
     actor: User, deliverable: Deliverable, contacts: Sequence[Contact], policy: Policy,
     due_date: date | None, today: date | None = None,
+    reminder_policy: ReminderPolicy | None = None,
 ) -> ReviewRequest:
     """Send the reviewed current version to the chosen contacts for their decision."""
     require_staff(actor)
@@ -198,10 +213,15 @@ def deliver(
     assert due_date is not None
     version = deliverable.current_version
     config = current_app.config
+    reminder_policy = reminder_policy or ReminderPolicy(
+        config["REMINDER_FIRST_AFTER_DAYS"], config["REMINDER_EVERY_DAYS"],
+        config["REMINDER_MAX"])
+    reminder_policy.check()
     request = ReviewRequest(
         version=version, policy=policy, due_date=due_date, sent_by=actor,
-        reminder_first_after_days=config["REMINDER_FIRST_AFTER_DAYS"],
-        reminder_every_days=config["REMINDER_EVERY_DAYS"], reminder_max=config["REMINDER_MAX"],
+        reminder_first_after_days=reminder_policy.first_after_days,
+        reminder_every_days=reminder_policy.every_days,
+        reminder_max=reminder_policy.max_reminders,
     )
     db.session.add(request)
     for position, contact in enumerate(contacts, start=1):
