@@ -186,7 +186,7 @@ class ReminderPolicy:
     def check(self) -> None:
         if not (0 <= self.first_after_days <= 30 and 1 <= self.every_days <= 30
                 and 0 <= self.max_reminders <= 20):
-            raise InvalidInput("Reminders: first after 0–30 business days, then every 1–30, "
+            raise InvalidInput("Reminders: first after 0 to 30 business days, then every 1 to 30, "
                                "at most 20.")
 
 
