@@ -18,6 +18,7 @@ venv: $(STAMP)
 # The embedded default: SQLite in instance/, mail to the console and the dev Outbox page.
 run: $(STAMP)
 	FLASK_DEBUG=1 $(FLASK) db upgrade
+	FLASK_DEBUG=1 $(FLASK) certs init --if-missing
 	FLASK_DEBUG=1 $(FLASK) demo load --if-empty
 	FLASK_DEBUG=1 $(FLASK) run --host 127.0.0.1 --port 5000
 

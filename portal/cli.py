@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from portal import accounts, audit
@@ -17,6 +18,23 @@ users = AppGroup("users", help="Manage staff accounts.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
 demo = AppGroup("demo", help="Demo data for a first look.")
 jobs_cli = AppGroup("jobs", help="Run the periodic jobs by hand or from system cron.")
+certs = AppGroup("certs", help="The key that seals approval certificates.")
+
+
+@certs.command("init")
+@click.option("--if-missing", is_flag=True, help="Keep an existing key.")
+def certs_init(if_missing: bool) -> None:
+    """Create a self-signed sealing key in instance/signing/ (development and demo)."""
+    from portal.certificates import create_development_key
+
+    directory = Path(current_app.instance_path) / "signing"
+    if if_missing and (directory / "seal-key.pem").exists():
+        click.echo(f"Sealing key already in {directory}.")
+        return
+    key, cert = create_development_key(directory, "Signoff development seal")
+    current_app.config.update(SIGNING_KEY=str(key), SIGNING_CERT=str(cert))
+    click.echo(f"Created a self-signed sealing key:\n  SIGNING_KEY={key}\n  SIGNING_CERT={cert}\n"
+               "Production should use a key from a certificate authority (SIGNING_PKCS12).")
 
 
 @users.command("create")
@@ -109,5 +127,5 @@ def digest(at: str | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for group in (users, audit_cli, demo, jobs_cli):
+    for group in (users, audit_cli, demo, jobs_cli, certs):
         app.cli.add_command(group)

@@ -31,6 +31,10 @@ def _dev_secret_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _if_exists(path: Path) -> str:
+    return str(path) if path.exists() else ""
+
+
 def _normalise_database_url(url: str) -> str:
     # psycopg 3 is the driver we ship; accept the common short forms.
     for prefix in ("postgres://", "postgresql://"):
@@ -67,6 +71,14 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "REMINDER_EVERY_DAYS": int(env.get("REMINDER_EVERY_DAYS", "2")),
         "REMINDER_MAX": int(env.get("REMINDER_MAX", "5")),
         "REMINDER_HOUR": int(env.get("REMINDER_HOUR", "9")),  # in the client's time zone
+        "SIGNING_KEY": env.get("SIGNING_KEY") or _if_exists(instance_path / "signing/seal-key.pem"),
+        "SIGNING_CERT": env.get("SIGNING_CERT")
+        or _if_exists(instance_path / "signing/seal-cert.pem"),
+        "SIGNING_PKCS12": env.get("SIGNING_PKCS12", ""),
+        "SIGNING_KEY_PASSWORD": env.get("SIGNING_KEY_PASSWORD", ""),
+        "SIGNING_TSA_URL": env.get("SIGNING_TSA_URL", ""),  # RFC 3161 timestamps when set
+        "VERIFY_MAX_MB": int(env.get("VERIFY_MAX_MB", "10")),
+        "VERIFY_RATE_LIMIT": env.get("VERIFY_RATE_LIMIT", "30 per minute"),
         "MAX_UPLOAD_MB": max_upload_mb,
         # Room for the multipart envelope around a file of exactly the limit.
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024 + 64 * 1024,
@@ -93,9 +105,20 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
 
 
 def check_secret_key(config: dict[str, Any], instance_path: Path, debug: bool) -> None:
-    """Refuse to run in production without a real key; invent one for dev and tests."""
+    """Refuse to run in production without a real key; invent one for dev and tests.
+
+    Old keys in SECRET_KEY_FALLBACKS still verify sessions and links, so they must be
+    strong too.
+    """
+    def weak(candidate: str) -> bool:
+        return candidate.lower() in PLACEHOLDER_KEYS or len(candidate) < 16
+
     key = config.get("SECRET_KEY") or ""
-    if key.lower() not in PLACEHOLDER_KEYS and len(key) >= 16:
+    weak_fallbacks = [k for k in config.get("SECRET_KEY_FALLBACKS", []) if weak(k)]
+    if weak_fallbacks and not (debug or config.get("TESTING")):
+        raise ConfigError("SECRET_KEY_FALLBACKS holds a placeholder or a key shorter than 16 "
+                          "characters; remove it or replace it with the real old key.")
+    if not weak(key):
         return
     if debug or config.get("TESTING"):
         config["SECRET_KEY"] = _dev_secret_key(instance_path)

@@ -42,7 +42,8 @@ _BY_LIBRARY_MIME = {
 _OOXML_MARKERS = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx",
                   "ppt/presentation.xml": "pptx"}
 _SVG_ROOT = re.compile(
-    rb"^\s*(<\?xml[^>]*\?>\s*)?((<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<svg[\s>/]", re.S | re.I
+    rb"^\s*(<\?xml[^>]*\?>\s*)?((<!--.*?-->|<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>)\s*)*<svg[\s>/]",
+    re.S | re.I,
 )
 
 
@@ -62,7 +63,7 @@ def _zip_kind(path: Path) -> str | None:
 def sniff(path: Path) -> str | None:
     """The key of the accepted kind the content matches, or None."""
     with path.open("rb") as fh:
-        head = fh.read(8192)
+        head = fh.read(65536)  # SVGs may open with long comments or entity declarations
     guess = filetype.guess(head)
     if guess is not None:
         key = _BY_LIBRARY_MIME.get(guess.mime)
@@ -82,7 +83,8 @@ def accepted_kinds(setting: str) -> list[FileKind]:
     return [KINDS[k.strip().lower()] for k in setting.split(",") if k.strip().lower() in KINDS]
 
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+# Control characters (C0, C1) and the bidi marks that can make "evil.exe.pdf" look otherwise.
+_UNSAFE = re.compile('[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069<>:"|?*]')
 
 
 def clean_filename(raw: str, fallback: str = "file") -> str:

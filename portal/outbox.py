@@ -17,18 +17,22 @@ from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.mail import NEW_MESSAGES_KEY
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
-from portal.queue import enqueue_unless_waiting
+from portal.queue import AFTER_COMMIT_KEY, enqueue_unless_waiting
 
 DELIVER_JOB = "jobs.mail.deliver_message"
 
 
 def commit() -> None:
-    """Commit the session, then hand the messages this transaction wrote to the queue."""
+    """Commit the session, then hand what this transaction asked for to the queue:
+    its new outbox messages, and jobs such as issuing a certificate."""
     new = db.session.info.pop(NEW_MESSAGES_KEY, [])
+    jobs = db.session.info.pop(AFTER_COMMIT_KEY, [])
     db.session.commit()
     for message in new:
         if inspect(message).persistent:  # rows rolled back since are transient again
             dispatch(message.id)
+    for func, args, job_id in jobs:
+        enqueue_unless_waiting(func, *args, job_id=job_id)
 
 
 def retry_intervals() -> list[int]:

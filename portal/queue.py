@@ -61,3 +61,13 @@ def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
         log.warning("Redis unavailable; %s stays pending for the relay: %s", job_id, exc)
         return False
     return True
+
+
+AFTER_COMMIT_KEY = "jobs_after_commit"
+
+
+def after_commit(func: str, *args: Any, job_id: str) -> None:
+    """Enqueue a job once the current transaction has committed (see outbox.commit)."""
+    from portal.extensions import db
+
+    db.session.info.setdefault(AFTER_COMMIT_KEY, []).append((func, args, job_id))

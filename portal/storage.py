@@ -74,6 +74,21 @@ class FileStore:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes we made ourselves (certificates); returns the key."""
+        key = hashlib.sha256(data).hexdigest()
+        final = self.path_for(key)
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=final.parent)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp_name, final)
+        return key
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.path_for(key).read_bytes()
+
     @staticmethod
     def _check_kind(path: Path, name: str, accepted: str):
         kinds = accepted_kinds(accepted)

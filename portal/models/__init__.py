@@ -1,7 +1,7 @@
 """All models, importable from one place (Alembic sees them through this import)."""
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.people import Client, Contact, Project, Role, User
-from portal.models.records import AuditEvent, OutboxMessage, OutboxStatus
+from portal.models.records import AuditEvent, Certificate, OutboxMessage, OutboxStatus
 from portal.models.review import (
     Approver,
     ApproverStatus,
@@ -28,6 +28,7 @@ __all__ = [
     "Approver",
     "ApproverStatus",
     "AuditEvent",
+    "Certificate",
     "Client",
     "Comment",
     "Contact",

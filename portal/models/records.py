@@ -56,3 +56,19 @@ class OutboxMessage(db.Model):
     transport: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Certificate(db.Model):
+    """The sealed approval certificate of one request. Immutable once issued."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # One per request: a retried issuing job finds the first one.
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), unique=True)
+    pdf_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    audit_head_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,9 @@ from portal.extensions import db
 from portal.models.base import Choice, UTCDateTime, choice_column, utcnow
 from portal.models.people import Contact, User
 from portal.models.work import Version
+
+if TYPE_CHECKING:
+    from portal.models.records import Certificate
 
 
 class Policy(Choice):
@@ -78,6 +82,10 @@ class ReviewRequest(db.Model):
     )
     comments: Mapped[list[Comment]] = relationship(
         back_populates="request", order_by="Comment.id"
+    )
+    certificate: Mapped[Certificate | None] = relationship(
+        primaryjoin="ReviewRequest.id == foreign(Certificate.request_id)", viewonly=True,
+        uselist=False,
     )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, mail
+from portal import audit, mail, queue
 from portal.directory import require_staff
 from portal.errors import DomainError, IllegalTransition, InvalidInput
 from portal.extensions import db
@@ -24,6 +24,7 @@ from portal.models import (
 from portal.workflow.lifecycle import invite
 
 MAX_TEXT = 5000
+ISSUE_CERTIFICATE_JOB = "jobs.certificates.issue"
 DECIDED = {ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS,
            ApproverStatus.REJECTED}
 
@@ -113,6 +114,7 @@ def _advance(request: ReviewRequest) -> None:
     version.deliverable.state = DeliverableState(status.value)
     audit.record(None, f"request.{status.value}", request, deliverable=version.deliverable,
                  version=version.number, sha256=version.sha256)
+    queue.after_commit(ISSUE_CERTIFICATE_JOB, request.id, job_id=f"certificate-{request.id}")
 
 
 def _close(request: ReviewRequest, status: RequestStatus, *, revoke_links: bool = False) -> None:

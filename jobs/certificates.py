@@ -1,0 +1,15 @@
+"""Issuing approval certificates."""
+from __future__ import annotations
+
+from jobs import app_context
+
+
+def issue(request_id: int) -> str | None:
+    """Render, seal and store the certificate of an approved request (once)."""
+    from portal import outbox
+    from portal.certificates import issue_certificate
+
+    with app_context():
+        certificate = issue_certificate(request_id)
+        outbox.commit()
+        return certificate.public_id if certificate else None

@@ -1,0 +1,129 @@
+"""The digital seal: a PAdES signature over the whole PDF (pyHanko), and its check."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import load_cert_from_pemder
+from pyhanko.sign.timestamps import HTTPTimeStamper
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+
+class SealNotConfigured(RuntimeError):
+    pass
+
+
+def ensure_seal_configured(config: dict[str, Any]) -> None:
+    """Fail before any rendering work when there is no key to seal with."""
+    if not (config.get("SIGNING_PKCS12") or (config.get("SIGNING_KEY")
+                                              and config.get("SIGNING_CERT"))):
+        raise SealNotConfigured(
+            "No signing key: set SIGNING_KEY and SIGNING_CERT (PEM) or SIGNING_PKCS12, or run "
+            "`flask --app wsgi certs init` for a development key.")
+
+
+def _signer(config: dict[str, Any]) -> signers.SimpleSigner:
+    password = (config.get("SIGNING_KEY_PASSWORD") or "").encode() or None
+    if config.get("SIGNING_PKCS12"):
+        signer = signers.SimpleSigner.load_pkcs12(config["SIGNING_PKCS12"], passphrase=password)
+    elif config.get("SIGNING_KEY") and config.get("SIGNING_CERT"):
+        signer = signers.SimpleSigner.load(config["SIGNING_KEY"], config["SIGNING_CERT"],
+                                           key_passphrase=password)
+    else:
+        signer = None
+    if signer is None:
+        raise SealNotConfigured(
+            "No signing key: set SIGNING_KEY and SIGNING_CERT (PEM) or SIGNING_PKCS12, or run "
+            "`flask --app wsgi certs init` for a development key.")
+    return signer
+
+
+def seal_pdf(pdf: bytes, config: dict[str, Any], *, reason: str) -> bytes:
+    """Sign so that the signature covers the whole file; timestamp when a TSA is set."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    metadata = signers.PdfSignatureMetadata(
+        field_name="SignoffSeal", subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256", reason=reason, location=config.get("PUBLIC_BASE_URL", ""),
+    )
+    timestamper = HTTPTimeStamper(config["SIGNING_TSA_URL"]) \
+        if config.get("SIGNING_TSA_URL") else None
+    out = signers.sign_pdf(writer, metadata, signer=_signer(config), timestamper=timestamper)
+    return out.getvalue()
+
+
+def seal_certificate(config: dict[str, Any]) -> x509.Certificate:
+    if config.get("SIGNING_PKCS12"):
+        return _signer(config).signing_cert.to_cryptography()  # type: ignore[no-any-return]
+    if not config.get("SIGNING_CERT"):
+        raise SealNotConfigured("SIGNING_CERT is not set.")
+    return x509.load_pem_x509_certificate(Path(config["SIGNING_CERT"]).read_bytes())
+
+
+@dataclass(frozen=True)
+class SealCheck:
+    valid: bool  # intact, by our key, covering the whole file
+    detail: str
+    signed_at: datetime | None = None
+
+
+def check_seal(pdf: bytes, config: dict[str, Any]) -> SealCheck:
+    """Is this PDF sealed by our key, untouched since?"""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        signatures = reader.embedded_signatures
+    except Exception as exc:  # pyHanko raises many kinds for a broken file
+        return SealCheck(False, f"not a readable PDF ({type(exc).__name__})")
+    if len(signatures) != 1:
+        return SealCheck(False, f"expected one seal, found {len(signatures)}")
+    try:
+        ours = _signer(config).signing_cert if config.get("SIGNING_PKCS12") \
+            else load_cert_from_pemder(config["SIGNING_CERT"])
+        status = validate_pdf_signature(signatures[0], ValidationContext(trust_roots=[ours]))
+    except Exception as exc:
+        return SealCheck(False, f"the seal could not be checked ({type(exc).__name__})")
+    if not status.intact or not status.valid:
+        return SealCheck(False, "the seal does not match the content")
+    if not status.trusted:
+        return SealCheck(False, "sealed by a key that is not ours")
+    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+        return SealCheck(False, "content was added after sealing")
+    return SealCheck(True, "sealed by our key, whole file covered", status.signer_reported_dt)
+
+
+def create_development_key(directory: Path, common_name: str) -> tuple[Path, Path]:
+    """A self-signed RSA key and certificate for development and the demo."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Signoff (development)")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=True, key_cert_sign=True,
+            crl_sign=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = directory / "seal-key.pem", directory / "seal-cert.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
