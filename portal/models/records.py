@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models.base import Choice, UTCDateTime, choice_column, utcnow
+
+if TYPE_CHECKING:
+    from portal.models.review import ReviewRequest
 
 
 class AuditEvent(db.Model):
@@ -72,3 +76,5 @@ class Certificate(db.Model):
     size: Mapped[int]
     audit_head_hash: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ReviewRequest] = relationship(viewonly=True)

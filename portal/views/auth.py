@@ -17,6 +17,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import authenticate
 from portal.extensions import db, limiter
+from portal.models import Role
 
 bp = Blueprint("auth", __name__)
 
@@ -28,6 +29,8 @@ def _safe_next(target: str | None) -> str:
         if not parts.scheme and not parts.netloc and target.startswith("/") \
                 and not target.startswith("//") and "\\" not in target:
             return target
+    if current_user.is_authenticated and current_user.role == Role.FINANCE:
+        return url_for("finance.approved")
     return url_for("staff.dashboard")
 
 

@@ -34,6 +34,7 @@ from portal.models import (
     Version,
 )
 from portal.storage import file_store
+from portal.views.finance import certificate_response
 from portal.workflow import record_decision
 from portal.workflow.access import record_view, send_fresh_link
 from portal.workflow.comments import post_comment
@@ -195,6 +196,16 @@ def file(version_id: int):
     )
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return _no_store(response)
+
+
+@bp.get("/review/certificate")
+def certificate():
+    """The client's own approval certificate, and no one else's."""
+    approver = _valid_access()
+    issued = approver.request.certificate
+    if issued is None:
+        abort(404)
+    return _no_store(certificate_response(issued.public_id))
 
 
 @bp.post("/review/comments")
