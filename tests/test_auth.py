@@ -25,7 +25,7 @@ def _alert(response) -> str:
 
 
 def _is_signed_in(browser) -> bool:
-    response = browser.get("/")
+    response = browser.get("/clients")  # a page every signed-in role may read
     if response.status_code == 200:
         return True
     assert response.status_code == 302
@@ -76,8 +76,9 @@ def test_correct_credentials_sign_in_and_land_on_the_dashboard(browser, make_del
     dashboard = browser.get("/")
     html = dashboard.get_data(as_text=True)
     assert dashboard.status_code == 200
-    assert "Homepage v3" in html  # the deliverable is listed
+    assert "What needs attention" in html
     assert "Sam Staff" in html  # who is signed in
+    assert "Homepage v3" in browser.get("/deliverables").get_data(as_text=True)
 
 
 def test_email_is_case_insensitive(browser, staff):

@@ -99,8 +99,8 @@ def test_dashboard_filter_answers_htmx_with_the_rows_fragment(browser, make_deli
     make_deliverable(DeliverableState.DRAFT)
     make_deliverable(DeliverableState.READY)
     browser.login(staff.email)
-    full = browser.get("/?state=ready")
-    fragment = browser.get("/?state=ready", headers={"HX-Request": "true"})
+    full = browser.get("/deliverables?state=ready")
+    fragment = browser.get("/deliverables?state=ready", headers={"HX-Request": "true"})
     for response in (full, fragment):
         assert "HX-Request" in response.headers["Vary"]
     full_html, fragment_html = full.get_data(as_text=True), fragment.get_data(as_text=True)

@@ -41,8 +41,16 @@ def test_demo_users_sign_in_and_see_the_board(app, browser):
     app.test_cli_runner().invoke(args=["demo", "load"])
     response = browser.login("alice@signoff.example", "signoff-demo")
     assert response.status_code == 302
-    board = browser.get("/").get_data(as_text=True)
+    everything = browser.get("/deliverables").get_data(as_text=True)
     for title in ("Brand guidelines", "Homepage design", "Launch email", "Landing page copy",
                   "Logo refresh", "Brochure", "Social media kit"):
-        assert title in board
+        assert title in everything
+    board = browser.get("/").get_data(as_text=True)
+    attention = {
+        "section-rejected": "Social media kit", "section-with_client": "Landing page copy",
+        "section-approved": "Brochure",
+    }
+    for section, title in attention.items():
+        start = board.index(f'id="{section}"')
+        assert title in board[start:board.index("</section>", start)]
     assert "Waiting for Jane Doe" in board

@@ -153,7 +153,8 @@ def test_finance_can_read_but_is_offered_no_actions(browser, make_user, world):
     finance = make_user(Role.FINANCE)
     browser.login(finance.email)
 
-    dashboard = browser.get("/")
+    assert browser.get("/").status_code == 302  # finance lands on approved work
+    dashboard = browser.get("/deliverables")
     html = dashboard.get_data(as_text=True)
     assert dashboard.status_code == 200
     assert html.count("Homepage v3") == 4  # all four deliverables are listed
@@ -278,7 +279,7 @@ def test_staff_create_client_project_and_deliverable(browser, staff):
     assert "Deliverable created. Upload its first version next." in page
     assert "Homepage design" in page
 
-    dashboard = browser.get("/").get_data(as_text=True)
+    dashboard = browser.get("/deliverables").get_data(as_text=True)
     assert "Homepage design" in dashboard and "Acme Corp" in dashboard
     assert "Website relaunch" in dashboard and due.isoformat() in dashboard
 

@@ -6,18 +6,17 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from portal import outbox, workflow
+from portal import board, outbox, workflow
 from portal.directory import account_managers
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import (
-    Approver,
     AuditEvent,
     Client,
     Contact,
@@ -46,37 +45,44 @@ def parse_date(raw: str | None, what: str) -> date | None:
         raise InvalidInput(f"{what} must be a date like 2026-12-31.") from exc
 
 
-def _load_deliverables():
-    return select(Deliverable).options(
-        selectinload(Deliverable.project).selectinload(Project.client),
-        selectinload(Deliverable.owner),
-        selectinload(Deliverable.reviewer),
-        selectinload(Deliverable.versions).selectinload(Version.requests)
-        .selectinload(ReviewRequest.approvers).selectinload(Approver.contact),
-    )
-
-
 @bp.get("/")
 @login_required
 def dashboard():
-    state = request.args.get("state", "")
-    client_id = request.args.get("client", type=int)
-    query = _load_deliverables().join(Deliverable.project).order_by(
-        Deliverable.due_date.is_(None), Deliverable.due_date, Deliverable.id)
-    if state in DeliverableState.__members__.values():
-        query = query.where(Deliverable.state == DeliverableState(state))
-    if client_id:
-        query = query.where(Project.client_id == client_id)
-    deliverables = db.session.scalars(query).all()
-    clients = db.session.scalars(select(Client).order_by(Client.name)).all()
-    return render("staff/dashboard.html", block="rows", deliverables=deliverables,
-                  clients=clients, states=list(DeliverableState), state=state,
-                  client_id=client_id)
+    if not current_user.can_change_work:  # finance lives on the approved-work list
+        return redirect(url_for("finance.approved"))
+    return render("staff/dashboard.html", sections=board.attention(acting_user()),
+                  days_waiting=board.days_waiting)
+
+
+def _list_filters() -> board.Filters:
+    args = request.args
+    state = args.get("state", "")
+    return board.Filters(
+        client=args.get("client", type=int), project=args.get("project", type=int),
+        state=DeliverableState(state) if state in {s.value for s in DeliverableState} else None,
+        owner=args.get("owner", type=int), overdue=args.get("overdue") == "1",
+        before=args.get("before", type=int),
+    )
+
+
+@bp.get("/deliverables")
+@login_required
+def deliverables():
+    filters = _list_filters()
+    rows, next_cursor = board.deliverable_page(filters)
+    query_args = {k: v for k, v in request.args.items() if k != "before" and v}
+    return render(
+        "staff/deliverables.html", block="rows", deliverables=rows, next_cursor=next_cursor,
+        filters=filters, query_args=query_args, days_waiting=board.days_waiting,
+        clients=db.session.scalars(select(Client).order_by(Client.name)).all(),
+        projects=db.session.scalars(select(Project).order_by(Project.name)).all(),
+        owners=account_managers(), states=list(DeliverableState),
+    )
 
 
 def _deliverable(deliverable_id: int) -> Deliverable:
     deliverable = db.session.scalar(
-        _load_deliverables().where(Deliverable.id == deliverable_id)
+        board.with_rows_loaded(select(Deliverable)).where(Deliverable.id == deliverable_id)
         .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
                  selectinload(Deliverable.versions).selectinload(Version.requests)
                  .selectinload(ReviewRequest.comments))
