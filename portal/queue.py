@@ -40,6 +40,18 @@ def job_queue() -> Queue:
 WAITING = {"queued", "scheduled", "deferred"}
 
 
+def _waiting(queue: Queue, job_id: str) -> bool:
+    """Will this job run without our help? A worker killed right after popping a job
+    leaves it marked "queued" but in no queue, so ask the queue itself (LPOS)."""
+    existing = queue.fetch_job(job_id)
+    if existing is None:
+        return False
+    status = existing.get_status(refresh=False)
+    if status == "queued":
+        return queue.get_job_position(job_id) is not None
+    return status in WAITING
+
+
 def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
                            retries: list[int] | None = None) -> bool:
     """Enqueue under a deterministic id unless that job is already waiting to run.
@@ -52,10 +64,8 @@ def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
     if retries:
         options["retry"] = Retry(max=len(retries), interval=retries)
     try:
-        if queue.is_async:
-            existing = queue.fetch_job(job_id)
-            if existing is not None and existing.get_status(refresh=False) in WAITING:
-                return False
+        if queue.is_async and _waiting(queue, job_id):
+            return False
         queue.enqueue(func, *args, **options)
     except RedisError as exc:
         log.warning("Redis unavailable; %s stays pending for the relay: %s", job_id, exc)

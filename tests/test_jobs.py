@@ -145,3 +145,21 @@ def test_killed_worker_loses_no_email(jobs_config, app, make_deliverable, make_p
     # Every message arrived; at most the one cut between SMTP and commit arrived twice.
     assert len(set(arrived)) == expected
     assert len(arrived) - len(set(arrived)) <= 1
+
+
+def test_job_popped_by_a_worker_that_died_is_relayed_again(
+        jobs_config, app, make_deliverable, run_worker, smtp_sink):
+    """A worker killed right after taking a job off the queue leaves it marked queued
+    but in no queue; the relay must notice and queue it again."""
+    from portal.queue import job_queue
+
+    make_deliverable(DeliverableState.DELIVERED)
+    queue = job_queue()
+    popped = queue.connection.lpop(queue.key)  # what the dying worker took
+    assert popped is not None
+    assert queue.fetch_job(popped.decode()).get_status() == "queued"
+
+    assert outbox.relay() == 1
+    run_worker.burst()
+    assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.status != OutboxStatus.SENT)) == 0
