@@ -416,3 +416,31 @@ def run_worker(app: Flask, jobs_config: dict[str, Any]):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+class QueryCounter:
+    """Counts SQL statements sent while it is active (checks for N+1 queries)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_args: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def count_queries(app: Flask):
+    """`with count_queries() as counter: …` then read counter.count."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting():
+        counter = QueryCounter()
+        event.listen(db.engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(db.engine, "before_cursor_execute", counter)
+    return counting

@@ -1,0 +1,74 @@
+"""Pages answer in a fixed number of queries, however much they show."""
+from __future__ import annotations
+
+import io
+
+from portal import workflow
+from portal.extensions import db
+from portal.links import issue_token
+from portal.models import DeliverableState, Outcome, Policy, RejectionScope
+from portal.samples import sample_pdf
+from portal.workflow.comments import post_comment
+from tests.conftest import future
+
+
+def _review_page_queries(browser, count_queries, d, comments: int) -> int:
+    request = d.open_request
+    approver = request.approvers[0]
+    for i in range(comments):
+        post_comment(approver.contact, request, f"Comment number {i}")
+    db.session.commit()
+    browser.get(f"/r/{issue_token(approver)}")
+    with count_queries() as counter:
+        response = browser.get("/review")
+    assert response.status_code == 200
+    return counter.count
+
+
+def test_review_page_queries_do_not_grow_with_comments(browser, count_queries,
+                                                       make_deliverable):
+    few = _review_page_queries(browser, count_queries, make_deliverable(
+        DeliverableState.DELIVERED, approvers=3), comments=3)
+    many = _review_page_queries(browser, count_queries, make_deliverable(
+        DeliverableState.DELIVERED, approvers=3), comments=30)
+    print(f"review page: {few} queries with 3 comments, {many} with 30")
+    assert many == few
+    assert few <= 20
+
+
+def test_review_page_queries_do_not_grow_with_versions(browser, count_queries,
+                                                       make_deliverable, staff, colleague):
+    d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
+    counts = {}
+    for n in range(2, 6):  # more rounds: reject, new version, review, deliver
+        workflow.record_decision(d.open_request.approvers[0], Outcome.REJECTED, "Again",
+                                 RejectionScope.IN_SCOPE)
+        workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"v{n}.pdf", "More")
+        workflow.submit_for_review(staff, d, colleague)
+        workflow.review_internally(colleague, d, approve=True)
+        workflow.deliver(staff, d, d.project.client.contacts[:2], Policy.PARALLEL, future())
+        db.session.commit()
+        counts[n] = _review_page_queries(browser, count_queries, d, comments=1)
+    print(f"review page queries by version under review: {counts}")
+    assert counts[5] == counts[2]  # the history of earlier versions costs a fixed amount
+
+
+def test_dashboard_and_list_queries_do_not_grow_with_rows(browser, count_queries,
+                                                          make_deliverable, staff):
+    def counts() -> tuple[int, int]:
+        with count_queries() as board:
+            assert browser.get("/").status_code == 200
+        with count_queries() as listing:
+            assert browser.get("/deliverables").status_code == 200
+        return board.count, listing.count
+
+    browser.login(staff.email)
+    for state in DeliverableState:
+        make_deliverable(state)
+    small = counts()
+    for state in DeliverableState:
+        for _ in range(3):
+            make_deliverable(state)
+    large = counts()
+    print(f"dashboard: {small[0]} queries; list: {small[1]} queries")
+    assert large == small
