@@ -17,9 +17,19 @@ def _error_page(status: int, title: str, message: str):
 
 
 def register_views(app: Flask) -> None:
-    from portal.views import admin, auth, client, directory, finance, requests, staff, verify
+    from portal.views import (
+        admin,
+        auth,
+        client,
+        directory,
+        finance,
+        metrics,
+        requests,
+        staff,
+        verify,
+    )
 
-    for module in (auth, staff, requests, directory, admin, client, finance, verify):
+    for module in (auth, staff, requests, directory, admin, client, finance, verify, metrics):
         app.register_blueprint(module.bp)
 
     app.jinja_env.globals["whose_turn"] = whose_turn
