@@ -8,7 +8,7 @@ from jobs import app_context
 
 def every_minute(at: str | None = None) -> dict[str, int]:
     """Reminders, escalations and expiries that are due, then the outbox relay."""
-    from portal import outbox, queue, reminders
+    from portal import outbox, queue, reminders, webhooks
     from portal.certificates import requests_missing_certificates
     from portal.models import utcnow
 
@@ -16,7 +16,7 @@ def every_minute(at: str | None = None) -> dict[str, int]:
         now = datetime.fromisoformat(at) if at else utcnow()
         report = reminders.sweep(now)
         outbox.commit()
-        relayed = outbox.relay(now)
+        relayed = outbox.relay(now) + webhooks.relay(now)
         # A certificate job lost with Redis is asked for again.
         missing = requests_missing_certificates()
         for request_id in missing:

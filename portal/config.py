@@ -76,6 +76,8 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         or _if_exists(instance_path / "signing/seal-cert.pem"),
         "SIGNING_PKCS12": env.get("SIGNING_PKCS12", ""),
         "SIGNING_KEY_PASSWORD": env.get("SIGNING_KEY_PASSWORD", ""),
+        # Certificates (PEM paths) of keys used before a rotation; their seals still check.
+        "SIGNING_CERT_FALLBACKS": env.get("SIGNING_CERT_FALLBACKS", ""),
         "SIGNING_TSA_URL": env.get("SIGNING_TSA_URL", ""),  # RFC 3161 timestamps when set
         "VERIFY_MAX_MB": int(env.get("VERIFY_MAX_MB", "10")),
         "VERIFY_RATE_LIMIT": env.get("VERIFY_RATE_LIMIT", "30 per minute"),

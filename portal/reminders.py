@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, mail
+from portal import audit, mail, webhooks
 from portal.directory import require_staff
 from portal.errors import IllegalTransition
 from portal.extensions import db
@@ -143,6 +143,7 @@ def expire(request: ReviewRequest, now: datetime) -> None:
         deliverable=deliverable, request=request, url=_deliverable_url(request),
     )
     audit.record(None, "request.expired", request, deliverable=deliverable)
+    webhooks.emit("request.expired", webhooks.request_data(request))
 
 
 @dataclass

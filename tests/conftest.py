@@ -107,6 +107,8 @@ def app_config(tmp_path) -> dict[str, Any]:
         "FILE_STORE": str(tmp_path / "files"),
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "PUBLIC_BASE_URL": "http://portal.test",
+        # No sealing key unless a test asks for one (instance/ may hold a dev key).
+        "SIGNING_KEY": "", "SIGNING_CERT": "", "SIGNING_PKCS12": "",
     }
 
 

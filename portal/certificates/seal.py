@@ -88,9 +88,11 @@ def check_seal(pdf: bytes, config: dict[str, Any]) -> SealCheck:
     if len(signatures) != 1:
         return SealCheck(False, f"expected one seal, found {len(signatures)}")
     try:
-        ours = _signer(config).signing_cert if config.get("SIGNING_PKCS12") \
-            else load_cert_from_pemder(config["SIGNING_CERT"])
-        status = validate_pdf_signature(signatures[0], ValidationContext(trust_roots=[ours]))
+        ours = [_signer(config).signing_cert if config.get("SIGNING_PKCS12")
+                else load_cert_from_pemder(config["SIGNING_CERT"])]
+        ours += [load_cert_from_pemder(path) for path in
+                 str(config.get("SIGNING_CERT_FALLBACKS") or "").split(",") if path.strip()]
+        status = validate_pdf_signature(signatures[0], ValidationContext(trust_roots=ours))
     except Exception as exc:
         return SealCheck(False, f"the seal could not be checked ({type(exc).__name__})")
     if not status.intact or not status.valid:

@@ -1,7 +1,14 @@
 """All models, importable from one place (Alembic sees them through this import)."""
 from portal.models.base import UTCDateTime, utcnow
 from portal.models.people import Client, Contact, Project, Role, User
-from portal.models.records import AuditEvent, Certificate, OutboxMessage, OutboxStatus
+from portal.models.records import (
+    AuditEvent,
+    Certificate,
+    OutboxMessage,
+    OutboxStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from portal.models.review import (
     Approver,
     ApproverStatus,
@@ -50,5 +57,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "Version",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]

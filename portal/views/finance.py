@@ -32,6 +32,13 @@ PAGE_SIZE = 25
 APPROVED = (RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS)
 
 
+def _cell(value: Any) -> Any:
+    """Text a client typed must not run as a formula when finance opens the CSV."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _filters() -> dict[str, Any]:
     args = request.args
     return {
@@ -100,13 +107,13 @@ def export_csv():
         deliverable = r.version.deliverable
         conditions = " | ".join(f"{a.contact.name}: {a.decision.text}" for a in r.approvers
                                 if a.decision and a.decision.text)
-        writer.writerow([
+        writer.writerow([_cell(value) for value in [
             r.certificate.public_id if r.certificate else "", deliverable.project.client.name,
             deliverable.project.name, deliverable.title, r.version.number, r.version.file_name,
             r.version.sha256, r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else "",
             r.status.value, "; ".join(f"{a.contact.name} <{a.contact.email}>"
                                       for a in r.approvers), conditions,
-        ])
+        ]])
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition":

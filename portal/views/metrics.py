@@ -1,6 +1,59 @@
-"""Approval metrics per client and overall (being built)."""
+"""Approval metrics per client and overall: any signed-in role may read them."""
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, request
+from flask_login import login_required
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from portal import metrics
+from portal.errors import InvalidInput
+from portal.extensions import db
+from portal.htmx import render
+from portal.models import Client
+from portal.views.staff import parse_date
 
 bp = Blueprint("metrics", __name__)
+FIELDS = ("client", "start", "end", "group")
+
+
+def _period(args: MultiDict[str, str], client_ids: set[int]) -> metrics.Period:
+    """The period asked for; InvalidInput (422) names what is wrong."""
+    today = datetime.now(UTC).date()
+    start = parse_date(args.get("start"), "The start date")
+    end = parse_date(args.get("end"), "The end date") or today
+    start = start or end - timedelta(days=metrics.DEFAULT_DAYS - 1)
+    if start > end:
+        raise InvalidInput(f"The start date ({start.isoformat()}) must be on or before the end "
+                           f"date ({end.isoformat()}).")
+    if (end - start).days + 1 > metrics.MAX_DAYS:
+        raise InvalidInput("Choose a period of at most three years.")
+    raw_client = args.get("client", "").strip()
+    client_id = int(raw_client) if raw_client.isdigit() else None
+    if raw_client and client_id not in client_ids:
+        raise InvalidInput("There is no such client; choose one from the list.")
+    group = args.get("group") or metrics.Grouping.WEEK.value
+    if group not in {g.value for g in metrics.Grouping}:
+        raise InvalidInput("Group the trend by week or by month.")
+    return metrics.Period(start, end, client_id, metrics.Grouping(group))
+
+
+@bp.get("/metrics")
+@login_required
+def overview():
+    clients = db.session.execute(select(Client.id, Client.name).order_by(Client.name)).all()
+    form = {name: request.args.get(name, "") for name in FIELDS}
+    try:
+        period = _period(request.args, {c.id for c in clients})
+    except InvalidInput as exc:
+        return render("staff/metrics.html", block="results", status=exc.status,
+                      error=exc.message, report=None, form=form, clients=clients)
+    report = metrics.report(period, now=datetime.now(UTC))
+    form = {"client": str(period.client_id or ""), "start": period.start.isoformat(),
+            "end": period.end.isoformat(), "group": period.group.value}
+    return render("staff/metrics.html", block="results", error=None, report=report,
+                  form=form, clients=clients,
+                  client_name=next((c.name for c in clients if c.id == period.client_id),
+                                   "All clients"))

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from portal import audit, mail
+from portal import audit, mail, webhooks
 from portal.directory import require_staff
 from portal.errors import IllegalTransition
 from portal.links import review_link
@@ -87,4 +87,7 @@ def record_view(approver: Approver, *, ip: str = "", user_agent: str = "") -> bo
     if first:
         audit.record(approver.contact, "request.viewed", approver.request,
                      deliverable=_deliverable(approver), ip=ip[:64], user_agent=user_agent[:200])
+        webhooks.emit("request.viewed", {"viewer": {"name": approver.contact.name,
+                                                    "email": approver.contact.email},
+                                         **webhooks.request_data(approver.request)})
     return first

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, mail, queue
+from portal import audit, mail, queue, webhooks
 from portal.directory import require_staff
 from portal.errors import DomainError, IllegalTransition, InvalidInput
 from portal.extensions import db
@@ -96,6 +96,16 @@ def record_decision(
         deliverable.state = DeliverableState.CHANGES_REQUESTED
     else:
         _advance(request)
+    webhooks.emit("decision.recorded", {
+        "decision": {"id": decision.id, "outcome": outcome.value, "text": text,
+                     "scope": decision.scope.value if decision.scope else None,
+                     "at": decision.at.isoformat() if decision.at else None,
+                     "approver": {"name": approver.contact.name, "email": approver.contact.email}},
+        **webhooks.request_data(request)})
+    if outcome == Outcome.REJECTED:
+        webhooks.emit("request.changes_requested", webhooks.request_data(request))
+    elif request.status != RequestStatus.OPEN:
+        webhooks.emit("request.approved", webhooks.request_data(request))
     return decision
 
 

@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from flask import current_app
 
-from portal import audit, mail, reminders
+from portal import audit, mail, reminders, webhooks
 from portal.directory import require_staff
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
 from portal.extensions import db
@@ -233,6 +233,7 @@ def deliver(
     first_turn = request.approvers if policy == Policy.PARALLEL else request.approvers[:1]
     for approver in first_turn:
         invite(approver)
+    webhooks.emit("request.delivered", webhooks.request_data(request))
     return request
 
 
