@@ -7,9 +7,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from portal import audit
-from portal.errors import InvalidInput
+from portal.errors import InvalidInput, NotAllowed
 from portal.extensions import db
 from portal.models import Role, User
+from portal.models.people import new_session_token
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same time.
@@ -36,6 +37,8 @@ def create_user(
     email = normalise_email(email)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise InvalidInput(f"A user with the email {email} already exists.")
+    if actor is not None:
+        _require_admin(actor)
     user = User(email=email, name=name.strip() or email, password_hash=hash_password(password),
                 role=Role(role))
     db.session.add(user)
@@ -56,3 +59,27 @@ def authenticate(email: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.is_admin:
+        raise NotAllowed("Only admins can manage users.")
+
+
+def _admins_left_without(user: User) -> int:
+    return db.session.scalar(select(func.count(User.id)).where(
+        User.role == Role.ADMIN, User.active, User.id != user.id)) or 0
+
+
+def update_user(actor: User, user: User, *, role: Role, active: bool) -> None:
+    """Change a user's role or switch the account off; there is always one active admin."""
+    _require_admin(actor)
+    losing_admin = user.role == Role.ADMIN and (role != Role.ADMIN or not active)
+    if losing_admin and _admins_left_without(user) == 0:
+        raise InvalidInput("Signoff needs at least one active admin.")
+    before = {"role": user.role.value, "active": user.active}
+    user.role, user.active = role, active
+    if not active:
+        user.session_token = new_session_token()  # signs them out everywhere
+    audit.record(actor, "user.updated", user, before=before,
+                 after={"role": role.value, "active": active})

@@ -4,7 +4,7 @@ clients approve, and what is still waiting on them.
 Read models only. `report(period, now)` takes the period and the moment it is asked at,
 and returns frozen dataclasses. Two queries fetch the few columns needed, whatever the
 number of requests (the round number of each request is a correlated subquery); business
-time is counted in Python, in each client's time zone, because Mon–Fri arithmetic is not
+time is counted in Python, in each client's time zone, because weekday arithmetic is not
 portable between SQLite and PostgreSQL.
 """
 from __future__ import annotations
@@ -26,11 +26,11 @@ from portal.extensions import db
 from portal.models import Client, Deliverable, Project, RequestStatus, ReviewRequest, Version
 
 APPROVED = frozenset({RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS})
-DEFAULT_DAYS = 90
+DEFAULT_DAYS = 90  # the last 90 days, today included
 MAX_DAYS = 3 * 366
 # (label, highest age in whole business days); None: no upper bound.
 AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("0–2", 2), ("3–5", 5), ("6–10", 10), ("over 10", None))
+    ("0\N{EN DASH}2", 2), ("3\N{EN DASH}5", 5), ("6\N{EN DASH}10", 10), ("over 10", None))
 ROUND_BUCKETS = ("1", "2", "3", "4+")
 _MONDAY = date(2001, 1, 1)
 
@@ -59,12 +59,6 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
-
-
-def default_period(today: date, client_id: int | None = None,
-                   group: Grouping = Grouping.WEEK) -> Period:
-    """The last 90 days, today included."""
-    return Period(today - timedelta(days=DEFAULT_DAYS - 1), today, client_id, group)
 
 
 @dataclass(frozen=True)
@@ -159,7 +153,7 @@ def zone_of(name: str | None) -> tzinfo:
 
 
 def _business_position(moment: datetime, zone: tzinfo) -> float:
-    """Business days from a fixed Monday to `moment`, counting only Mon–Fri wall time."""
+    """Business days from a fixed Monday to `moment`, counting only weekday wall time."""
     local = moment.astimezone(zone)
     weeks, weekday = divmod((local.date() - _MONDAY).days, 7)
     position = weeks * 5 + min(weekday, 5)
@@ -170,7 +164,7 @@ def _business_position(moment: datetime, zone: tzinfo) -> float:
 
 
 def business_days(start: datetime, end: datetime, zone: tzinfo = UTC) -> float:
-    """Mon–Fri time between two moments, in days; weekend hours do not count.
+    """Weekday time between two moments, in days; weekend hours do not count.
     Friday 12:00 to Tuesday 12:00 is 2.0."""
     return max(_business_position(end, zone) - _business_position(start, zone), 0.0)
 

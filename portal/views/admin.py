@@ -1,12 +1,15 @@
-"""Admin pages. The outbox page exists only in the embedded (dev) setup."""
+"""Admin pages: users and roles, webhooks, and (in development only) the outbox."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from portal import accounts, webhooks
+from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
-from portal.models import OutboxMessage
-from portal.views.access import admin_only, get_or_404
+from portal.models import OutboxMessage, Role, User, WebhookDelivery, WebhookEndpoint
+from portal.outbox import commit as commit_and_dispatch
+from portal.views.access import acting_user, admin_only, get_or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -47,3 +50,87 @@ def outbox_message_html(message_id: int):
     )
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_only
+def users():
+    error = None
+    if request.method == "POST":
+        try:
+            user = accounts.create_user(acting_user(), request.form.get("email", ""),
+                                        request.form.get("name", ""),
+                                        request.form.get("password", ""),
+                                        _role(request.form.get("role")))
+            commit_and_dispatch()
+            flash(f"Account created for {user.email}.")
+            return redirect(url_for("admin.users"))
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc
+    everyone = db.session.scalars(select(User).order_by(User.active.desc(), User.name)).all()
+    return render_template("admin/users.html", users=everyone, roles=list(Role), error=error,
+                           form=request.form), (error.status if error else 200)
+
+
+def _role(raw: str | None) -> Role:
+    if raw not in {r.value for r in Role}:
+        raise InvalidInput("Choose a role: admin, staff or finance.")
+    return Role(raw)
+
+
+@bp.post("/users/<int:user_id>")
+@admin_only
+def update_user(user_id: int):
+    user = get_or_404(User, user_id)
+    try:
+        accounts.update_user(acting_user(), user, role=_role(request.form.get("role")),
+                             active=request.form.get("active") == "1")
+        commit_and_dispatch()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message)
+        return redirect(url_for("admin.users")), 303
+    flash(f"{user.name} is now {user.role.value}{'' if user.active else ', switched off'}.")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+@admin_only
+def webhook_endpoints():
+    error = None
+    if request.method == "POST":
+        try:
+            endpoint = webhooks.register(acting_user(), request.form.get("url", ""),
+                                         request.form.get("description", ""),
+                                         request.form.get("allow_private") == "1")
+            commit_and_dispatch()
+            flash("Endpoint registered. Its secret is shown below.")
+            return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc
+    endpoints = db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+    return render_template("admin/webhooks.html", endpoints=endpoints, error=error,
+                           form=request.form, events=webhooks.EVENTS), \
+        (error.status if error else 200)
+
+
+@bp.get("/webhooks/<int:endpoint_id>")
+@admin_only
+def webhook_endpoint(endpoint_id: int):
+    endpoint = get_or_404(WebhookEndpoint, endpoint_id)
+    deliveries = db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+        .order_by(WebhookDelivery.id.desc()).limit(200)).all()
+    return render_template("admin/webhook.html", endpoint=endpoint, deliveries=deliveries)
+
+
+@bp.post("/webhooks/deliveries/<int:delivery_id>/resend")
+@admin_only
+def resend_webhook(delivery_id: int):
+    delivery = get_or_404(WebhookDelivery, delivery_id)
+    webhooks.resend(acting_user(), delivery)
+    commit_and_dispatch()
+    flash(f"Event {delivery.event_id} queued again.")
+    return redirect(url_for("admin.webhook_endpoint", endpoint_id=delivery.endpoint_id))

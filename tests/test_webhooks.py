@@ -1,0 +1,161 @@
+"""Webhooks: signed events to a real local receiver, retries, resend, and SSRF refusals."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from portal import webhooks
+from portal.extensions import db
+from portal.models import (
+    DeliverableState,
+    OutboxStatus,
+    Role,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
+
+
+class Receiver:
+    """A real HTTP server on loopback that records what it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict, bytes]] = []
+        self.fail_next = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server API)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail_next:
+                    receiver.fail_next -= 1
+                    self.send_response(503)
+                else:
+                    receiver.received.append((dict(self.headers), body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/signoff?x=1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def types(self) -> list[str]:
+        return [json.loads(body)["type"] for _, body in self.received]
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user(Role.ADMIN, email="ada@agency.example", name="Ada Admin")
+
+
+@pytest.fixture
+def endpoint(app, admin, receiver) -> WebhookEndpoint:
+    registered = webhooks.register(admin, receiver.url, "Billing", allow_private=True)
+    db.session.commit()
+    return registered
+
+
+def test_a_full_approval_sends_each_event_signed(endpoint, receiver, make_deliverable, browser):
+    d = make_deliverable(DeliverableState.APPROVED_WITH_CONDITIONS, approvers=2)
+    assert receiver.types() == ["request.delivered", "decision.recorded", "decision.recorded",
+                                "request.approved"]
+    headers, body = receiver.received[-1]
+    event = json.loads(body)
+    assert event["type"] == headers["Signoff-Event-Type"] == "request.approved"
+    assert event["id"] == headers["Signoff-Event-Id"]
+    assert event["data"]["status"] == "approved_with_conditions"
+    assert event["data"]["version"]["sha256"] == d.current_version.sha256
+    parts = dict(p.split("=", 1) for p in headers["Signoff-Signature"].split(","))
+    expected = hmac.new(endpoint.secret.encode(), f"{parts['t']}.".encode() + body,
+                        hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(parts["v1"], expected)
+    assert parts["t"] == headers["Signoff-Timestamp"]
+    statuses = {d.status for d in db.session.scalars(select(WebhookDelivery))}
+    assert statuses == {OutboxStatus.SENT}
+
+
+def test_rejection_and_view_events(endpoint, receiver, make_deliverable, browser):
+    from portal.links import issue_token
+
+    d = make_deliverable(DeliverableState.DELIVERED)
+    approver = d.open_request.approvers[0]
+    browser.get(f"/r/{issue_token(approver)}")
+    browser.post("/review/viewed")
+    browser.post("/review/decision", {"choice": "reject", "text": "Wrong logo",
+                                      "scope": "in_scope", "confirm": "1"})
+    assert receiver.types() == ["request.delivered", "request.viewed", "decision.recorded",
+                                "request.changes_requested"]
+    decision = json.loads(receiver.received[2][1])["data"]["decision"]
+    assert decision["outcome"] == "rejected" and decision["text"] == "Wrong logo"
+
+
+def test_failures_back_off_then_deliver_then_give_up_after_a_day(endpoint, receiver,
+                                                                make_deliverable):
+    receiver.fail_next = 1
+    make_deliverable(DeliverableState.DELIVERED)
+    delivery = db.session.scalar(select(WebhookDelivery))
+    assert delivery.status == OutboxStatus.PENDING and delivery.attempts == 1
+    assert delivery.last_status_code == 503
+    assert webhooks.relay(utcnow()) == 0  # not due yet
+    assert webhooks.relay(delivery.next_attempt_at + timedelta(seconds=1)) == 1
+    db.session.refresh(delivery)
+    assert delivery.status == OutboxStatus.SENT and len(receiver.received) == 1
+
+    receiver.fail_next = 100
+    delivery.status, delivery.attempts = OutboxStatus.PENDING, 0
+    db.session.commit()
+    moment = utcnow()
+    for _ in range(len(webhooks.BACKOFF) + 1):
+        webhooks.deliver(delivery.id, now=moment)
+        db.session.refresh(delivery)
+        moment = delivery.next_attempt_at
+    assert delivery.status == OutboxStatus.FAILED
+    assert sum(webhooks.BACKOFF) / 3600 == pytest.approx(22.6, abs=1.5)  # about a day
+
+
+def test_admin_sees_the_log_and_can_resend(endpoint, receiver, make_deliverable, browser,
+                                           admin):
+    make_deliverable(DeliverableState.DELIVERED)
+    delivery = db.session.scalar(select(WebhookDelivery))
+    browser.login(admin.email)
+    page = browser.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert delivery.event_id in page and "request.delivered" in page and endpoint.secret in page
+    browser.post(f"/admin/webhooks/deliveries/{delivery.id}/resend")
+    assert len(receiver.received) == 2
+    first, second = (json.loads(body)["id"] for _, body in receiver.received)
+    assert first == second  # the same event id, so receivers can drop the repeat
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://169.254.169.254/latest",
+    "http://10.1.2.3/hook", "http://192.168.0.10/hook", "http://[::1]/hook",
+    "ftp://example.com/hook", "http:///nohost",
+])
+def test_internal_or_odd_urls_are_refused(app, browser, admin, url):
+    browser.login(admin.email)
+    response = browser.post("/admin/webhooks", {"url": url, "description": "x"})
+    assert response.status_code == 422
+    assert db.session.scalar(select(WebhookEndpoint)) is None
+
+
+def test_only_admins_manage_webhooks(app, browser, staff):
+    browser.login(staff.email)
+    assert browser.get("/admin/webhooks").status_code == 403
+    assert browser.post("/admin/webhooks", {"url": "https://example.com/h"}).status_code == 403
