@@ -14,4 +14,20 @@ from jobs import worker_app
 class AppWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        worker_app()
+        self._warm_up()
+
+    @staticmethod
+    def _warm_up() -> None:
+        """Configure the mappers and initialise the driver in the parent, so each forked
+        work horse starts warm; then close the connections, which must not cross a fork."""
+        from sqlalchemy import text
+        from sqlalchemy.orm import configure_mappers
+
+        from portal.extensions import db
+
+        app = worker_app()
+        with app.app_context():
+            configure_mappers()
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            db.engine.dispose()

@@ -29,8 +29,9 @@ def commit() -> None:
     jobs = db.session.info.pop(AFTER_COMMIT_KEY, [])
     db.session.commit()
     for message in new:
-        if inspect(message).persistent:  # rows rolled back since are transient again
-            dispatch(message.id)
+        state = inspect(message)
+        if state.persistent:  # rows rolled back since are transient again
+            dispatch(state.identity[0])
     for func, args, job_id in jobs:
         enqueue_unless_waiting(func, *args, job_id=job_id)
 

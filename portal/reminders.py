@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from portal import audit, mail, webhooks
 from portal.directory import require_staff
@@ -21,14 +23,18 @@ from portal.links import review_link
 from portal.models import (
     Approver,
     ApproverStatus,
+    Contact,
+    Deliverable,
     DeliverableState,
+    Project,
     Reminder,
     RequestStatus,
     ReviewRequest,
     User,
+    Version,
 )
 
-BATCH = 500
+BATCH = 200
 
 
 def client_zone(approver: Approver) -> ZoneInfo:
@@ -153,33 +159,47 @@ class SweepReport:
     expired: int = 0
 
 
-def _locked(model: type, ids: list[int]) -> list:
+def _locked(model: type, ids: list[int], *loads: Any) -> list:
     """Rows nobody else is working on (PostgreSQL skips rows another sweep holds)."""
+    if not ids:
+        return []
     return list(db.session.scalars(
         select(model).where(model.id.in_(ids)).order_by(model.id)
         .with_for_update(skip_locked=True).execution_options(populate_existing=True)
+        .options(*loads)
     ))
+
+
+# What remind() reads, loaded per batch instead of per reminder.
+_APPROVER_CONTEXT = (
+    selectinload(Approver.contact).selectinload(Contact.client),
+    selectinload(Approver.request).selectinload(ReviewRequest.version)
+    .selectinload(Version.deliverable).selectinload(Deliverable.owner),
+    selectinload(Approver.request).selectinload(ReviewRequest.version)
+    .selectinload(Version.deliverable).selectinload(Deliverable.project)
+    .selectinload(Project.client),
+)
 
 
 def sweep(now: datetime) -> SweepReport:
     """Everything that is due at `now`, expiries first (a dead link gets no reminder).
-    Commits in batches so a crash loses little."""
+    Commits every batch, so a crash loses little and locks are held briefly."""
     report = SweepReport()
     report.expired = _expire_stale(now)
     report.escalations = _escalate_overdue(now)
-    after = 0
+    cursor: tuple[datetime, int] | None = None
     while True:
-        due = db.session.scalars(
-            select(Approver.id).join(ReviewRequest)
-            .where(Approver.next_reminder_at <= now, Approver.id > after,
-                   Approver.status == ApproverStatus.INVITED,
-                   ReviewRequest.status == RequestStatus.OPEN)
-            .order_by(Approver.id).limit(BATCH)
-        ).all()
+        query = (select(Approver.id, Approver.next_reminder_at)
+                 .where(Approver.status == ApproverStatus.INVITED,
+                        Approver.next_reminder_at <= now)
+                 .order_by(Approver.next_reminder_at, Approver.id).limit(BATCH))
+        if cursor is not None:  # keyset over the partial index ix_approvers_due
+            query = query.where(tuple_(Approver.next_reminder_at, Approver.id) > cursor)
+        due = db.session.execute(query).all()
         if not due:
             break
-        after = due[-1]
-        for approver in _locked(Approver, list(due)):
+        cursor = (due[-1].next_reminder_at, due[-1].id)
+        for approver in _locked(Approver, [row.id for row in due], *_APPROVER_CONTEXT):
             if approver.next_reminder_at is not None and approver.next_reminder_at <= now:
                 report.reminders += remind(approver, now)
         db.session.commit()
@@ -198,11 +218,15 @@ def _escalate_overdue(now: datetime) -> int:
 
 
 def _expire_stale(now: datetime) -> int:
+    """Open requests none of whose invited approvers holds a live link any more."""
+    candidates = select(Approver.request_id).where(
+        Approver.status == ApproverStatus.INVITED, Approver.link_expires_at < now)
     live_link = exists().where(and_(
         Approver.request_id == ReviewRequest.id, Approver.status == ApproverStatus.INVITED,
         or_(Approver.link_expires_at.is_(None), Approver.link_expires_at >= now)))
     stale = db.session.scalars(
-        select(ReviewRequest.id).where(ReviewRequest.status == RequestStatus.OPEN, ~live_link)
+        select(ReviewRequest.id).where(ReviewRequest.id.in_(candidates),
+                                       ReviewRequest.status == RequestStatus.OPEN, ~live_link)
     ).all()
     count = 0
     for request in _locked(ReviewRequest, list(stale)):

@@ -5,7 +5,7 @@ import secrets
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -55,8 +55,15 @@ def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+OPEN_NOT_ESCALATED = text("status = 'open' AND escalated_at IS NULL")
+
+
 class ReviewRequest(db.Model):
     __tablename__ = "review_requests"
+    __table_args__ = (
+        Index("ix_review_requests_overdue", "due_date",
+              postgresql_where=OPEN_NOT_ESCALATED, sqlite_where=OPEN_NOT_ESCALATED),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
@@ -93,9 +100,19 @@ class ReviewRequest(db.Model):
         return [a for a in self.approvers if a.status == ApproverStatus.INVITED]
 
 
+INVITED_ONLY = text("status = 'invited'")
+
+
 class Approver(db.Model):
     __tablename__ = "approvers"
-    __table_args__ = (UniqueConstraint("request_id", "contact_id"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "contact_id"),
+        # The sweep's two questions, answered from small partial indexes.
+        Index("ix_approvers_due", "next_reminder_at", "id",
+              postgresql_where=INVITED_ONLY, sqlite_where=INVITED_ONLY),
+        Index("ix_approvers_link_expiry", "link_expires_at",
+              postgresql_where=INVITED_ONLY, sqlite_where=INVITED_ONLY),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
@@ -111,7 +128,7 @@ class Approver(db.Model):
     last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the newest emailed link stops working; renewed by every email that carries one.
     link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
     request: Mapped[ReviewRequest] = relationship(back_populates="approvers")
