@@ -7,12 +7,17 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
+from portal.audit import describe
 from portal.extensions import db
 from portal.models import (
     APPROVED_STATES,
     Approver,
+    AuditEvent,
+    Decision,
     Deliverable,
     DeliverableState,
+    OutboxMessage,
+    Outcome,
     Project,
     RequestStatus,
     ReviewRequest,
@@ -111,3 +116,32 @@ def days_waiting(deliverable: Deliverable, now: datetime | None = None) -> int:
     request = deliverable.open_request
     since = request.sent_at if request else deliverable.last_activity_at
     return max((now - since).days, 0)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # "event" or "email"
+    title: str
+    who: str
+    detail: str = ""
+
+
+def timeline(deliverable_id: int, emails: list[OutboxMessage]) -> list[TimelineEntry]:
+    """Audit events (comments, decisions, reminders...) and emails, newest first."""
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.deliverable_id == deliverable_id)).all()
+    entries = [TimelineEntry(e.at, "event", describe(e.verb), e.actor_label) for e in events]
+    entries += [TimelineEntry(m.created_at, "email", f"Email: {m.subject}",
+                              f"{m.to_name} <{m.to_addr}>", m.status.label) for m in emails]
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+def latest_rejection(deliverable: Deliverable) -> Decision | None:
+    """The reason the client gave, shown next to "Upload a new version"."""
+    if deliverable.state != DeliverableState.CHANGES_REQUESTED:
+        return None
+    return db.session.scalar(
+        select(Decision).join(Version, Decision.version_id == Version.id)
+        .where(Version.deliverable_id == deliverable.id, Decision.outcome == Outcome.REJECTED)
+        .order_by(Decision.id.desc()).limit(1))

@@ -120,3 +120,29 @@ def test_htmx_action_returns_the_deliverable_block(browser, make_deliverable, st
     response = browser.htmx_post(f"/deliverables/{d.id}/submit", {})
     assert response.status_code == 409
     assert "while it is in review" in response.get_data(as_text=True)
+
+
+def test_errors_on_htmx_requests_land_in_the_error_area(browser, make_deliverable, staff):
+    d = make_deliverable(DeliverableState.DRAFT)
+    browser.login(staff.email)
+    response = browser.client.post(f"/deliverables/{d.id}/submit",
+                                   headers={"HX-Request": "true"})  # no CSRF token
+    assert response.status_code == 400
+    assert response.headers["HX-Retarget"] == "#htmx-errors"
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "Form expired" in html
+
+
+def test_timeline_shows_events_and_emails_and_rejection_sits_by_the_upload(
+        browser, make_deliverable, staff):
+    d = make_deliverable(DeliverableState.CHANGES_REQUESTED)
+    browser.login(staff.email)
+    page = browser.get(f"/deliverables/{d.id}").get_data(as_text=True)
+    timeline = page[page.index("<h2>Timeline</h2>"):]
+    for entry in ("Client rejected", "Delivered to the client",
+                  "Email: Please review: Homepage v3 (version 1)"):
+        assert entry in timeline
+    start = page.index("Upload a new version")
+    upload = page[start:page.index("</form>", start)]
+    assert "Wrong colours" in upload and "within the original scope" in upload
+    assert 'hx-encoding="multipart/form-data"' in upload and "<progress" in upload

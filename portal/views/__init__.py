@@ -8,10 +8,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.audit import describe
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.htmx import is_htmx
 from portal.workflow import whose_turn
 
 
 def _error_page(status: int, title: str, message: str):
+    if is_htmx():  # shown in the page's error area instead of replacing a block
+        return render_template("errors/_inline.html", title=title, message=message), status, {
+            "HX-Retarget": "#htmx-errors", "HX-Reswap": "innerHTML"}
     return render_template("errors/error.html", status=status, title=title,
                            message=message), status
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, request
+from flask.wrappers import Response
 from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -40,6 +42,16 @@ def _period(args: MultiDict[str, str], client_ids: set[int]) -> metrics.Period:
     return metrics.Period(start, end, client_id, metrics.Grouping(group))
 
 
+def _page(status: int = 200, **context: Any) -> Response:
+    """The results block for htmx, the whole page otherwise. htmx restoring history after
+    a cache miss (Back) asks with HX-Request too, but needs the whole page."""
+    restoring = request.headers.get("HX-History-Restore-Request") == "true"
+    response = render("staff/metrics.html", block=None if restoring else "results",
+                      status=status, **context)
+    response.vary.add("HX-History-Restore-Request")
+    return response
+
+
 @bp.get("/metrics")
 @login_required
 def overview():
@@ -48,12 +60,10 @@ def overview():
     try:
         period = _period(request.args, {c.id for c in clients})
     except InvalidInput as exc:
-        return render("staff/metrics.html", block="results", status=exc.status,
-                      error=exc.message, report=None, form=form, clients=clients)
+        return _page(exc.status, error=exc.message, report=None, form=form, clients=clients)
     report = metrics.report(period, now=datetime.now(UTC))
     form = {"client": str(period.client_id or ""), "start": period.start.isoformat(),
             "end": period.end.isoformat(), "group": period.group.value}
-    return render("staff/metrics.html", block="results", error=None, report=report,
-                  form=form, clients=clients,
-                  client_name=next((c.name for c in clients if c.id == period.client_id),
-                                   "All clients"))
+    return _page(error=None, report=report, form=form, clients=clients,
+                 client_name=next((c.name for c in clients if c.id == period.client_id),
+                                  "All clients"))

@@ -17,7 +17,6 @@ from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import (
-    AuditEvent,
     Client,
     Contact,
     Deliverable,
@@ -95,21 +94,18 @@ def _deliverable(deliverable_id: int) -> Deliverable:
 def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
                        form: Any = None):
     deliverable = _deliverable(deliverable_id)
-    timeline = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.deliverable_id == deliverable.id)
-        .order_by(AuditEvent.seq.desc())
-    ).all()
     version = deliverable.current_version
     colleagues = [u for u in account_managers()
                   if version is None or u.id != version.uploaded_by_id]
-    failed = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.deliverable_id == deliverable.id,
-                                    OutboxMessage.status == OutboxStatus.FAILED)
+    emails = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.deliverable_id == deliverable.id)
     ).all()
     return render(
         "staff/deliverable.html", block="main", status=error.status if error else 200,
-        deliverable=deliverable, timeline=timeline, colleagues=colleagues, error=error,
-        failed_messages=failed,
+        deliverable=deliverable, timeline=board.timeline(deliverable.id, emails),
+        colleagues=colleagues, error=error,
+        failed_messages=[m for m in emails if m.status == OutboxStatus.FAILED],
+        rejection=board.latest_rejection(deliverable),
         form=form or MultiDict(), policies=list(Policy), today=workflow.today_utc(),
     )
 
