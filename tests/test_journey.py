@@ -146,3 +146,12 @@ def test_timeline_shows_events_and_emails_and_rejection_sits_by_the_upload(
     upload = page[start:page.index("</form>", start)]
     assert "Wrong colours" in upload and "within the original scope" in upload
     assert 'hx-encoding="multipart/form-data"' in upload and "<progress" in upload
+
+
+def test_client_page_shows_the_history_of_decisions(browser, make_deliverable, staff):
+    rejected = make_deliverable(DeliverableState.CHANGES_REQUESTED)
+    client = rejected.project.client
+    browser.login(staff.email)
+    page = browser.get(f"/clients/{client.id}").get_data(as_text=True)
+    history = page[page.index("History of decisions"):]
+    assert "Homepage v3" in history and "rejected" in history and "Wrong colours" in history

@@ -4,11 +4,21 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import directory, outbox, workflow
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
-from portal.models import Client, Contact, Project, User
+from portal.models import (
+    Approver,
+    Client,
+    Contact,
+    Decision,
+    Project,
+    ReviewRequest,
+    User,
+    Version,
+)
 from portal.views.access import acting_user, get_or_404, staff_only
 from portal.views.staff import parse_date
 
@@ -46,7 +56,14 @@ def new_client():
 
 
 def _client_context(client: Client) -> dict[str, object]:
-    return {"client": client, "managers": directory.account_managers()}
+    decisions = db.session.scalars(
+        select(Decision).join(Decision.approver).join(Approver.contact)
+        .where(Contact.client_id == client.id).order_by(Decision.at.desc()).limit(100)
+        .options(selectinload(Decision.approver).selectinload(Approver.contact),
+                 selectinload(Decision.approver).selectinload(Approver.request)
+                 .selectinload(ReviewRequest.version).selectinload(Version.deliverable))
+    ).all()
+    return {"client": client, "managers": directory.account_managers(), "decisions": decisions}
 
 
 @bp.get("/clients/<int:client_id>")
