@@ -10,7 +10,10 @@ from jinja2_fragments.flask import render_block
 
 
 def is_htmx() -> bool:
-    return bool(request.htmx) and not request.htmx.boosted
+    """A request for a fragment. Boosted links and Back-button history restores need
+    the whole page."""
+    headers = request.htmx
+    return bool(headers) and not headers.boosted and not headers.history_restore_request
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:

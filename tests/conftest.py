@@ -252,10 +252,9 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
         if with_version:
             workflow.upload_version(staff, d, io.BytesIO(sample_pdf("Homepage v3")),
                                     "homepage.pdf", "First cut")
-        steps = [DeliverableState.IN_REVIEW, DeliverableState.READY, DeliverableState.DELIVERED]
-        if state in steps or state not in (DeliverableState.DRAFT,):
+        if state != DeliverableState.DRAFT:
             workflow.submit_for_review(staff, d, colleague)
-        if state != DeliverableState.IN_REVIEW and state != DeliverableState.DRAFT:
+        if state not in (DeliverableState.DRAFT, DeliverableState.IN_REVIEW):
             workflow.review_internally(colleague, d, approve=True)
         if state not in (DeliverableState.DRAFT, DeliverableState.IN_REVIEW,
                          DeliverableState.READY):

@@ -155,3 +155,12 @@ def test_client_page_shows_the_history_of_decisions(browser, make_deliverable, s
     page = browser.get(f"/clients/{client.id}").get_data(as_text=True)
     history = page[page.index("History of decisions"):]
     assert "Homepage v3" in history and "rejected" in history and "Wrong colours" in history
+
+
+def test_back_button_history_restore_gets_the_whole_page(browser, make_deliverable, staff):
+    make_deliverable(DeliverableState.READY)
+    browser.login(staff.email)
+    response = browser.get("/deliverables?state=ready",
+                           headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert "<html" in html and 'class="filters"' in html

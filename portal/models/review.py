@@ -80,7 +80,7 @@ class ReviewRequest(db.Model):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     version: Mapped[Version] = relationship(back_populates="requests")
     sent_by: Mapped[User] = relationship()

@@ -1,15 +1,13 @@
 """Who holds a working link: resend, revoke, renew, and the first look."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app
 
 from portal import audit, mail, webhooks
 from portal.directory import require_staff
 from portal.errors import IllegalTransition
-from portal.links import review_link
 from portal.models import Approver, ApproverStatus, RequestStatus, User, utcnow
+from portal.workflow.lifecycle import email_review_link
 
 
 def _deliverable(approver: Approver):
@@ -64,17 +62,8 @@ def send_fresh_link(approver: Approver) -> None:
 
 
 def _email_link(approver: Approver, reason: str, key_suffix: str = "") -> None:
-    deliverable = _deliverable(approver)
-    request = approver.request
-    approver.link_expires_at = utcnow() + timedelta(days=request.link_ttl_days)
-    mail.compose(
-        to_addr=approver.contact.email or "", to_name=approver.contact.name,
-        template="review_request",
-        idempotency_key=f"invite:{approver.id}:{approver.link_generation}:{reason}{key_suffix}",
-        deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
-        deliverable=deliverable, version=request.version, request=request,
-        url=review_link(approver), sender=request.sent_by,
-    )
+    email_review_link(
+        approver, f"invite:{approver.id}:{approver.link_generation}:{reason}{key_suffix}")
 
 
 def record_view(approver: Approver, *, ip: str = "", user_agent: str = "") -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import BinaryIO
 
 from flask import current_app
@@ -239,16 +239,21 @@ def deliver(
 
 def invite(approver: Approver) -> None:
     """It is this approver's turn: email them their link."""
-    request = approver.request
     approver.status = ApproverStatus.INVITED
     approver.invited_at = utcnow()
     db.session.flush()
     reminders.schedule_first(approver, approver.invited_at)
+    email_review_link(approver, f"invite:{approver.id}:{approver.link_generation}")
+
+
+def email_review_link(approver: Approver, idempotency_key: str) -> None:
+    """Email the approver a fresh link, good for the request's link lifetime from now."""
+    request = approver.request
     deliverable = request.version.deliverable
+    approver.link_expires_at = utcnow() + timedelta(days=request.link_ttl_days)
     mail.compose(
         to_addr=approver.contact.email or "", to_name=approver.contact.name,
-        template="review_request",
-        idempotency_key=f"invite:{approver.id}:{approver.link_generation}",
+        template="review_request", idempotency_key=idempotency_key,
         deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
         deliverable=deliverable, version=request.version, request=request,
         url=review_link(approver), sender=request.sent_by,
