@@ -71,7 +71,8 @@ def schedule_first(approver: Approver, now: datetime) -> None:
 def remind(approver: Approver, now: datetime, *, manual: bool = False) -> bool:
     """Send reminder number n+1 to this approver, once. False if nothing was sent."""
     request = approver.request
-    if request.status != RequestStatus.OPEN or approver.status != ApproverStatus.INVITED:
+    if request.status != RequestStatus.OPEN or approver.status != ApproverStatus.INVITED \
+            or approver.link_revoked_at is not None:
         approver.next_reminder_at = None
         return False
     if approver.reminders_sent >= request.reminder_max and not manual:
@@ -109,6 +110,8 @@ def send_reminder_now(actor: User, approver: Approver, now: datetime) -> None:
     if approver.request.status != RequestStatus.OPEN or \
             approver.status != ApproverStatus.INVITED:
         raise IllegalTransition(f"{approver.contact.name} is not waiting to decide.")
+    if approver.link_revoked_at is not None:
+        raise IllegalTransition(f"{approver.contact.name}'s link is revoked; resend it first.")
     remind(approver, now, manual=True)
 
 

@@ -801,3 +801,16 @@ def test_review_file_inline_and_as_download(make_deliverable, browser):
     assert f"filename={version.file_name}" in disposition
     assert version.file_name == "homepage.pdf"
     assert download.get_data() == inline.get_data()
+
+
+def test_no_comments_once_the_request_is_closed(app, browser, make_deliverable):
+    d = make_deliverable(DeliverableState.DELIVERED)
+    approver = d.open_request.approvers[0]
+    browser.get(f"/r/{issue_token(approver)}")
+    response = browser.htmx_post("/review/decision", {"choice": "approve", "confirm": "1"})
+    html = response.get_data(as_text=True)
+    assert 'id="comments" class="card comments" hx-swap-oob="true"' in html
+    assert "Post comment" not in html  # the refreshed thread has no form any more
+    late = browser.post("/review/comments", {"body": "One more thing"})
+    assert late.status_code == 409
+    assert db.session.scalar(select(func.count(Comment.id))) == 0

@@ -211,3 +211,25 @@ def test_nonsense_reminder_policy_is_refused(app, browser, make_deliverable, sta
     assert response.status_code == 422
     assert "Reminders: first after" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count(ReviewRequest.id))) == 0
+
+
+def test_a_revoked_link_stays_dead_until_staff_resend_it(app, browser, make_deliverable, staff):
+    from portal.links import LinkState, check_token
+
+    _d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
+    approver = request.approvers[0]
+    browser.login(staff.email)
+    browser.post(f"/approvers/{approver.id}/revoke")
+    db.session.refresh(approver)
+    assert approver.next_reminder_at is None
+    assert reminders.sweep(datetime(2026, 12, 8, 10, tzinfo=UTC)).reminders == 0
+    assert _reminder_emails() == []
+    assert browser.post(f"/approvers/{approver.id}/remind").status_code == 409
+
+    browser.post(f"/approvers/{approver.id}/resend")
+    db.session.refresh(approver)
+    assert approver.link_revoked_at is None and approver.next_reminder_at is not None
+    resent = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.to_addr == approver.contact.email)).all()[-1]
+    token = resent.body_text.split("http://portal.test/r/")[1].split()[0]
+    assert check_token(token).state == LinkState.VALID

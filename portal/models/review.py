@@ -126,6 +126,8 @@ class Approver(db.Model):
     )
     invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Staff revoked the link: no reminder may send a new one until staff resend it.
+    link_revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the newest emailed link stops working; renewed by every email that carries one.
     link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

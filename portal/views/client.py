@@ -60,15 +60,16 @@ def open_link(token: str):
     if check is None:
         abort(404)
     if check.state == LinkState.REVOKED:
-        return _gone()
+        return _gone(check.approver)
     session[ACCESS_KEY] = {"a": check.approver.public_id, "g": check.approver.link_generation,
                            "s": int(check.signed_at.timestamp())}
     return redirect(url_for("client.review"), code=303)
 
 
-def _gone():
+def _gone(approver: Approver | None = None):
     session.pop(ACCESS_KEY, None)
-    return _no_store(make_response(render_template("client/gone.html"), 410))
+    client = approver.contact.client if approver else None
+    return _no_store(make_response(render_template("client/gone.html", client=client), 410))
 
 
 def _no_store(response: Any) -> Any:
@@ -138,10 +139,11 @@ def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
 def review():
     approver, state = _access()
     if state == LinkState.REVOKED:
-        return _gone()
+        return _gone(approver)
     if state == LinkState.EXPIRED:
         return _no_store(make_response(
             render_template("client/expired.html", approver=approver,
+                            client=approver.contact.client,
                             deliverable=approver.request.version.deliverable), 410))
     choice = request.args.get("choice")
     context = _page_context(approver, choice=choice if choice in CHOICES else None)
@@ -154,14 +156,14 @@ def review():
 def renew():
     approver, state = _access()
     if state == LinkState.REVOKED:
-        return _gone()
+        return _gone(approver)
     try:
         send_fresh_link(approver)
         outbox.commit()
     except DomainError as exc:
         db.session.rollback()
         return _no_store(make_response(render_template(
-            "client/expired.html", approver=approver, error=exc,
+            "client/expired.html", approver=approver, error=exc, client=approver.contact.client,
             deliverable=approver.request.version.deliverable), exc.status))
     session.pop(ACCESS_KEY, None)
     return _no_store(make_response(render_template("client/renewed.html")))
@@ -250,8 +252,8 @@ def decide():
                                 decision_error=exc, form=request.form)
         return _no_store(render("client/review.html", block="decision_panel",
                                 status=exc.status, **context))
-    if is_htmx():
+    if is_htmx():  # the thread closes with the request, so it is refreshed too
         return _no_store(render("client/review.html", block="decision_panel",
-                                **_page_context(_valid_access())))
+                                oob_blocks=("comments",), **_page_context(_valid_access())))
     flash("Your decision is recorded.")
     return redirect(url_for("client.review"), code=303)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from portal import audit, mail, webhooks
+from portal import audit, mail, reminders, webhooks
 from portal.directory import require_staff
 from portal.errors import IllegalTransition
 from portal.models import Approver, ApproverStatus, RequestStatus, User, utcnow
@@ -27,14 +27,20 @@ def resend_link(actor: User, approver: Approver) -> None:
         raise IllegalTransition(f"{approver.contact.name} is {approver.status.label}; there is "
                                 "no link to resend.")
     approver.link_generation += 1
+    if approver.link_revoked_at is not None:  # a resend after a revoke restarts the chasing
+        approver.link_revoked_at = None
+        reminders.schedule_first(approver, utcnow())
     audit.record(actor, "link.resent", approver, deliverable=_deliverable(approver),
                  approver=approver.contact.email, generation=approver.link_generation)
     _email_link(approver, reason="resent")
 
 
 def revoke_link(actor: User, approver: Approver) -> None:
+    """Every link of this approver stops working, and no reminder sends a new one."""
     require_staff(actor)
     approver.link_generation += 1
+    approver.link_revoked_at = utcnow()
+    approver.next_reminder_at = None
     audit.record(actor, "link.revoked", approver, deliverable=_deliverable(approver),
                  approver=approver.contact.email, generation=approver.link_generation)
 

@@ -5,7 +5,7 @@ from portal import audit
 from portal.directory import require_staff
 from portal.errors import IllegalTransition, InvalidInput
 from portal.extensions import db
-from portal.models import Comment, Contact, ReviewRequest, User, utcnow
+from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, utcnow
 
 MAX_COMMENT = 5000
 
@@ -24,6 +24,9 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
     else:
         if internal:
             raise IllegalTransition("Only staff can write internal notes.")
+        if request.status != RequestStatus.OPEN:
+            raise IllegalTransition(f"This request is {request.status.label}; it takes no more "
+                                    "comments.")
         comment = Comment(request=request, author_contact=author, body=body)
     db.session.add(comment)
     request.version.deliverable.last_activity_at = utcnow()

@@ -34,6 +34,8 @@ def whose_turn(deliverable: Deliverable) -> Turn:
             if request and (request.escalated_at or request.due_date < datetime.now(UTC).date()):
                 return Turn("overdue", f"Overdue: {label[0].lower()}{label[1:]}")
             return Turn("client", label)
+    if deliverable.state == S.APPROVED_WITH_CONDITIONS:
+        return Turn("done", "Approved with conditions")
     return Turn("done", "Approved")
 
 
