@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select, tuple_
+from sqlalchemy import Select, and_, exists, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -184,6 +184,16 @@ _APPROVER_CONTEXT = (
 )
 
 
+def due_query(now: datetime, cursor: tuple[datetime, int] | None = None) -> Select:
+    """One batch of approvers whose reminder is due, by keyset over ix_approvers_due."""
+    query = (select(Approver.id, Approver.next_reminder_at)
+             .where(Approver.status == ApproverStatus.INVITED, Approver.next_reminder_at <= now)
+             .order_by(Approver.next_reminder_at, Approver.id).limit(BATCH))
+    if cursor is not None:
+        query = query.where(tuple_(Approver.next_reminder_at, Approver.id) > cursor)
+    return query
+
+
 def sweep(now: datetime) -> SweepReport:
     """Everything that is due at `now`, expiries first (a dead link gets no reminder).
     Commits every batch, so a crash loses little and locks are held briefly."""
@@ -192,13 +202,7 @@ def sweep(now: datetime) -> SweepReport:
     report.escalations = _escalate_overdue(now)
     cursor: tuple[datetime, int] | None = None
     while True:
-        query = (select(Approver.id, Approver.next_reminder_at)
-                 .where(Approver.status == ApproverStatus.INVITED,
-                        Approver.next_reminder_at <= now)
-                 .order_by(Approver.next_reminder_at, Approver.id).limit(BATCH))
-        if cursor is not None:  # keyset over the partial index ix_approvers_due
-            query = query.where(tuple_(Approver.next_reminder_at, Approver.id) > cursor)
-        due = db.session.execute(query).all()
+        due = db.session.execute(due_query(now, cursor)).all()
         if not due:
             break
         cursor = (due[-1].next_reminder_at, due[-1].id)
