@@ -51,12 +51,12 @@ def attention(user: User, today: date | None = None) -> dict[str, list[Deliverab
     """The dashboard's sections, most urgent first."""
     today = today or datetime.now(UTC).date()
     base = with_rows_loaded(select(Deliverable))
-    sent_at = (select(ReviewRequest.sent_at).join(Version)
-               .where(Version.deliverable_id == Deliverable.id,
-                      ReviewRequest.status == RequestStatus.OPEN)
-               .scalar_subquery())
+    late = or_(ReviewRequest.due_date < today, ReviewRequest.escalated_at.is_not(None))
     queries = {
-        "overdue": base.where(Deliverable.id.in_(_open_requests(today, overdue=True)))
+        # Only delivered deliverables have an open request; saying so lets the planner
+        # walk ix_deliverables_state_due_date_id instead of every open request.
+        "overdue": base.where(Deliverable.state == DeliverableState.DELIVERED,
+                              Deliverable.id.in_(_open_requests(today, overdue=True)))
         .order_by(Deliverable.due_date, Deliverable.id),
         "rejected": base.where(Deliverable.state == DeliverableState.CHANGES_REQUESTED)
         .order_by(Deliverable.last_activity_at),
@@ -64,8 +64,10 @@ def attention(user: User, today: date | None = None) -> dict[str, list[Deliverab
             Deliverable.state == DeliverableState.IN_REVIEW,
             or_(Deliverable.reviewer_id == user.id, Deliverable.reviewer_id.is_(None)))
         .order_by(Deliverable.last_activity_at),
-        "with_client": base.where(Deliverable.id.in_(_open_requests(today, overdue=False)))
-        .order_by(sent_at, Deliverable.id),
+        "with_client": base.join(Version, Version.deliverable_id == Deliverable.id)
+        .join(ReviewRequest, ReviewRequest.version_id == Version.id)
+        .where(ReviewRequest.status == RequestStatus.OPEN, ~late)
+        .order_by(ReviewRequest.sent_at, Deliverable.id),
         "approved": base.where(Deliverable.state.in_(APPROVED_STATES))
         .order_by(Deliverable.last_activity_at.desc()),
     }

@@ -56,6 +56,7 @@ def new_public_id() -> str:
 
 
 OPEN_NOT_ESCALATED = text("status = 'open' AND escalated_at IS NULL")
+OPEN_ONLY = text("status = 'open'")
 
 
 class ReviewRequest(db.Model):
@@ -63,6 +64,8 @@ class ReviewRequest(db.Model):
     __table_args__ = (
         Index("ix_review_requests_overdue", "due_date",
               postgresql_where=OPEN_NOT_ESCALATED, sqlite_where=OPEN_NOT_ESCALATED),
+        Index("ix_review_requests_open_sent_at", "sent_at",
+              postgresql_where=OPEN_ONLY, sqlite_where=OPEN_ONLY),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -35,6 +35,12 @@ class ReviewOutcome(Choice):
 
 class Deliverable(db.Model):
     __tablename__ = "deliverables"
+    __table_args__ = (
+        # The dashboard's sections (bench/dashboard.py at 1M rows shows why).
+        Index("ix_deliverables_state_last_activity_at", "state", "last_activity_at"),
+        Index("ix_deliverables_state_due_date_id", "state", "due_date", "id"),
+        Index("ix_deliverables_last_activity_at", "last_activity_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -43,7 +49,6 @@ class Deliverable(db.Model):
     state: Mapped[DeliverableState] = mapped_column(
         choice_column(DeliverableState, "deliverable_state"),
         default=DeliverableState.DRAFT,
-        index=True,
     )
     due_date: Mapped[date | None] = mapped_column(Date)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

@@ -70,13 +70,18 @@ def deliverables():
     filters = _list_filters()
     rows, next_cursor = board.deliverable_page(filters)
     query_args = {k: v for k, v in request.args.items() if k != "before" and v}
-    return render(
-        "staff/deliverables.html", block="rows", deliverables=rows, next_cursor=next_cursor,
-        filters=filters, query_args=query_args, days_waiting=board.days_waiting,
-        clients=db.session.scalars(select(Client).order_by(Client.name)).all(),
-        projects=db.session.scalars(select(Project).order_by(Project.name)).all(),
-        owners=account_managers(), states=list(DeliverableState),
-    )
+    # The filter form's choices are only needed for the whole page, not for htmx rows.
+    choices = {} if is_htmx() else {
+        "clients": db.session.execute(select(Client.id, Client.name).order_by(Client.name)).all(),
+        # Projects are listed for the chosen client only: agencies have thousands.
+        "projects": db.session.execute(
+            select(Project.id, Project.name).where(Project.client_id == filters.client)
+            .order_by(Project.name)).all() if filters.client else [],
+        "owners": account_managers(), "states": list(DeliverableState),
+    }
+    return render("staff/deliverables.html", block="rows", deliverables=rows,
+                  next_cursor=next_cursor, filters=filters, query_args=query_args,
+                  days_waiting=board.days_waiting, **choices)
 
 
 def _deliverable(deliverable_id: int) -> Deliverable:
