@@ -135,6 +135,18 @@ def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _comments_context(approver: Approver, **extra: Any) -> dict[str, Any]:
+    """Just what the thread block shows: htmx posts need no history or preview."""
+    comments = db.session.scalars(
+        select(Comment).where(Comment.request_id == approver.request_id,
+                              Comment.internal.is_(False))
+        .order_by(Comment.id)
+        .options(selectinload(Comment.author_user), selectinload(Comment.author_contact))
+    ).all()
+    return {"review_request": approver.request, "comments": comments, "comment_error": None,
+            "form": {}, **extra}
+
+
 @bp.get("/review")
 def review():
     approver, state = _access()
@@ -219,12 +231,14 @@ def comment():
         outbox.commit()
     except DomainError as exc:
         db.session.rollback()
-        context = _page_context(_valid_access(), comment_error=exc, form=request.form)
+        approver = _valid_access()
+        context = (_comments_context if is_htmx() else _page_context)(
+            approver, comment_error=exc, form=request.form)
         return _no_store(render("client/review.html", block="comments", status=exc.status,
                                 **context))
     if is_htmx():
         return _no_store(render("client/review.html", block="comments",
-                                **_page_context(approver)))
+                                **_comments_context(approver)))
     flash("Your comment is posted.")
     return redirect(url_for("client.review") + "#comments", code=303)
 
