@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.audit import describe
@@ -59,6 +60,18 @@ def register_views(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return _error_page(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        """The database went away (a restart, a failover): say so, and when to retry."""
+        db.session.rollback()
+        app.logger.warning("database unavailable: %s", exc.orig)
+        body, status, *headers = _error_page(
+            503, "Please try again in a moment",
+            "The database is not answering right now. Nothing was saved; try again shortly.")
+        response = app.make_response((body, status, *headers))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(500)
     def server_error(exc: Exception):

@@ -85,7 +85,8 @@ def approved():
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render("finance/approved.html", block="results", rows=rows, filters=filters,
                   clients=clients, projects=projects, page=page, pages=pages, total=total,
-                  query_args={k: v for k, v in request.args.items() if k != "page"})
+                  query_args={k: v for k, v in request.args.items()
+                              if k in ("client", "project", "start", "end") and v})
 
 
 @bp.get("/finance/export.csv")

@@ -69,7 +69,9 @@ def _list_filters() -> board.Filters:
 def deliverables():
     filters = _list_filters()
     rows, next_cursor = board.deliverable_page(filters)
-    query_args = {k: v for k, v in request.args.items() if k != "before" and v}
+    # Only known filters go back into url_for (other keys could be its own arguments).
+    query_args = {k: v for k, v in request.args.items()
+                  if k in ("client", "project", "state", "owner", "overdue") and v}
     # The filter form's choices are only needed for the whole page, not for htmx rows.
     choices = {} if is_htmx() else {
         "clients": db.session.execute(select(Client.id, Client.name).order_by(Client.name)).all(),

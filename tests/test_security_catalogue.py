@@ -1,0 +1,983 @@
+"""The security catalogue: every attack we defend against, next to the answer we expect.
+
+One table (`CASES`), one test. Each `Case` runs its attack against a fresh `World` — two
+clients, A and B, each with a request out for review; client A's every typed field carries
+a script payload — and compares what happened with the expected answer. Like every test,
+it runs on SQLite and on PostgreSQL.
+"""
+from __future__ import annotations
+
+import contextvars
+import csv
+import io
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from markupsafe import escape
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from portal import outbox, workflow
+from portal.certificates import create_development_key
+from portal.extensions import db
+from portal.filetypes import clean_filename
+from portal.links import SALT, issue_token
+from portal.models import (
+    Comment,
+    Decision,
+    DeliverableState,
+    OutboxMessage,
+    Policy,
+    ReviewRequest,
+    Role,
+    WebhookEndpoint,
+)
+from portal.samples import sample_pdf, sample_png
+from tests.conftest import PASSWORD, SECRET, future
+
+S = DeliverableState
+MB = 1024 * 1024
+
+
+def _payload(field: str) -> str:
+    return f"<script>alert('{field}')</script><img src=x onerror=alert('{field}')>"
+
+
+# Everything a person can type, each with its own payload so a failure names the field.
+TYPED = ["client", "contact", "project", "title", "description", "what_changed", "note",
+         "file", "comment", "conditions", "reason"]
+X = {field: _payload(field) for field in TYPED}
+X["file"] = "Q&A <img src=x onerror=alert('file')>.pdf"
+STORED = {**X, "file": clean_filename(X["file"])}  # what the database keeps
+
+
+# --- the module's settings: one app configuration that serves every case ----------------
+
+@pytest.fixture(scope="module")
+def seal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return create_development_key(tmp_path_factory.mktemp("seal"), "Signoff catalogue seal")
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], seal: tuple[Path, Path]) -> dict[str, Any]:
+    key, cert = seal
+    app_config.update(
+        LOGIN_RATE_LIMIT="5 per minute", CLIENT_RATE_LIMIT="1000 per minute",
+        MAX_UPLOAD_MB=1, MAX_CONTENT_LENGTH=MB + 64 * 1024,
+        SIGNING_KEY=str(key), SIGNING_CERT=str(cert), SIGNING_PKCS12="",
+        PROPAGATE_EXCEPTIONS=False,  # a crash is a 500 page, as an attacker would see it
+    )
+    return app_config
+
+
+# --- the world ----------------------------------------------------------------------------
+
+class World:
+    """Client A (every field typed with a payload, two approvers A1 and A2) and client B
+    (one approver), each with a delivered request; staff, a colleague, finance and an
+    admin; a browser per actor, signed in or holding its link, made on first use."""
+
+    def __init__(self, app, make_browser, make_user, make_client, make_project,
+                 make_deliverable, staff, colleague) -> None:
+        self.app, self._browser, self._make_deliverable = app, make_browser, make_deliverable
+        self.staff, self.colleague = staff, colleague
+        self.finance = make_user(Role.FINANCE, email="fiona@agency.example")
+        self.admin = make_user(Role.ADMIN, email="ada@agency.example")
+
+        client_a = make_client(name=X["client"])
+        client_a.contacts[0].name = X["contact"]
+        project_a = make_project(client_a)
+        project_a.name = X["project"]
+        a = workflow.create_deliverable(staff, project_a, X["title"], X["description"],
+                                        future(14))
+        workflow.upload_version(staff, a, io.BytesIO(sample_pdf("A")), X["file"],
+                                X["what_changed"])
+        workflow.submit_for_review(staff, a, colleague)
+        workflow.review_internally(colleague, a, approve=True, note=X["note"])
+        workflow.deliver(staff, a, client_a.contacts[:2], Policy.PARALLEL, future(7))
+        outbox.commit()
+        self.client_a_id, self.a = client_a.id, a
+        self.b = make_deliverable(S.DELIVERED)
+        self.a1, self.a2 = a.open_request.approvers
+        self.b1 = self.b.open_request.approvers[0]
+        self.token_a, self.token_a2, self.token_b = (issue_token(x)
+                                                     for x in (self.a1, self.a2, self.b1))
+        self.label = {self.a1.id: "A1", self.a2.id: "A2", self.b1.id: "B"}
+
+    def new_browser(self):
+        return self._browser()
+
+    def _signed_in(self, user):
+        browser = self._browser()
+        assert browser.login(user.email).status_code == 302
+        return browser
+
+    def _holding(self, token: str):
+        browser = self._browser()
+        assert browser.get(f"/r/{token}").status_code == 303
+        return browser
+
+    @cached_property
+    def sam(self):
+        return self._signed_in(self.staff)
+
+    @cached_property
+    def fiona(self):
+        return self._signed_in(self.finance)
+
+    @cached_property
+    def ada(self):
+        return self._signed_in(self.admin)
+
+    @cached_property
+    def client_a(self):
+        return self._holding(self.token_a)
+
+    @cached_property
+    def client_a2(self):
+        return self._holding(self.token_a2)
+
+    @cached_property
+    def client_b(self):
+        return self._holding(self.token_b)
+
+    @cached_property
+    def draft(self):
+        return self._make_deliverable(S.DRAFT)
+
+    @cached_property
+    def in_review(self):
+        return self._make_deliverable(S.IN_REVIEW)
+
+    # -- what the database and the file store hold --
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        db.session.commit()
+        tables = {t.name: sorted((tuple(r) for r in db.session.execute(sa.select(t))), key=repr)
+                  for t in db.metadata.sorted_tables}
+        root = Path(self.app.config["FILE_STORE"])
+        tables["FILE_STORE"] = sorted(p.as_posix() for p in root.rglob("*") if p.is_file())
+        return tables
+
+    def changed(self, before: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+        after = self.snapshot()
+        return sorted(name for name in after if after[name] != before.get(name))
+
+    def a_speaks(self) -> None:
+        """A1 comments and approves with conditions, both typed with payloads, over HTTP."""
+        assert self.client_a.post("/review/comments", {"body": X["comment"]}).status_code == 303
+        assert decide(self.client_a, "approve_with_conditions",
+                      text=X["conditions"]).status_code == 303
+
+    def certificate_pdf(self, request_id: int) -> bytes:
+        db.session.expire_all()
+        issued = db.session.get(ReviewRequest, request_id).certificate
+        assert issued is not None, "no certificate was issued"
+        return (Path(self.app.config["FILE_STORE"]) / issued.storage_key[:2]
+                / issued.storage_key[2:4] / issued.storage_key).read_bytes()
+
+
+@pytest.fixture
+def world(app, make_browser, make_user, make_client, make_project, make_deliverable, staff,
+          colleague) -> World:
+    return World(app, make_browser, make_user, make_client, make_project, make_deliverable,
+                 staff, colleague)
+
+
+# --- helpers --------------------------------------------------------------------------
+
+def raw(browser, method: str, url: str, **kwargs: Any):
+    """A request as an attacker sends it: no CSRF token added, in a fresh context."""
+    db.session.commit()
+    response = contextvars.Context().run(browser.client.open, url, method=method, **kwargs)
+    db.session.expire_all()
+    return response
+
+
+def decide(browser, choice: str = "approve", **form: str):
+    return browser.post("/review/decision", {"choice": choice, "confirm": "1", **form})
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def where(response) -> tuple[int, str]:
+    """Status, and for a redirect the path it leads to."""
+    return response.status_code, urlsplit(response.headers.get("Location", "")).path
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def sign(payload: dict, *, salt: str = SALT, timestamp: int | None = None) -> str:
+    """A token signed outside the app: for another purpose or at another time."""
+    class Signer(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return timestamp if timestamp is not None else super().get_timestamp()
+
+    class Serializer(URLSafeTimedSerializer):
+        default_signer = Signer
+
+    return Serializer(SECRET, salt=salt).dumps(payload)
+
+
+def link_then_review(browser, token: str) -> dict[str, int]:
+    return {"link": browser.get(f"/r/{token}").status_code,
+            "review": browser.get("/review").status_code}
+
+
+def xss(html: str, fields: list[str]) -> dict[str, list[str]]:
+    """Which payloads reached the page raw (any at all), and which of `fields` escaped."""
+    return {"raw": sorted(f for f in TYPED if STORED[f] in html),
+            "escaped": sorted(f for f in fields if str(escape(STORED[f])) in html)}
+
+
+def squash(value: str) -> str:
+    return re.sub(r"\s+", "", value)
+
+
+def pdf_text(pdf: bytes) -> str:
+    return squash("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages))
+
+
+def upload(browser, deliverable_id: int, content: bytes, name: str):
+    return browser.post(f"/deliverables/{deliverable_id}/versions",
+                        {"file": (io.BytesIO(content), name), "what_changed": "attack"},
+                        content_type="multipart/form-data")
+
+
+def versions(deliverable) -> int:
+    db.session.refresh(deliverable)
+    return len(deliverable.versions)
+
+
+def csp(response) -> dict[str, str]:
+    parts = (p.strip() for p in response.headers.get("Content-Security-Policy", "").split(";"))
+    return {p.split(" ", 1)[0]: p.partition(" ")[2] for p in parts if p}
+
+
+class Spy:
+    """A real HTTP server on loopback that records every request it is sent."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        spy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                spy.paths.append(self.path)
+                body = sample_png()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> Spy:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+def tampered_token(w: World):
+    body, stamp, signature = w.token_a.rsplit(".", 2)
+    flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+    return link_then_review(w.new_browser(), f"{body}.{stamp}.{flipped}")
+
+
+def expired_token(w: World):
+    ttl = w.a1.request.link_ttl_days
+    old = sign({"a": w.a1.public_id, "g": w.a1.link_generation},
+               timestamp=int(time.time()) - ttl * 86400 - 300)
+    browser, before = w.new_browser(), w.snapshot()
+    seen = link_then_review(browser, old)
+    return {**seen, "decision": decide(browser).status_code,
+            "file": browser.get(f"/review/files/{w.a.current_version.id}").status_code,
+            "changed": w.changed(before)}
+
+
+def revoked_token(w: World):
+    already_open = w.client_a
+    revoke = w.sam.post(f"/approvers/{w.a1.id}/revoke").status_code
+    fresh = w.new_browser()
+    return {"revoke": revoke, "link": fresh.get(f"/r/{w.token_a}").status_code,
+            "review": fresh.get("/review").status_code,
+            "open session, decision": decide(already_open).status_code,
+            "open session, page": already_open.get("/review").status_code,
+            "decisions": count(Decision)}
+
+
+def token_for_another_purpose(w: World):
+    other = sign({"a": w.a1.public_id, "g": w.a1.link_generation},
+                 salt="signoff.password-reset.v1")
+    return link_then_review(w.new_browser(), other)
+
+
+def session_cookie_as_token(w: World):
+    session_cookie = w.sam.client.get_cookie("session").value
+    return {"session cookie": link_then_review(w.new_browser(), session_cookie),
+            "CSRF token": link_then_review(w.new_browser(), w.sam.csrf_token())}
+
+
+def replayed_after_decision(w: World):
+    first = decide(w.client_a).status_code
+    replay = w.new_browser()
+    link = replay.get(f"/r/{w.token_a}").status_code
+    page = replay.get("/review")
+    return {"first decision": first, "link": link, "page": page.status_code,
+            "page offers a choice": 'class="choices"' in text(page),
+            "page shows the decision": "It cannot be changed." in text(page),
+            "second decision": decide(replay, "reject", text="Changed my mind",
+                                      scope="in_scope").status_code,
+            "decisions": count(Decision)}
+
+
+def scanner(method: str) -> Callable[[World], Any]:
+    def attack(w: World):
+        before = w.snapshot()
+        browser = w.new_browser()
+        link = raw(browser, method, f"/r/{w.token_a}")
+        page = raw(browser, method, "/review")  # a scanner follows the redirect too
+        db.session.refresh(w.a1)
+        return {"link": link.status_code, "page": page.status_code,
+                "changed": w.changed(before), "last_viewed_at": w.a1.last_viewed_at}
+    return attack
+
+
+# --- other people's data --------------------------------------------------------------------
+
+def a_fetches_b_files(w: World):
+    get = w.client_a.get
+    return {"B's version": get(f"/review/files/{w.b.current_version.id}").status_code,
+            "an unshared draft": get(f"/review/files/{w.draft.current_version.id}").status_code,
+            "own version": get(f"/review/files/{w.a.current_version.id}").status_code}
+
+
+def a_reads_b_comments(w: World):
+    assert w.client_b.post("/review/comments", {"body": "B-only: budget 40k"}).status_code == 303
+    a_page = text(w.client_a.get("/review"))
+    posted = w.client_a.post("/review/comments", {"body": "From A", "approver_id": str(w.b1.id),
+                                                  "request_id": str(w.b1.request_id)})
+    filed = db.session.scalars(select(Comment.request_id).where(Comment.body == "From A")).all()
+    return {"B's comment on A's page": "B-only" in a_page, "A's post": posted.status_code,
+            "A's comment filed under": ["A" if r == w.a1.request_id else "B" for r in filed]}
+
+
+def internal_note_reaches_client(w: World):
+    note = w.sam.post(f"/requests/{w.a1.request_id}/comments",
+                      {"body": "Internal: client is difficult", "internal": "1"})
+    return {"note": note.status_code,
+            "on client page": "client is difficult" in text(w.client_a.get("/review"))}
+
+
+def a_reaches_b_certificate(w: World):
+    assert decide(w.client_b).status_code == 303  # B approves: its certificate is issued
+    public_id = db.session.get(ReviewRequest, w.b1.request_id).certificate.public_id
+    return {"B's own": w.client_b.get("/review/certificate").status_code,
+            "A's /review/certificate": w.client_a.get("/review/certificate").status_code,
+            "A on /certificates/<B>.pdf": where(w.client_a.get(f"/certificates/{public_id}.pdf")),
+            "anonymous": where(w.new_browser().get(f"/certificates/{public_id}.pdf"))}
+
+
+def guessed_download_ids(w: World):
+    url = f"/versions/{w.b.current_version.id}/file"
+    return {"anonymous": where(w.new_browser().get(url)),
+            "client A's session": where(w.client_a.get(url)),
+            "staff, id that does not exist": w.sam.get("/versions/999999/file").status_code}
+
+
+def decision_with_b_ids(w: World):
+    form = {"approver_id": str(w.b1.id), "request_id": str(w.b1.request_id),
+            "version_id": str(w.b.current_version.id), "deliverable_id": str(w.b.id),
+            "a": w.b1.public_id, "g": str(w.b1.link_generation)}
+    status = decide(w.client_a, **form).status_code
+    db.session.refresh(w.b1)
+    return {"status": status,
+            "decided": sorted(w.label[d.approver_id] for d in db.session.scalars(select(Decision))),
+            "B's request": w.b1.request.status.value}
+
+
+def client_session_on_staff_pages(w: World):
+    before = w.snapshot()
+    return {"deliverable page": where(w.client_a.get(f"/deliverables/{w.a.id}")),
+            "revoke B's link": where(w.client_a.post(f"/approvers/{w.b1.id}/revoke")),
+            "changed": w.changed(before)}
+
+
+# --- sessions and permissions ---------------------------------------------------------------
+
+def _csrf_attempts(w: World, token: dict[str, str]):
+    sam, client_a = w.sam, w.client_a
+    before = w.snapshot()
+    return {
+        "staff comment": raw(sam, "POST", f"/requests/{w.a1.request_id}/comments",
+                             data={"body": "forged", **token}).status_code,
+        "staff revoke": raw(sam, "POST", f"/approvers/{w.b1.id}/revoke", data=token).status_code,
+        "client decision": raw(client_a, "POST", "/review/decision",
+                               data={"choice": "approve", "confirm": "1", **token}).status_code,
+        "sign-in": raw(w.new_browser(), "POST", "/login",
+                       data={"email": w.staff.email, "password": PASSWORD, **token}).status_code,
+        "changed": w.changed(before),
+    }
+
+
+def another_sessions_token(w: World):
+    return _csrf_attempts(w, {"csrf_token": w.fiona.csrf_token()})
+
+
+def login_brute_force(w: World):
+    browser = w.new_browser()
+    tries = [browser.login(w.staff.email, f"guess number {i}").status_code for i in range(6)]
+    return [*tries, browser.login(w.staff.email).status_code]  # the right one, too late
+
+
+def user_enumeration(w: World):
+    wrong = w.new_browser().login(w.staff.email, "not the password")
+    unknown = w.new_browser().login("nobody@agency.example", PASSWORD)
+    return {"wrong password": wrong.status_code, "unknown email": unknown.status_code,
+            "same page": _without_token(text(wrong), w.staff.email)
+            == _without_token(text(unknown), "nobody@agency.example")}
+
+
+def _without_token(html: str, email: str) -> str:
+    """The page minus what is meant to differ: the session's CSRF token and the email typed."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    return html.replace(token, "").replace(email, "")
+
+
+def session_fixation(w: World):
+    victim = w.new_browser()
+    with victim.client.session_transaction() as planted:
+        planted["planted"] = "attacker"
+    victim.get("/login")
+    fixed = victim.client.get_cookie("session").value
+    victim.login(w.staff.email)
+    with victim.client.session_transaction() as session:
+        survived = session.get("planted")
+    attacker = w.new_browser()
+    attacker.client.set_cookie("session", fixed)
+    return {"planted value after sign-in": survived,
+            "cookie changed": victim.client.get_cookie("session").value != fixed,
+            "victim": victim.get("/clients").status_code,
+            "attacker with the fixed cookie": where(attacker.get("/clients"))}
+
+
+def finance_writes(w: World):
+    f, draft = w.fiona, w.draft
+    before = w.snapshot()
+    return {
+        "new client": f.post("/clients/new", {"name": "Globex", "contact_name": "Hank",
+                                              "contact_email": "hank@globex.example"}).status_code,
+        "upload": upload(f, draft.id, sample_pdf("From finance"), "invoice.pdf").status_code,
+        "submit": f.post(f"/deliverables/{draft.id}/submit").status_code,
+        "reply": f.post(f"/requests/{w.a1.request_id}/comments", {"body": "Pay up"}).status_code,
+        "revoke": f.post(f"/approvers/{w.a1.id}/revoke").status_code,
+        "cancel": f.post(f"/requests/{w.b1.request_id}/cancel").status_code,
+        "webhook": f.post("/admin/webhooks", {"url": "https://example.com/h"}).status_code,
+        "changed": w.changed(before),
+    }
+
+
+def review_own_upload(w: World):
+    d, draft, sam = w.in_review, w.draft, w.sam
+    before = w.snapshot()
+    review = sam.post(f"/deliverables/{d.id}/review", {"outcome": "approve", "note": "LGTM"})
+    submit = sam.post(f"/deliverables/{draft.id}/submit", {"reviewer_id": str(w.staff.id)})
+    db.session.refresh(d)
+    db.session.refresh(draft)
+    return {"review own upload": review.status_code, "state": d.state.value,
+            "name self as reviewer": submit.status_code, "draft state": draft.state.value,
+            "changed": w.changed(before)}
+
+
+# --- content: markup in typed text ----------------------------------------------------------
+
+ON_STAFF_PAGE = ["client", "comment", "conditions", "contact", "description", "file", "note",
+                 "project", "title", "what_changed"]
+ON_CLIENT_PAGE = ["client", "comment", "conditions", "contact", "description", "file",
+                  "project", "title", "what_changed"]
+IN_EMAILS = ["client", "conditions", "contact", "project", "title", "what_changed"]
+ON_CERTIFICATE = ["client", "conditions", "contact", "file", "note", "project", "title",
+                  "what_changed"]
+
+
+def xss_staff_deliverable_page(w: World):
+    w.a_speaks()
+    return xss(text(w.sam.get(f"/deliverables/{w.a.id}")), ON_STAFF_PAGE)
+
+
+def xss_client_review_page(w: World):
+    w.a_speaks()
+    return xss(text(w.client_a2.get("/review")), ON_CLIENT_PAGE)  # A2 sees A1's words
+
+
+def xss_rejection_reason(w: World):
+    assert decide(w.client_a, "reject", text=X["reason"], scope="in_scope").status_code == 303
+    return {"staff page": xss(text(w.sam.get(f"/deliverables/{w.a.id}")), ["reason"]),
+            "client page": xss(text(w.client_a.get("/review")), ["reason"])}
+
+
+def xss_lists(w: World):
+    sam = w.sam
+    pages = {"/": ("/", ["client", "project", "title"]),
+             "/deliverables": ("/deliverables", ["client", "project", "title"]),
+             "/clients": ("/clients", ["client"]),
+             "/clients/<A>": (f"/clients/{w.client_a_id}", ["client", "contact", "project"])}
+    return {name: xss(text(sam.get(url)), fields) for name, (url, fields) in pages.items()}
+
+
+def xss_emails(w: World):
+    w.a_speaks()
+    html = "\n".join(db.session.scalars(select(OutboxMessage.body_html)))
+    return xss(html, IN_EMAILS)
+
+
+def xss_certificate(w: World):
+    w.a_speaks()
+    assert decide(w.client_a2).status_code == 303  # the last approval issues the certificate
+    flat = pdf_text(w.certificate_pdf(w.a1.request_id))
+    return {"printed literally": sorted(f for f in ON_CERTIFICATE if squash(STORED[f]) in flat),
+            "entity-escaped twice": "&lt;" in flat or "&#39;" in flat}
+
+
+def weasyprint_fetch(w: World):
+    with Spy() as spy:
+        trap = ('<link rel=attachment href="file:///etc/passwd">'
+                f'<img src="http://127.0.0.1:{spy.port}/x"><img src="http://127.0.0.1:9/x">')
+        assert decide(w.client_a, "approve_with_conditions", text=trap).status_code == 303
+        assert decide(w.client_a2).status_code == 303
+        pdf = w.certificate_pdf(w.a1.request_id)
+    return {"attachments": sorted(PdfReader(io.BytesIO(pdf)).attachments),
+            "/etc/passwd inside": b"root:x:0:0" in pdf, "fetched": spy.paths,
+            "printed as text": squash(trap) in pdf_text(pdf)}
+
+
+def csv_formula(w: World):
+    w.b.project.client.name = '=HYPERLINK("http://evil.example","open me")'
+    db.session.commit()
+    assert decide(w.client_b).status_code == 303
+    rows = list(csv.reader(io.StringIO(text(w.fiona.get("/finance/export.csv")))))
+    return {"client cell": rows[1][1]}
+
+
+def injection_in_filters(w: World):
+    return {"/deliverables?client=": w.sam.get("/deliverables?client=1%20OR%201=1").status_code,
+            "/deliverables?state=": w.sam.get("/deliverables?state=x'%20OR%20'1'='1").status_code,
+            "/finance?start=": w.fiona.get("/finance?start=2024-01-01'%20OR%20'1'='1").status_code}
+
+
+def oversized_text(w: World):
+    return {"comment": w.client_a.post("/review/comments", {"body": "x" * 5001}).status_code,
+            "conditions": decide(w.client_a, "approve_with_conditions",
+                                 text="x" * 5001).status_code,
+            "comments": count(Comment), "decisions": count(Decision)}
+
+
+REFLECTED = "\"'><img src=x onerror=alert('reflected')>"
+
+
+def xss_reflected(w: World):
+    def seen(response) -> tuple[int, str]:
+        html = text(response)
+        shown = ("raw" if REFLECTED in html else
+                 "escaped" if str(escape(REFLECTED)) in html else "not shown")
+        return response.status_code, shown
+    sam, client_a = w.sam, w.client_a
+    return {
+        "sign-in email": seen(w.new_browser().login(REFLECTED + "@x.example", "nope")),
+        "new client name": seen(sam.post("/clients/new", {
+            "name": REFLECTED, "contact_name": "Hank", "contact_email": "not-an-email"})),
+        "comment too long": seen(client_a.post("/review/comments",
+                                               {"body": REFLECTED + "x" * 5000})),
+        "reason without scope": seen(decide(client_a, "reject", text=REFLECTED)),
+        "metrics dates": seen(sam.get("/metrics", query_string={"start": REFLECTED})),
+        "verify form": seen(w.new_browser().post("/verify", {"certificate_id": REFLECTED})),
+        "verify link": seen(w.new_browser().get(f"/verify/{quote(REFLECTED)}")),
+    }
+
+
+def url_for_injection(w: World):
+    """List pages pass the query string on to url_for() for their paging and export links."""
+    for n in range(50):  # a second page, so /deliverables shows its "Older" link
+        workflow.create_deliverable(w.staff, w.b.project, f"Filler {n}", "", future(3))
+    outbox.commit()
+
+    def link(browser, url: str, label: str) -> tuple[int, str, str]:
+        response = browser.get(url)
+        found = re.search(rf'href="([^"]*)">{label}', text(response))
+        parts = urlsplit(found.group(1) if found else "")
+        return response.status_code, parts.netloc, parts.path
+    queries = ("endpoint=x", "_method=POST", "_external=1", "client=")
+    return {**{f"/finance?{q}": link(w.fiona, f"/finance?{q}", "Export CSV") for q in queries},
+            **{f"/deliverables?{q}": link(w.sam, f"/deliverables?{q}", "Older deliverables")
+               for q in queries}}
+
+
+def host_header_poisoning(w: World):
+    browser = w.new_browser()
+    browser.client.environ_base["HTTP_HOST"] = "evil.example"
+    browser.login(w.staff.email)
+    resend = browser.post(f"/approvers/{w.a1.id}/resend").status_code
+    mail = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.to_addr == w.a1.contact.email).order_by(OutboxMessage.id.desc())).first()
+    hosts = re.findall(r"https?://([^/\s\"]+)/r/", mail.body_text + mail.body_html)
+    return {"resend": resend, "link hosts": sorted(set(hosts))}
+
+
+SVG_WITH_SCRIPT = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+                   b'<script>alert(document.cookie)</script><rect width="10" height="10"/></svg>')
+
+
+def svg_with_script(w: World):
+    d, staff = w.draft, w.staff
+    workflow.upload_version(staff, d, io.BytesIO(SVG_WITH_SCRIPT), "logo.svg", "Logo")
+    workflow.submit_for_review(staff, d, w.colleague)
+    workflow.review_internally(w.colleague, d, approve=True)
+    request = workflow.deliver(staff, d, d.project.client.contacts[:1], Policy.PARALLEL,
+                               future(7))
+    outbox.commit()
+    version_id = d.current_version.id
+    inline = w._holding(issue_token(request.approvers[0])).get(
+        f"/review/files/{version_id}?inline=1")
+    policy = csp(inline)
+    staff_copy = w.sam.get(f"/versions/{version_id}/file")
+    return {"status": inline.status_code, "type": inline.mimetype,
+            "sandbox": "sandbox" in policy, "default-src": policy.get("default-src"),
+            "nosniff": inline.headers.get("X-Content-Type-Options"),
+            "staff download": staff_copy.headers["Content-Disposition"].split(";")[0]}
+
+
+def cookie_flags(w: World):
+    staff = w.new_browser()
+    staff.csrf_token()
+    staff.post("/login", {"email": w.staff.email, "password": PASSWORD, "remember": "1"})
+    client = w._holding(w.token_a)
+
+    def flags(browser, name: str) -> tuple[bool, str | None]:
+        cookie = browser.client.get_cookie(name)
+        return cookie.http_only, cookie.same_site
+    return {"staff session": flags(staff, "session"), "remember me": flags(staff, "remember_token"),
+            "client session": flags(client, "session")}
+
+
+# --- content: uploads ---------------------------------------------------------------------
+
+def _refused_upload(content: Callable[[], bytes], name: str) -> Callable[[World], Any]:
+    def attack(w: World):
+        draft, sam = w.draft, w.sam
+        before = w.snapshot()
+        status = upload(sam, draft.id, content(), name).status_code
+        return {"status": status, "versions": versions(draft), "changed": w.changed(before)}
+    return attack
+
+
+def _pdf_of(size: int) -> bytes:
+    pdf = sample_pdf("Big") + b"%"
+    return pdf + b"x" * (size - len(pdf))
+
+
+def traversal(name: str) -> Callable[[World], Any]:
+    def attack(w: World):
+        draft, sam = w.draft, w.sam
+        store = Path(w.app.config["FILE_STORE"]).resolve()
+        outside = store.parent.parent  # what "../../" reaches from the store's subfolders
+
+        def outside_files() -> set[str]:
+            return {p.as_posix() for p in outside.rglob("*")
+                    if p.is_file() and not p.resolve().is_relative_to(store)}
+        before = outside_files()
+        status = upload(sam, draft.id, sample_pdf(f"Named {name}"), name).status_code
+        db.session.refresh(draft)
+        layout = all(re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}",
+                                  p.relative_to(store).as_posix())
+                     for p in store.rglob("*") if p.is_file())
+        return {"status": status, "stored name": draft.current_version.file_name,
+                "new files outside the store": sorted(outside_files() - before),
+                "store holds only hashes": layout}
+    return attack
+
+
+# --- redirects, SSRF, audit -------------------------------------------------------------------
+
+def sign_in_with_next(target: str) -> Callable[[World], Any]:
+    def attack(w: World):
+        browser = w.new_browser()
+        browser.csrf_token()
+        response = browser.post("/login", {"email": w.staff.email, "password": PASSWORD},
+                                query_string={"next": target})
+        again = browser.get("/login", query_string={"next": target})  # already signed in
+        return {"status": response.status_code, "location": response.headers["Location"],
+                "signed in, location": again.headers["Location"]}
+    return attack
+
+
+def webhook_to(url: str) -> Callable[[World], Any]:
+    def attack(w: World):
+        ada = w.ada
+        response = ada.post("/admin/webhooks", {"url": url, "description": "x"})
+        return {"status": response.status_code, "endpoints": count(WebhookEndpoint)}
+    return attack
+
+
+def audit_tamper(sql: str) -> Callable[[World], Any]:
+    def attack(w: World):
+        runner = w.app.test_cli_runner()
+        db.session.commit()
+        intact = runner.invoke(args=["audit", "verify"]).exit_code
+        db.session.execute(sa.text(sql))
+        db.session.commit()
+        result = runner.invoke(args=["audit", "verify"])
+        found = re.search(r"Audit chain broken at event (\d+): ([^\n]*)", result.output)
+        return {"before": intact, "after": result.exit_code,
+                "names": (int(found.group(1)), found.group(2)) if found else result.output}
+    return attack
+
+
+# --- headers and URLs -------------------------------------------------------------------------
+
+def security_headers(w: World):
+    def summary(response) -> dict[str, Any]:
+        policy = csp(response)
+        return {"status": response.status_code, "script-src": policy.get("script-src"),
+                "unsafe-inline": "unsafe-inline" in response.headers["Content-Security-Policy"],
+                "frame-ancestors": policy.get("frame-ancestors"),
+                "nosniff": response.headers.get("X-Content-Type-Options"),
+                "Referrer-Policy": response.headers.get("Referrer-Policy")}
+    return {"staff page": summary(w.sam.get(f"/deliverables/{w.a.id}")),
+            "client page": summary(w.client_a.get("/review")),
+            "sign-in page": summary(w.new_browser().get("/login"))}
+
+
+def review_pages_not_cached(w: World):
+    client_a = w.client_a
+    pages = {"/review": client_a.get("/review"),
+             "/review?choice=approve": client_a.get("/review?choice=approve"),
+             "/review/files": client_a.get(f"/review/files/{w.a.current_version.id}"),
+             "a refused decision (422)": client_a.post("/review/decision", {"choice": "x"})}
+    w.sam.post(f"/approvers/{w.a1.id}/revoke")
+    pages["/r/ of a revoked link (410)"] = w.new_browser().get(f"/r/{w.token_a}")
+    return {name: (r.status_code, r.headers.get("Cache-Control")) for name, r in pages.items()}
+
+
+def token_in_url(w: World):
+    browser = w.new_browser()
+    redirect = browser.get(f"/r/{w.token_a}")
+    page = browser.get(redirect.headers["Location"])
+    return {"status": redirect.status_code, "location": redirect.headers["Location"],
+            "token in the page": w.token_a in text(page),
+            "Referrer-Policy": redirect.headers.get("Referrer-Policy")}
+
+
+def renew_to_attacker(w: World):
+    ttl = w.a1.request.link_ttl_days
+    old = sign({"a": w.a1.public_id, "g": w.a1.link_generation},
+               timestamp=int(time.time()) - ttl * 86400 - 300)
+    browser = w.new_browser()
+    browser.get(f"/r/{old}")
+    mails = count(OutboxMessage, OutboxMessage.to_addr == w.a1.contact.email)
+    status = browser.post("/review/renew", {"email": "attacker@evil.example"}).status_code
+    return {"status": status,
+            "to attacker": count(OutboxMessage, OutboxMessage.to_addr == "attacker@evil.example"),
+            "to the contact on file": count(OutboxMessage, OutboxMessage.to_addr
+                                            == w.a1.contact.email) - mails}
+
+
+# --- the catalogue ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    attack: Callable[[World], Any]
+    expected: Any
+
+
+NOT_FOUND = {"link": 404, "review": 404}
+REFUSED_WEBHOOK = {"status": 422, "endpoints": 0}
+TO_LOGIN = (302, "/login")
+STRICT_HEADERS = {"status": 200, "script-src": "'self'", "unsafe-inline": False,
+                  "frame-ancestors": "'none'", "nosniff": "nosniff",
+                  "Referrer-Policy": "same-origin"}
+NO_WRITE_CSRF = {"staff comment": 400, "staff revoke": 400, "client decision": 400,
+                 "sign-in": 400, "changed": []}
+
+CASES = [
+    # tokens
+    Case("token: tampered signature", tampered_token, NOT_FOUND),
+    Case("token: expired (old timestamp)", expired_token,
+         {"link": 303, "review": 410, "decision": 403, "file": 403, "changed": []}),
+    Case("token: revoked by staff", revoked_token,
+         {"revoke": 302, "link": 410, "review": 404, "open session, page": 410,
+          "open session, decision": 403, "decisions": 0}),
+    Case("token: signed for another purpose", token_for_another_purpose, NOT_FOUND),
+    Case("token: session cookie and CSRF token used as link", session_cookie_as_token,
+         {"session cookie": NOT_FOUND, "CSRF token": NOT_FOUND}),
+    Case("token: replayed after a decision", replayed_after_decision,
+         {"first decision": 303, "link": 303, "page": 200, "page offers a choice": False,
+          "page shows the decision": True, "second decision": 409, "decisions": 1}),
+    Case("token: GET by a link scanner leaves no trace", scanner("GET"),
+         {"link": 303, "page": 200, "changed": [], "last_viewed_at": None}),
+    Case("token: HEAD by a link scanner leaves no trace", scanner("HEAD"),
+         {"link": 303, "page": 200, "changed": [], "last_viewed_at": None}),
+    Case("token: never in the URL after the redirect", token_in_url,
+         {"status": 303, "location": "/review", "token in the page": False,
+          "Referrer-Policy": "same-origin"}),
+    Case("token: expired link renewed to the attacker's address", renew_to_attacker,
+         {"status": 200, "to attacker": 0, "to the contact on file": 1}),
+    # other people's data
+    Case("data: A's session fetches B's files", a_fetches_b_files,
+         {"B's version": 404, "an unshared draft": 404, "own version": 200}),
+    Case("data: A reads and writes B's comments", a_reads_b_comments,
+         {"B's comment on A's page": False, "A's post": 303, "A's comment filed under": ["A"]}),
+    Case("data: staff internal note shown to the client", internal_note_reaches_client,
+         {"note": 302, "on client page": False}),
+    Case("data: A reaches B's certificate", a_reaches_b_certificate,
+         {"B's own": 200, "A's /review/certificate": 404,
+          "A on /certificates/<B>.pdf": TO_LOGIN, "anonymous": TO_LOGIN}),
+    Case("data: downloads by guessed version id", guessed_download_ids,
+         {"anonymous": TO_LOGIN, "client A's session": TO_LOGIN,
+          "staff, id that does not exist": 404}),
+    Case("data: decision post carrying B's ids", decision_with_b_ids,
+         {"status": 303, "decided": ["A1"], "B's request": "open"}),
+    Case("data: client session on staff pages", client_session_on_staff_pages,
+         {"deliverable page": TO_LOGIN, "revoke B's link": TO_LOGIN, "changed": []}),
+    # sessions and permissions
+    Case("csrf: missing token", lambda w: _csrf_attempts(w, {}), NO_WRITE_CSRF),
+    Case("csrf: forged token", lambda w: _csrf_attempts(w, {"csrf_token": "forged"}),
+         NO_WRITE_CSRF),
+    Case("csrf: another session's token", another_sessions_token, NO_WRITE_CSRF),
+    Case("login: brute force is rate limited", login_brute_force,
+         [401, 401, 401, 401, 401, 429, 429]),
+    Case("login: no user enumeration", user_enumeration,
+         {"wrong password": 401, "unknown email": 401, "same page": True}),
+    Case("login: session fixation", session_fixation,
+         {"planted value after sign-in": None, "cookie changed": True, "victim": 200,
+          "attacker with the fixed cookie": TO_LOGIN}),
+    Case("roles: finance tries to write", finance_writes,
+         {"new client": 403, "upload": 403, "submit": 403, "reply": 403, "revoke": 403,
+          "cancel": 403, "webhook": 403, "changed": []}),
+    Case("roles: staff reviews their own upload", review_own_upload,
+         {"review own upload": 403, "state": "in_review", "name self as reviewer": 422,
+          "draft state": "draft", "changed": []}),
+    # content: markup in typed text
+    Case("xss: staff deliverable page", xss_staff_deliverable_page,
+         {"raw": [], "escaped": ON_STAFF_PAGE}),
+    Case("xss: client review page", xss_client_review_page,
+         {"raw": [], "escaped": ON_CLIENT_PAGE}),
+    Case("xss: rejection reason", xss_rejection_reason,
+         {"staff page": {"raw": [], "escaped": ["reason"]},
+          "client page": {"raw": [], "escaped": ["reason"]}}),
+    Case("xss: dashboard, lists and client page", xss_lists,
+         {"/": {"raw": [], "escaped": ["client", "project", "title"]},
+          "/deliverables": {"raw": [], "escaped": ["client", "project", "title"]},
+          "/clients": {"raw": [], "escaped": ["client"]},
+          "/clients/<A>": {"raw": [], "escaped": ["client", "contact", "project"]}}),
+    Case("xss: HTML emails", xss_emails, {"raw": [], "escaped": IN_EMAILS}),
+    Case("xss: certificate PDF prints text literally", xss_certificate,
+         {"printed literally": ON_CERTIFICATE, "entity-escaped twice": False}),
+    Case("pdf: WeasyPrint fetch injection", weasyprint_fetch,
+         {"attachments": [], "/etc/passwd inside": False, "fetched": [],
+          "printed as text": True}),
+    Case("csv: formula in a client name", csv_formula,
+         {"client cell": '\'=HYPERLINK("http://evil.example","open me")'}),
+    Case("sql: injection in list filters", injection_in_filters,
+         {"/deliverables?client=": 200, "/deliverables?state=": 200, "/finance?start=": 422}),
+    Case("input: oversized comment and conditions", oversized_text,
+         {"comment": 422, "conditions": 422, "comments": 0, "decisions": 0}),
+    Case("xss: reflected in re-shown forms and pages", xss_reflected,
+         {"sign-in email": (401, "escaped"), "new client name": (422, "escaped"),
+          "comment too long": (422, "escaped"), "reason without scope": (422, "escaped"),
+          "metrics dates": (422, "escaped"), "verify form": (200, "escaped"),
+          "verify link": (200, "escaped")}),
+    Case("url_for: query keys passed on as url_for() arguments", url_for_injection,
+         {**{f"/finance?{q}": (200, "", "/finance/export.csv")
+             for q in ("endpoint=x", "_method=POST", "_external=1", "client=")},
+          **{f"/deliverables?{q}": (200, "", "/deliverables")
+             for q in ("endpoint=x", "_method=POST", "_external=1", "client=")}}),
+    Case("host header: emailed links ignore a forged Host", host_header_poisoning,
+         {"resend": 302, "link hosts": ["portal.test"]}),
+    Case("upload: SVG with a script is served sandboxed", svg_with_script,
+         {"status": 200, "type": "image/svg+xml", "sandbox": True, "default-src": "'none'",
+          "nosniff": "nosniff", "staff download": "attachment"}),
+    Case("cookies: HttpOnly and SameSite=Lax", cookie_flags,
+         {"staff session": (True, "Lax"), "remember me": (True, "Lax"),
+          "client session": (True, "Lax")}),
+    # content: uploads
+    Case("upload: file over MAX_UPLOAD_MB", _refused_upload(lambda: _pdf_of(MB + 1), "big.pdf"),
+         {"status": 413, "versions": 1, "changed": []}),
+    Case("upload: request body over the limit",
+         _refused_upload(lambda: _pdf_of(2 * MB), "huge.pdf"),
+         {"status": 413, "versions": 1, "changed": []}),
+    Case("upload: PNG named .pdf", _refused_upload(sample_png, "photo.pdf"),
+         {"status": 415, "versions": 1, "changed": []}),
+    Case("upload: HTML named .pdf",
+         _refused_upload(lambda: b"<html><script>alert(1)</script></html>", "page.pdf"),
+         {"status": 415, "versions": 1, "changed": []}),
+    Case("upload: ../ traversal in the name", traversal("../../etc/passwd.pdf"),
+         {"status": 302, "stored name": "passwd.pdf", "new files outside the store": [],
+          "store holds only hashes": True}),
+    Case("upload: backslash traversal in the name", traversal("..\\..\\..\\evil.pdf"),
+         {"status": 302, "stored name": "evil.pdf", "new files outside the store": [],
+          "store holds only hashes": True}),
+    # open redirects
+    *(Case(f"redirect: next={target}", sign_in_with_next(target),
+           {"status": 302, "location": "/", "signed in, location": "/"})
+      for target in ("//evil.example", "https://evil.example", "/\\evil.example",
+                     "/\\/evil.example", "http:evil.example")),
+    Case("redirect: next=/clients is honoured (control)", sign_in_with_next("/clients"),
+         {"status": 302, "location": "/clients", "signed in, location": "/clients"}),
+    # SSRF through webhooks
+    *(Case(f"ssrf: webhook to {url}", webhook_to(url), REFUSED_WEBHOOK)
+      for url in ("http://127.0.0.1:8080/hook", "http://localhost/hook",
+                  "http://169.254.169.254/latest/meta-data", "http://10.1.2.3/hook",
+                  "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/hook",
+                  "http://2130706433/hook", "file:///etc/passwd")),
+    # the audit trail
+    Case("audit: an edited row", audit_tamper(
+        "UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 3"),
+         {"before": 0, "after": 1,
+          "names": (3, "was changed after it was written. 2 events before it are intact.")}),
+    Case("audit: a deleted row", audit_tamper("DELETE FROM audit_events WHERE seq = 4"),
+         {"before": 0, "after": 1,
+          "names": (4, "event 4 is missing. 3 events before it are intact.")}),
+    # headers
+    Case("headers: CSP, framing, nosniff, referrer", security_headers,
+         {"staff page": STRICT_HEADERS, "client page": STRICT_HEADERS,
+          "sign-in page": STRICT_HEADERS}),
+    Case("headers: review pages are not cached", review_pages_not_cached,
+         {"/review": (200, "no-store"), "/review?choice=approve": (200, "no-store"),
+          "/review/files": (200, "no-store"), "a refused decision (422)": (422, "no-store"),
+          "/r/ of a revoked link (410)": (410, "no-store")}),
+]
+
+
+def test_catalogue_names_are_unique():
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_attack(case: Case, world: World) -> None:
+    assert case.attack(world) == case.expected
