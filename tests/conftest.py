@@ -445,3 +445,43 @@ def count_queries(app: Flask):
         finally:
             event.remove(db.engine, "before_cursor_execute", counter)
     return counting
+
+
+class SpyServer:
+    """A real HTTP server on loopback that records every GET it is sent (and answers
+    with a small PNG): proof that something was, or was not, fetched."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from portal.samples import sample_png
+
+        self.paths: list[str] = []
+        spy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                spy.paths.append(self.path)
+                body = sample_png()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> SpyServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -9,9 +9,7 @@ import io
 import re
 import shutil
 import subprocess
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,7 +52,7 @@ from portal.models import (
 )
 from portal.samples import sample_pdf, sample_png
 from portal.workflow.comments import post_comment
-from tests.conftest import IN_CI, future
+from tests.conftest import IN_CI, SpyServer, future
 
 S = DeliverableState
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,36 +89,6 @@ def signing(app_config: dict[str, Any], dev_key: tuple[Path, Path]) -> dict[str,
     settings = {"SIGNING_KEY": str(key), "SIGNING_CERT": str(cert), "SIGNING_PKCS12": ""}
     app_config.update(settings)
     return settings
-
-
-class SpyServer:
-    """A real HTTP server on loopback that counts every request it receives."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        spy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                spy.paths.append(self.path)
-                body = sample_png()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

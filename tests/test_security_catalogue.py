@@ -11,12 +11,10 @@ import contextvars
 import csv
 import io
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -44,7 +42,7 @@ from portal.models import (
     WebhookEndpoint,
 )
 from portal.samples import sample_pdf, sample_png
-from tests.conftest import PASSWORD, SECRET, future
+from tests.conftest import PASSWORD, SECRET, SpyServer, future
 
 S = DeliverableState
 MB = 1024 * 1024
@@ -267,38 +265,6 @@ def versions(deliverable) -> int:
 def csp(response) -> dict[str, str]:
     parts = (p.strip() for p in response.headers.get("Content-Security-Policy", "").split(";"))
     return {p.split(" ", 1)[0]: p.partition(" ")[2] for p in parts if p}
-
-
-class Spy:
-    """A real HTTP server on loopback that records every request it is sent."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        spy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                spy.paths.append(self.path)
-                body = sample_png()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def __enter__(self) -> Spy:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -565,7 +531,7 @@ def xss_certificate(w: World):
 
 
 def weasyprint_fetch(w: World):
-    with Spy() as spy:
+    with SpyServer() as spy:
         trap = ('<link rel=attachment href="file:///etc/passwd">'
                 f'<img src="http://127.0.0.1:{spy.port}/x"><img src="http://127.0.0.1:9/x">')
         assert decide(w.client_a, "approve_with_conditions", text=trap).status_code == 303
