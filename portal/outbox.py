@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.mail import NEW_MESSAGES_KEY
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
 from portal.queue import AFTER_COMMIT_KEY, enqueue_unless_waiting
+from portal.rows import due_pending_ids, lock_row
 
 DELIVER_JOB = "jobs.mail.deliver_message"
 
@@ -45,18 +46,11 @@ def dispatch(message_id: int) -> bool:
                         retries=retry_intervals())
 
 
-def _claim(message_id: int) -> OutboxMessage | None:
-    """Lock the row so two workers never send it at once (PostgreSQL skips a locked row)."""
-    return db.session.execute(
-        select(OutboxMessage).where(OutboxMessage.id == message_id)
-        .with_for_update(skip_locked=True).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
 def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None:
     """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
     so the queue retries it; the last attempt marks the row failed instead."""
-    message = _claim(message_id)
+    # Locked, so two workers never send it at once.
+    message = lock_row(OutboxMessage, message_id, skip_locked=True)
     if message is None or message.status != OutboxStatus.PENDING:
         db.session.rollback()
         return message.status if message else None
@@ -84,12 +78,7 @@ def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:
     """Queue every pending message that is due; returns how many were handed on."""
-    due = db.session.scalars(
-        select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING,
-                                       OutboxMessage.next_attempt_at <= (now or utcnow()))
-        .order_by(OutboxMessage.id).limit(limit)
-    ).all()
-    db.session.commit()
+    due = due_pending_ids(OutboxMessage, now or utcnow(), limit)
     return sum(dispatch(message_id) for message_id in due)
 
 

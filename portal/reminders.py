@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
@@ -33,6 +32,7 @@ from portal.models import (
     User,
     Version,
 )
+from portal.rows import lock_free_rows
 
 BATCH = 200
 
@@ -162,17 +162,6 @@ class SweepReport:
     expired: int = 0
 
 
-def _locked(model: type, ids: list[int], *loads: Any) -> list:
-    """Rows nobody else is working on (PostgreSQL skips rows another sweep holds)."""
-    if not ids:
-        return []
-    return list(db.session.scalars(
-        select(model).where(model.id.in_(ids)).order_by(model.id)
-        .with_for_update(skip_locked=True).execution_options(populate_existing=True)
-        .options(*loads)
-    ))
-
-
 # What remind() reads, loaded per batch instead of per reminder.
 _APPROVER_CONTEXT = (
     selectinload(Approver.contact).selectinload(Contact.client),
@@ -206,7 +195,7 @@ def sweep(now: datetime) -> SweepReport:
         if not due:
             break
         cursor = (due[-1].next_reminder_at, due[-1].id)
-        for approver in _locked(Approver, [row.id for row in due], *_APPROVER_CONTEXT):
+        for approver in lock_free_rows(Approver, [row.id for row in due], *_APPROVER_CONTEXT):
             if approver.next_reminder_at is not None and approver.next_reminder_at <= now:
                 report.reminders += remind(approver, now)
         db.session.commit()
@@ -219,7 +208,7 @@ def _escalate_overdue(now: datetime) -> int:
                                        ReviewRequest.escalated_at.is_(None),
                                        ReviewRequest.due_date < now.date())
     ).all()
-    count = sum(escalate(request, now) for request in _locked(ReviewRequest, list(overdue)))
+    count = sum(escalate(request, now) for request in lock_free_rows(ReviewRequest, list(overdue)))
     db.session.commit()
     return count
 
@@ -236,7 +225,7 @@ def _expire_stale(now: datetime) -> int:
                                        ReviewRequest.status == RequestStatus.OPEN, ~live_link)
     ).all()
     count = 0
-    for request in _locked(ReviewRequest, list(stale)):
+    for request in lock_free_rows(ReviewRequest, list(stale)):
         if request.status == RequestStatus.OPEN:
             expire(request, now)
             count += 1

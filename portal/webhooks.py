@@ -33,6 +33,7 @@ from portal.models import (
     utcnow,
 )
 from portal.queue import after_commit, enqueue_unless_waiting
+from portal.rows import due_pending_ids, lock_row
 
 EVENTS = ("request.delivered", "request.viewed", "decision.recorded", "request.approved",
           "request.changes_requested", "request.expired", "certificate.issued")
@@ -138,10 +139,7 @@ def _post(endpoint: WebhookEndpoint, body: str, headers: dict[str, str]) -> int:
 
 
 def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | None:
-    delivery = db.session.execute(
-        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-        .with_for_update(skip_locked=True).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    delivery = lock_row(WebhookDelivery, delivery_id, skip_locked=True)
     if delivery is None or delivery.status != OutboxStatus.PENDING:
         db.session.rollback()
         return delivery.status if delivery else None
@@ -172,11 +170,7 @@ def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | Non
 
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:
-    due = db.session.scalars(
-        select(WebhookDelivery.id).where(WebhookDelivery.status == OutboxStatus.PENDING,
-                                         WebhookDelivery.next_attempt_at <= (now or utcnow()))
-        .order_by(WebhookDelivery.id).limit(limit)).all()
-    db.session.commit()
+    due = due_pending_ids(WebhookDelivery, now or utcnow(), limit)
     return sum(enqueue_unless_waiting(DELIVER_JOB, i, job_id=f"webhook-{i}") for i in due)
 
 

@@ -63,14 +63,6 @@ def seal_pdf(pdf: bytes, config: dict[str, Any], *, reason: str) -> bytes:
     return out.getvalue()
 
 
-def seal_certificate(config: dict[str, Any]) -> x509.Certificate:
-    if config.get("SIGNING_PKCS12"):
-        return _signer(config).signing_cert.to_cryptography()  # type: ignore[no-any-return]
-    if not config.get("SIGNING_CERT"):
-        raise SealNotConfigured("SIGNING_CERT is not set.")
-    return x509.load_pem_x509_certificate(Path(config["SIGNING_CERT"]).read_bytes())
-
-
 @dataclass(frozen=True)
 class SealCheck:
     valid: bool  # intact, by our key, covering the whole file

@@ -1,13 +1,12 @@
 """The comment thread beside a document: clients and staff, plus staff-only notes."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from portal import audit
 from portal.directory import require_staff
 from portal.errors import IllegalTransition, InvalidInput
 from portal.extensions import db
 from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, utcnow
+from portal.rows import lock_row
 
 MAX_COMMENT = 5000
 
@@ -16,9 +15,7 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
                  *, internal: bool = False) -> Comment:
     # Lock the request first, in the same order as a decision does, so a comment and a
     # decision on one request never wait on each other in opposite orders.
-    request = db.session.execute(
-        select(ReviewRequest).where(ReviewRequest.id == request.id).with_for_update()
-    ).scalar_one()
+    request = lock_row(ReviewRequest, request.id)
     body = (body or "").strip()
     if not body:
         raise InvalidInput("Write a comment first.")

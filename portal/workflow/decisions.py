@@ -1,7 +1,6 @@
 """Client-side transitions: decisions, and closing a request."""
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, mail, queue, webhooks
@@ -21,6 +20,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.rows import lock_row
 from portal.workflow.lifecycle import invite
 
 MAX_TEXT = 5000
@@ -35,10 +35,7 @@ class AlreadyDecided(DomainError):
 
 def _lock(request_id: int) -> ReviewRequest:
     """Serialise decisions on one request, so the last approval is seen exactly once."""
-    return db.session.execute(
-        select(ReviewRequest).where(ReviewRequest.id == request_id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    return lock_row(ReviewRequest, request_id)
 
 
 def _checked_text(outcome: Outcome, text: str, scope: RejectionScope | None) -> str:
