@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint venv clean worker cron sweep
+.PHONY: run test lint venv clean worker cron sweep wheel-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,17 @@ cron: $(STAMP)
 
 # Fast-forward the demo: `make sweep AT=2026-12-08T10:00` sends what would be due then.
 sweep: $(STAMP)
-	FLASK_DEBUG=1 $(FLASK) jobs sweep $(if $(AT),--at $(AT))
+	$(FLASK) jobs sweep $(if $(AT),--at $(AT))
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# `pip install .` (not editable) gives a working app: CI serves /login from the wheel.
+wheel-check:
+	bash .ci/wheel-check
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

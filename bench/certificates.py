@@ -24,9 +24,9 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from portal import create_app, workflow
-from portal.accounts import hash_password
 from portal.certificates.issue import render_certificate
 from portal.certificates.seal import create_development_key, seal_pdf
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -37,8 +37,9 @@ from portal.models import (
     Project,
     Role,
     User,
+    today_utc,
 )
-from portal.samples import sample_pdf
+from portal.people.accounts import hash_password
 from portal.workflow.comments import post_comment
 
 
@@ -61,7 +62,7 @@ def approved_request(comments: int):
     project = Project(client=client, name="Relaunch", owner=staff)
     db.session.add_all([staff, reviewer, client, contact, project])
     db.session.flush()
-    due = workflow.today_utc() + timedelta(days=7)
+    due = today_utc() + timedelta(days=7)
     d = workflow.create_deliverable(staff, project, "Homepage", "The homepage.", due)
     workflow.upload_version(staff, d, io.BytesIO(sample_pdf("bench")), "home.pdf", "First")
     workflow.submit_for_review(staff, d, reviewer)

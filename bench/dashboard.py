@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade
 
-from portal import board, create_app
-from portal.accounts import hash_password
+from portal import create_app
 from portal.extensions import db
 from portal.models import DeliverableState, User
+from portal.people.accounts import hash_password
+from portal.reports import board
 
 PG = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
 DB_NAME = "signoff_bench_dashboard"

@@ -5,7 +5,7 @@
 Builds a fresh database with the real migrations (SQLite in a temp dir, or `signoff_bench` on
 the local PostgreSQL, dropped and recreated), empties a Redis database, starts an aiosmtpd sink
 on loopback, writes M pending outbox rows and hands each to the queue with
-`portal.outbox.dispatch`. Then one real burst worker
+`portal.notifications.outbox.send_after_commit` and a commit. Then one real burst worker
 (`python -m rq.cli worker signoff --burst --worker-class ...`) runs them as a subprocess and we
 time it until it exits. The baseline is the same worker over M jobs of `bench.noop.noop`.
 Both run with AppWorker (forks a work horse per job) and SimpleWorker (no fork).
@@ -34,10 +34,11 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, insert, select
 
-from portal import create_app, outbox
+from portal import create_app
 from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, utcnow
-from portal.queue import QUEUE_NAME
+from portal.notifications import outbox
+from portal.notifications.queue import QUEUE_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-" * 8
@@ -116,7 +117,10 @@ def enqueue_mail(app: Flask, messages: int, tag: str) -> list[int]:
         db.session.commit()
         ids = list(db.session.scalars(select(OutboxMessage.id).where(
             OutboxMessage.idempotency_key.like(f"bench:{tag}:%")).order_by(OutboxMessage.id)))
-        queued = sum(outbox.dispatch(message_id) for message_id in ids)
+        for message_id in ids:
+            outbox.send_after_commit(message_id)
+        queued = len(ids)
+        db.session.commit()  # the after-commit hook queues them, as in the app
         db.session.remove()
     if queued != messages:
         raise SystemExit(f"only {queued} of {messages} mail jobs were queued")

@@ -37,11 +37,12 @@ from flask_migrate import upgrade
 from pyinstrument import Profiler
 from sqlalchemy import event
 
-from portal import create_app, links, workflow
+from portal import create_app, workflow
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
-from portal.models import Approver, Client, Contact, Project, Role, User
+from portal.models import Approver, Client, Contact, Project, Role, User, today_utc
 from portal.models.review import Outcome, Policy, RejectionScope
-from portal.samples import sample_pdf
+from portal.workflow import links
 from portal.workflow.comments import post_comment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def build_request(tag: str, comments: int) -> int:
     project = Project(client=client, name="Relaunch", owner=staff)
     db.session.add_all([staff, reviewer, client, *contacts, project])
     db.session.flush()
-    due = workflow.today_utc() + timedelta(days=14)
+    due = today_utc() + timedelta(days=14)
     d = workflow.create_deliverable(staff, project, "Homepage", "The new homepage.", due)
     for n in range(1, 6):
         workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"home-v{n}.pdf",

@@ -5,7 +5,7 @@
 Recreates the database `signoff_bench` with the real migrations, bulk-loads one client with
 a few thousand contacts, N invited approvers (3 per open request; a fraction due now) and
 their history (a sent invite per approver, an audit event per request), then times
-`portal.reminders.sweep(now)` against a bare count of the due rows, and a second sweep.
+`portal.workflow.reminders.sweep(now)` against a bare count of the due rows, and a second sweep.
 """
 from __future__ import annotations
 
@@ -33,13 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade
 
-from portal import create_app, reminders
+from portal import create_app
 from portal.extensions import db
 from portal.models import (
     Approver,
     OutboxMessage,
     Reminder,
 )
+from portal.workflow import reminders
 
 PG = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
 DB_NAME = "signoff_bench"

@@ -1,7 +1,9 @@
 """RQ job functions: they take ids, load rows, call portal code, and commit.
 
 A worker process builds the app once, on its first job, and runs each job in a fresh
-app context. In RQ's synchronous mode the job runs inside the caller's context instead.
+app context. In RQ's synchronous mode the job runs in the context the after-commit hook
+gives it (portal/notifications/queue.py), with a session of its own; called by hand (the
+CLI, tests) it runs in the caller's context.
 """
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ from jobs import app_context
 
 def issue(request_id: int) -> str | None:
     """Render, seal and store the certificate of an approved request (once)."""
-    from portal import outbox
     from portal.certificates import issue_certificate
+    from portal.extensions import db
 
     with app_context():
         certificate = issue_certificate(request_id)
-        outbox.commit()
+        db.session.commit()
         return certificate.public_id if certificate else None

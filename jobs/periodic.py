@@ -7,31 +7,31 @@ from jobs import app_context
 
 
 def every_minute(at: str | None = None) -> dict[str, int]:
-    """Reminders, escalations and expiries that are due, then the outbox relay."""
-    from portal import outbox, queue, reminders, webhooks
-    from portal.certificates import requests_missing_certificates
+    """Reminders, escalations and expiries that are due, then the outbox relays."""
+    from portal.certificates import ask_again_for_missing
+    from portal.extensions import db
     from portal.models import utcnow
+    from portal.notifications import outbox, webhooks
+    from portal.workflow import reminders
 
     with app_context():
         now = datetime.fromisoformat(at) if at else utcnow()
-        report = reminders.sweep(now)
-        outbox.commit()
+        report = reminders.sweep(now)  # commits batch by batch
         relayed = outbox.relay(now) + webhooks.relay(now)
-        # A certificate job lost with Redis is asked for again.
-        missing = requests_missing_certificates()
-        for request_id in missing:
-            queue.enqueue_unless_waiting("jobs.certificates.issue", request_id,
-                                         job_id=f"certificate-{request_id}")
+        # A certificate job lost with Redis is asked for again (queued at the commit).
+        certificates = ask_again_for_missing()
+        db.session.commit()
         return {"reminders": report.reminders, "escalations": report.escalations,
                 "expired": report.expired, "relayed": relayed,
-                "certificates_requested": len(missing)}
+                "certificates_requested": certificates}
 
 
 def daily_digest(at: str | None = None) -> int:
-    from portal import digests, outbox
+    from portal.extensions import db
     from portal.models import utcnow
+    from portal.notifications import digests
 
     with app_context():
         count = digests.send_comment_digests(datetime.fromisoformat(at) if at else utcnow())
-        outbox.relay()
+        db.session.commit()
         return count

@@ -5,7 +5,7 @@ from jobs import app_context
 
 
 def deliver(delivery_id: int) -> str | None:
-    from portal import webhooks
+    from portal.notifications import webhooks
 
     with app_context():
         status = webhooks.deliver(delivery_id)

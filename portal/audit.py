@@ -1,13 +1,16 @@
-"""The append-only, hash-chained audit trail.
+"""The append-only, hash-chained audit trail, and the one place a domain event is said.
 
-Each event's hash covers its own fields and the previous event's hash, so changing
-or deleting a row breaks the chain at that row.
+A domain function records what happened once (`record`); whatever follows from it (the
+owner's email, a webhook) is a consumer registered with `on`, run in the same
+transaction (see portal/notifications/reactions.py). Each event's hash covers its own
+fields and the previous event's hash, so changing or deleting a row breaks the chain at
+that row.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,21 @@ from portal.models import AuditEvent, Contact, User, utcnow
 GENESIS = "0" * 64
 # Any fixed number works; it names the advisory lock that serialises appends on PostgreSQL.
 _APPEND_LOCK = 7_231_000_001
+
+
+Consumer = Callable[[Any, Any, AuditEvent], None]  # (actor, subject, event)
+_consumers: dict[str, list[Consumer]] = {}
+
+
+def on(*verbs: str) -> Callable[[Consumer], Consumer]:
+    """Register a consumer of these events."""
+    def register(consumer: Consumer) -> Consumer:
+        for verb in verbs:
+            listeners = _consumers.setdefault(verb, [])
+            if consumer not in listeners:
+                listeners.append(consumer)
+        return consumer
+    return register
 
 
 def actor_of(actor: User | Contact | None) -> tuple[str, str]:
@@ -71,6 +89,8 @@ def record(
     event.hash = _digest(event)
     session.add(event)
     session.flush()
+    for consumer in _consumers.get(verb, ()):
+        consumer(actor, subject, event)
     return event
 
 

@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app wsgi users|audit|demo …`."""
+"""Command-line tools: `flask --app wsgi users|audit|demo|jobs|certs …`."""
 from __future__ import annotations
 
 import sys
@@ -9,10 +9,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from portal import accounts, audit
+from portal import audit
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Role
+from portal.notifications.smtp import console_quiet
+from portal.people import accounts
 
 users = AppGroup("users", help="Manage staff accounts.")
 audit_cli = AppGroup("audit", help="Check the audit trail.")
@@ -80,6 +82,8 @@ def load_demo(if_empty: bool) -> None:
         click.echo("The database already has data; demo data not loaded.")
     else:
         load()
+        with console_quiet():  # the demo's emails stay on the Outbox page
+            db.session.commit()
         click.echo("Demo data loaded.")
     click.echo("\nDemo logins (password for each: " + DEMO_LOGINS["password"] + "):")
     for role, email in DEMO_LOGINS["users"]:
@@ -112,7 +116,7 @@ def sweep(at: str | None) -> None:
 @jobs_cli.command("relay")
 def relay() -> None:
     """Queue every pending email (what the sweep does every minute)."""
-    from jobs.mail import relay as relay_job
+    from jobs.outbox import relay as relay_job
 
     click.echo(f"relayed: {relay_job()}")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 ACCEPTED_TYPES_DEFAULT = "pdf,png,jpeg,webp,svg,mp4,docx,xlsx,pptx,zip"
 PLACEHOLDER_KEYS = {"", "change-me", "changeme", "dev", "secret"}
+DEV_KEY_FILE = "dev-secret-key"
 
 
 class ConfigError(RuntimeError):
@@ -23,12 +24,21 @@ def _flag(name: str, default: bool = False) -> bool:
 
 def _dev_secret_key(instance_path: Path) -> str:
     """A random key kept in instance/ so dev sessions survive restarts."""
-    key_file = instance_path / "dev-secret-key"
+    key_file = instance_path / DEV_KEY_FILE
     if not key_file.exists():
         instance_path.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def _from_flask_cli() -> bool:
+    """Are we inside a `flask …` command (not a web server or a worker)?"""
+    import click
+    from flask.cli import ScriptInfo
+
+    context = click.get_current_context(silent=True)
+    return context is not None and context.find_object(ScriptInfo) is not None
 
 
 def _if_exists(path: Path) -> str:
@@ -123,6 +133,11 @@ def check_secret_key(config: dict[str, Any], instance_path: Path, debug: bool) -
     if not weak(key):
         return
     if debug or config.get("TESTING"):
+        config["SECRET_KEY"] = _dev_secret_key(instance_path)
+        return
+    if _from_flask_cli() and (instance_path / DEV_KEY_FILE).exists():
+        # `make run` made this instance; its commands (users create, jobs sweep…) work as
+        # the README says. A server never takes this path: no key, no start.
         config["SECRET_KEY"] = _dev_secret_key(instance_path)
         return
     raise ConfigError(

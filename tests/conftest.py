@@ -27,8 +27,9 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from werkzeug.datastructures import MultiDict
 
-from portal import create_app, outbox, workflow
+from portal import create_app, workflow
 from portal.config import _normalise_database_url
+from portal.demo.samples import sample_pdf
 from portal.extensions import db, limiter
 from portal.models import (
     Client,
@@ -39,13 +40,33 @@ from portal.models import (
     Project,
     Role,
     User,
+    today_utc,
+    utcnow,
 )
-from portal.samples import sample_pdf
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = PasswordHasher().hash(PASSWORD)  # hashed once; argon2 is slow on purpose
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Note a figure the test measured (query counts, load figures); `make test` lists
+    them all at the end under "figures" instead of printing from inside tests."""
+    def note(line: str) -> None:
+        _FIGURES.append(f"{request.node.name}: {line}")
+    return note
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
 
 
 def need_server(what: str, reason: str) -> None:
@@ -236,8 +257,32 @@ def make_project(make_client, staff) -> Callable[..., Project]:
     return make
 
 
+def forge_token(payload: dict[str, Any], *, key: str = SECRET, salt: str | None = None) -> str:
+    """A review-link token signed outside the app: another key, purpose or payload."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    from portal.workflow.links import SALT
+
+    return URLSafeTimedSerializer(key, salt=salt or SALT).dumps(payload)
+
+
+def token_payload(approver: Any) -> dict[str, Any]:
+    return {"a": approver.public_id, "g": approver.link_generation}
+
+
+def run_out_link(approver: Any) -> None:
+    """The approver's link lifetime ended a few minutes ago (as 14 quiet days would do)."""
+    approver.link_expires_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+
+
+def stored_path(app: Flask, key: str) -> Path:
+    """Where the content-addressed store keeps this key (files/ab/cd/<key>)."""
+    return Path(app.config["FILE_STORE"]) / key[:2] / key[2:4] / key
+
+
 def future(days: int = 7) -> date:
-    return workflow.today_utc() + timedelta(days=days)
+    return today_utc() + timedelta(days=days)
 
 
 @pytest.fixture
@@ -270,7 +315,7 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
             elif state == DeliverableState.CHANGES_REQUESTED:
                 workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
                                          RejectionScope.IN_SCOPE)
-        outbox.commit()
+        db.session.commit()
         assert d.state == state
         return d
     return make
@@ -454,7 +499,7 @@ class SpyServer:
     def __init__(self) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        from portal.samples import sample_png
+        from portal.demo.samples import sample_png
 
         self.paths: list[str] = []
         spy = self

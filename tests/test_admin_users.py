@@ -1,7 +1,7 @@
 """Admins manage accounts and roles; there is always an active admin."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Role, User
@@ -48,6 +48,13 @@ def test_the_last_admin_cannot_be_demoted(app, browser, make_user):
 
 def test_staff_cannot_manage_users(app, browser, staff):
     browser.login(staff.email)
+    users_before = db.session.scalar(select(func.count(User.id)))
     assert browser.get("/admin/users").status_code == 403
     assert browser.post(f"/admin/users/{staff.id}", {"role": "admin", "active": "1"}) \
         .status_code == 403
+    assert browser.post("/admin/users", {"email": "new@agency.example", "name": "New",
+                                         "password": "long enough password",
+                                         "role": "admin"}).status_code == 403
+    db.session.refresh(staff)
+    assert staff.role == Role.STAFF and staff.active
+    assert db.session.scalar(select(func.count(User.id))) == users_before

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
 from portal.models import AuditEvent, DeliverableState
-from portal.samples import sample_pdf
 
 S = DeliverableState
 READY_VERBS = ["deliverable.created", "version.uploaded", "deliverable.submitted",

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 import jobs.certificates
 import jobs.periodic
-from portal import outbox, workflow
+from portal import workflow
 from portal.certificates import (
     Verdict,
     by_public_id,
@@ -36,11 +36,12 @@ from portal.certificates import (
 )
 from portal.certificates.render import PortalOnlyFetcher, html_to_pdf
 from portal.certificates.seal import check_seal
+from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
-from portal.links import issue_token
 from portal.models import (
     AuditEvent,
     Certificate,
+    Client,
     Decision,
     Deliverable,
     DeliverableState,
@@ -50,9 +51,9 @@ from portal.models import (
     ReviewRequest,
     Role,
 )
-from portal.samples import sample_pdf, sample_png
 from portal.workflow.comments import post_comment
-from tests.conftest import IN_CI, SpyServer, future
+from portal.workflow.links import issue_token
+from tests.conftest import IN_CI, SpyServer, future, stored_path
 
 S = DeliverableState
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,7 @@ def _certificates() -> list[Certificate]:
 
 def _stored_pdf(app, certificate: Certificate) -> bytes:
     key = certificate.storage_key
-    path = Path(app.config["FILE_STORE"]) / key[:2] / key[2:4] / key
+    path = stored_path(app, key)
     assert path.is_file(), path
     return path.read_bytes()
 
@@ -142,7 +143,7 @@ def _approve(d: Deliverable, *choices: tuple[Outcome, str], user_agent: str = ""
     for approver, (outcome, text) in zip(request.approvers, choices, strict=True):
         workflow.record_decision(approver, outcome, text, ip="203.0.113.7",
                                  user_agent=user_agent or "Mozilla/5.0 (Test)")
-    outbox.commit()
+    db.session.commit()
     db.session.expire_all()
     return _request_of(d)
 
@@ -412,7 +413,7 @@ def test_user_text_is_printed_as_text_and_fetches_nothing(signing, app, staff, c
     workflow.review_internally(colleague, d, approve=True, note=payload)
     request = workflow.deliver(staff, d, project.client.contacts[:1], Policy.PARALLEL, future(7))
     post_comment(project.client.contacts[0], request, payload)
-    outbox.commit()
+    db.session.commit()
     request = _approve(d, (Outcome.APPROVED_WITH_CONDITIONS, payload), user_agent=payload)
 
     assert request.certificate is not None
@@ -480,7 +481,7 @@ def test_issuing_again_returns_the_same_certificate(signing, app, make_deliverab
     public_id, sha = first.public_id, first.pdf_sha256
 
     again = issue_certificate(request.id)
-    outbox.commit()
+    db.session.commit()
     assert again is not None and again.public_id == public_id
     assert jobs.certificates.issue(request.id) == public_id
 
@@ -521,13 +522,13 @@ def test_without_a_key_approval_works_and_the_sweep_issues_it_later(app, make_de
 
 # --- a long audit trail ---------------------------------------------------------------
 
-def test_a_long_audit_trail_paginates_with_page_numbers(signing, app, make_deliverable):
+def test_a_long_audit_trail_paginates_with_page_numbers(report, signing, app, make_deliverable):
     d = make_deliverable(S.DELIVERED)
     request = _request_of(d)
     contact = request.approvers[0].contact
     for n in range(1, 296):
         post_comment(contact, request, f"Comment number {n}")
-    outbox.commit()
+    db.session.commit()
     request = _approve(d, (Outcome.APPROVED, ""))
     events = list(db.session.scalars(
         select(AuditEvent).where(AuditEvent.deliverable_id == d.id,
@@ -556,7 +557,7 @@ def test_a_long_audit_trail_paginates_with_page_numbers(signing, app, make_deliv
     if shutil.which("pdftoppm") is None:
         if IN_CI:
             pytest.fail("pdftoppm is not installed (CI=true requires poppler-utils)")
-        print("pdftoppm is not installed: not rendering the first page to PNG")
+        report("pdftoppm is not installed: not rendering the first page to PNG")
         return
     prefix = ARTIFACTS / f"long-trail-{backend}-page1"
     png = prefix.with_suffix(".png")
@@ -630,6 +631,7 @@ def test_finance_reads_the_list_but_cannot_write(app, make_user, make_browser):
                                              "contact_email": "hank@globex.example"})
     assert response.status_code == 403
     assert "can look but cannot change work" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Client)) == 0
     assert make_browser().get("/finance").status_code == 302
 
 

@@ -5,22 +5,18 @@ import contextvars
 import http.cookiejar
 import re
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import timedelta
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from portal import links
 from portal.extensions import db
-from portal.links import SALT, LinkState, issue_token
 from portal.models import (
-    Approver,
     ApproverStatus,
     AuditEvent,
     Comment,
@@ -32,7 +28,9 @@ from portal.models import (
     RequestStatus,
     utcnow,
 )
-from tests.conftest import SECRET
+from portal.workflow import links, reminders
+from portal.workflow.links import SALT, LinkState, issue_token
+from tests.conftest import SECRET, forge_token, run_out_link, token_payload
 
 S = DeliverableState
 LINK = re.compile(r"http://portal\.test/r/([A-Za-z0-9_\-.]+)")
@@ -69,22 +67,6 @@ def _newest_link_to(address: str) -> str:
     match = LINK.search(message.body_text)
     assert match, message.body_text
     return match.group(1)
-
-
-def _sign(payload: dict, key: str = SECRET, salt: str = SALT, timestamp: int | None = None) -> str:
-    """A token signed outside the app: another key, another purpose or another time."""
-    class Signer(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return timestamp if timestamp is not None else super().get_timestamp()
-
-    class Serializer(URLSafeTimedSerializer):
-        default_signer = Signer
-
-    return Serializer(key, salt=salt).dumps(payload)
-
-
-def _payload(approver: Approver) -> dict:
-    return {"a": approver.public_id, "g": approver.link_generation}
 
 
 def _decide(browser, choice: str = "approve", **form):
@@ -174,9 +156,10 @@ def test_tampered_foreign_and_unknown_tokens_are_404(make_deliverable, browser):
     assert links.check_token(good) is not None
     bad = {
         "tampered": _tampered(good),
-        "other purpose": _sign(_payload(approver), salt="signoff.password-reset.v1"),
-        "other key": _sign(_payload(approver), key="a-completely-different-secret-key-123"),
-        "unknown approver": _sign({"a": "no-such-public-id", "g": 1}),
+        "other purpose": forge_token(token_payload(approver), salt="signoff.password-reset.v1"),
+        "other key": forge_token(token_payload(approver),
+                                 key="a-completely-different-secret-key-123"),
+        "unknown approver": forge_token({"a": "no-such-public-id", "g": 1}),
         "garbage": "not-a-token",
     }
     for what, token in bad.items():
@@ -187,16 +170,32 @@ def test_tampered_foreign_and_unknown_tokens_are_404(make_deliverable, browser):
     assert browser.get(f"/r/{good}").status_code == 303
 
 
-def test_link_expiry_boundary(make_deliverable):
+def test_link_expiry_boundary_is_the_column_staff_and_the_sweep_see(make_deliverable):
     d = make_deliverable(S.DELIVERED)
     approver = d.open_request.approvers[0]
     token = issue_token(approver)
     check = links.check_token(token)
     assert check is not None and check.approver.id == approver.id
     assert check.state == LinkState.VALID
-    end = check.signed_at + timedelta(days=d.open_request.link_ttl_days)
+    end = approver.link_expires_at
+    assert end - approver.invited_at == timedelta(days=d.open_request.link_ttl_days)
     assert links.check_token(token, now=end - timedelta(seconds=1)).state == LinkState.VALID
     assert links.check_token(token, now=end + timedelta(seconds=1)).state == LinkState.EXPIRED
+
+
+def test_a_link_lives_as_long_as_its_newest_email_says(make_deliverable):
+    """A token's own age decides nothing: a reminder renews every link of its generation,
+    and a run-out link is expired however young its token."""
+    d = make_deliverable(S.DELIVERED)
+    approver = d.open_request.approvers[0]
+    ttl = timedelta(days=d.open_request.link_ttl_days)
+    token = issue_token(approver)
+    reminders.remind(approver, utcnow() + ttl - timedelta(days=1))
+    db.session.commit()
+    later = utcnow() + ttl + timedelta(days=1)
+    assert links.check_token(token, now=later).state == LinkState.VALID
+    run_out_link(approver)
+    assert links.check_token(issue_token(approver)).state == LinkState.EXPIRED
 
 
 def test_expired_link_offers_a_fresh_one_sent_to_the_address_on_file(
@@ -204,9 +203,8 @@ def test_expired_link_offers_a_fresh_one_sent_to_the_address_on_file(
     d = make_deliverable(S.DELIVERED)
     approver = d.open_request.approvers[0]
     contact = approver.contact
-    ttl = d.open_request.link_ttl_days
-    signed = int(time.time()) - int(timedelta(days=ttl, minutes=5).total_seconds())
-    old = _sign(_payload(approver), timestamp=signed)
+    old = issue_token(approver)
+    run_out_link(approver)
     assert links.check_token(old).state == LinkState.EXPIRED
 
     client = make_browser()
@@ -229,8 +227,11 @@ def test_expired_link_offers_a_fresh_one_sent_to_the_address_on_file(
     assert _count(OutboxMessage, OutboxMessage.to_addr == "attacker@evil.example") == 0
 
     fresh = _newest_link_to(contact.email)
-    assert fresh != old
     assert links.check_token(fresh).state == LinkState.VALID
+    # The lifetime belongs to the approver's link, not to one token: the old one lives again.
+    assert links.check_token(old).state == LinkState.VALID
+    db.session.refresh(approver)
+    assert approver.link_expires_at > utcnow() + timedelta(days=13)
     page = _open(make_browser(), fresh)
     assert page.status_code == 200
     assert "Waiting for your decision" in page.get_data(as_text=True)
@@ -331,7 +332,7 @@ def test_link_signed_with_a_rotated_key_works_while_it_is_a_fallback(
         old_key_still_accepted, app, make_deliverable, browser):
     assert app.config["SECRET_KEY_FALLBACKS"] == [OLD_KEY]
     approver = make_deliverable(S.DELIVERED).open_request.approvers[0]
-    page = _open(browser, _sign(_payload(approver), key=OLD_KEY))
+    page = _open(browser, forge_token(token_payload(approver), key=OLD_KEY))
     assert page.status_code == 200
     assert "Waiting for your decision" in page.get_data(as_text=True)
     # New links are signed with the current key, not the fallback.
@@ -341,7 +342,7 @@ def test_link_signed_with_a_rotated_key_works_while_it_is_a_fallback(
 def test_link_signed_with_a_retired_key_is_404(app, make_deliverable, browser):
     assert not app.config.get("SECRET_KEY_FALLBACKS")
     approver = make_deliverable(S.DELIVERED).open_request.approvers[0]
-    assert browser.get(f"/r/{_sign(_payload(approver), key=OLD_KEY)}").status_code == 404
+    assert browser.get(f"/r/{forge_token(token_payload(approver), key=OLD_KEY)}").status_code == 404
     assert browser.get("/review").status_code == 404
 
 

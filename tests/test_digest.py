@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from portal import digests
 from portal.extensions import db
 from portal.models import Comment, DeliverableState, OutboxMessage
+from portal.notifications import digests
 from portal.workflow.comments import post_comment
 
 

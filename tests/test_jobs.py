@@ -8,7 +8,6 @@ import time
 
 from sqlalchemy import func, select
 
-from portal import outbox
 from portal.extensions import db
 from portal.models import (
     Decision,
@@ -17,6 +16,7 @@ from portal.models import (
     OutboxStatus,
     Policy,
 )
+from portal.notifications import outbox
 
 LINK = re.compile(r"http://portal\.test(/r/[\w.\-]+)")
 
@@ -151,7 +151,7 @@ def test_job_popped_by_a_worker_that_died_is_relayed_again(
         jobs_config, app, make_deliverable, run_worker, smtp_sink):
     """A worker killed right after taking a job off the queue leaves it marked queued
     but in no queue; the relay must notice and queue it again."""
-    from portal.queue import job_queue
+    from portal.notifications.queue import job_queue
 
     make_deliverable(DeliverableState.DELIVERED)
     queue = job_queue()

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
 from portal.models import (
     Client,
@@ -17,7 +18,6 @@ from portal.models import (
     Project,
     ReviewRequest,
 )
-from portal.samples import sample_pdf
 from tests.conftest import future
 
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal import workflow
+from portal.demo.samples import sample_pdf
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
 from portal.extensions import db
 from portal.models import (
@@ -21,8 +22,8 @@ from portal.models import (
     RequestStatus,
     ReviewRequest,
     Role,
+    today_utc,
 )
-from portal.samples import sample_pdf
 from tests.conftest import future
 
 S = DeliverableState
@@ -107,7 +108,7 @@ def test_delivery_lists_every_missing_piece_at_once(make_deliverable, staff):
     db.session.add(no_email)
     db.session.flush()
     with pytest.raises(Incomplete) as caught:
-        workflow.deliver(staff, d, [no_email], Policy.PARALLEL, workflow.today_utc())
+        workflow.deliver(staff, d, [no_email], Policy.PARALLEL, today_utc())
     assert caught.value.missing == [
         "an internal review of the current version",
         "a description of the deliverable",

@@ -35,9 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from portal import outbox
 from portal.extensions import db
-from portal.links import issue_token
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -50,6 +48,8 @@ from portal.models import (
     RequestStatus,
     ReviewRequest,
 )
+from portal.notifications import outbox
+from portal.workflow.links import issue_token
 from tests.conftest import IN_CI
 
 S = DeliverableState
@@ -229,7 +229,7 @@ def _decide_over(visitors: list[Visitor], window: float, replies: list[Reply],
 # --- 1. comment load --------------------------------------------------------------------
 
 @pytest.mark.load
-def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once(
+def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once(report,
         generous_limits, app, make_deliverable):
     _postgres_only(app)
     approvers = _approvers_of(make_deliverable, deliverables=25, approvers=2)
@@ -271,7 +271,7 @@ def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once
     errors = [r for r in replies if r.status not in (200, 303)]
     posts = [r for r in replies if r.what == "comment"]
     latencies = [r.elapsed for r in replies]
-    print(f"\ncomment load: {len(visitors)} clients, {ran:.1f} s, {len(replies)} requests "
+    report(f"comment load: {len(visitors)} clients, {ran:.1f} s, {len(replies)} requests "
           f"({len(posts)} comment posts, {len(replies) / ran:.0f} req/s), {len(errors)} errors, "
           f"latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
           f"p95 {_percentile(latencies, 0.95) * 1000:.0f} ms, max {max(latencies):.2f} s")
@@ -280,7 +280,7 @@ def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once
 
     db.session.expire_all()
     stored = db.session.scalars(select(Comment.body).where(Comment.body.like(f"{prefix} %"))).all()
-    print(f"comments accepted {len(accepted)}, stored {len(stored)}")
+    report(f"comments accepted {len(accepted)}, stored {len(stored)}")
     assert len(stored) == len(set(stored)), "some comments were stored twice"
     assert set(stored) == set(accepted)
     assert len(stored) == len(accepted) == _count(Comment) - comments_before
@@ -290,7 +290,7 @@ def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once
 # --- 2. decision race -------------------------------------------------------------------
 
 @pytest.mark.load
-def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(
+def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(report,
         generous_limits, app, make_deliverable):
     _postgres_only(app)
     d = make_deliverable(S.DELIVERED)
@@ -322,7 +322,7 @@ def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(
                 exc.close()
             except Exception as exc:
                 status = None
-                print("no answer:", repr(exc))
+                report(f"no answer: {exc!r}")
             with lock:
                 replies.append(Reply("decision", status, "", started,
                                      time.monotonic() - started))
@@ -332,7 +332,7 @@ def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(
         ran = time.monotonic() - started
 
     statuses = [r.status for r in replies]
-    print(f"\ndecision race: {len(statuses)} posts in {ran:.1f} s: "
+    report(f"decision race: {len(statuses)} posts in {ran:.1f} s: "
           f"{ {s: statuses.count(s) for s in set(statuses)} }, "
           f"slowest {max(r.elapsed for r in replies):.2f} s")
     assert len(statuses) == 100
@@ -362,7 +362,7 @@ def _assert_decisions_kept(replies: list[Reply], approvers: list[Approver]) -> N
 
 
 @pytest.mark.load
-def test_redis_outage_under_traffic_loses_no_decision_and_no_email(
+def test_redis_outage_under_traffic_loses_no_decision_and_no_email(report,
         generous_limits, jobs_config, app, make_deliverable, run_worker, smtp_sink):
     _postgres_only(app)
     deciders = _approvers_of(make_deliverable, 12, 2)[::2]  # the first of each pair decides
@@ -394,7 +394,7 @@ def test_redis_outage_under_traffic_loses_no_decision_and_no_email(
     app.extensions.pop("signoff_queue", None)  # a request may have cached the dead one
 
     slowest = max(r.elapsed for r in replies)
-    print(f"\nredis outage: {len(replies)} decisions in {ran:.1f} s, "
+    report(f"redis outage: {len(replies)} decisions in {ran:.1f} s, "
           f"{sum(r.status != 303 for r in replies)} errors, slowest {slowest:.2f} s")
     assert len(replies) == len(visitors)
     assert slowest < 10, "a dead Redis must not hang the page (connect timeout is 1 s)"
@@ -402,15 +402,15 @@ def test_redis_outage_under_traffic_loses_no_decision_and_no_email(
     assert _count(OutboxMessage, OutboxMessage.idempotency_key.like("decision:%")) == len(tokens)
     # Rows written while Redis was away are in the database but not in the queue.
     relayed = outbox.relay()
-    print(f"outbox rows the relay had to queue again after the outage: {relayed}")
+    report(f"outbox rows the relay had to queue again after the outage: {relayed}")
     assert relayed > 0, "the outage left nothing for the relay: was Redis really away?"
     run_worker.burst()
     emails, duplicates = _assert_every_email_sent(smtp_sink, duplicates_allowed=0)
-    print(f"emails: {emails} rows, {emails + duplicates} arrived, {duplicates} twice")
+    report(f"emails: {emails} rows, {emails + duplicates} arrived, {duplicates} twice")
 
 
 @pytest.mark.load
-def test_worker_killed_under_traffic_loses_no_decision_and_no_email(
+def test_worker_killed_under_traffic_loses_no_decision_and_no_email(report,
         generous_limits, jobs_config, app, make_deliverable, run_worker, smtp_sink):
     _postgres_only(app)
     deciders = _approvers_of(make_deliverable, 10, 2)[::2]  # the first of each pair decides
@@ -439,7 +439,7 @@ def test_worker_killed_under_traffic_loses_no_decision_and_no_email(
         assert not traffic.is_alive()
         ran = time.monotonic() - started
 
-    print(f"\nkilled worker: {len(replies)} decisions in {ran:.1f} s, "
+    report(f"killed worker: {len(replies)} decisions in {ran:.1f} s, "
           f"{sum(r.status != 303 for r in replies)} errors, "
           f"{sent_before_kill} emails out before the kill")
     assert len(replies) == len(visitors)
@@ -452,7 +452,7 @@ def test_worker_killed_under_traffic_loses_no_decision_and_no_email(
     outbox.relay()
     run_worker.burst()
     emails, duplicates = _assert_every_email_sent(smtp_sink, duplicates_allowed=1)
-    print(f"emails: {emails} rows, {emails + duplicates} arrived, {duplicates} twice")
+    report(f"emails: {emails} rows, {emails + duplicates} arrived, {duplicates} twice")
 
 
 # --- 4. database outage (LAST: it restarts the shared PostgreSQL server) -----------------
@@ -496,7 +496,7 @@ def production_errors(app_config):
 
 
 @pytest.mark.load
-def test_database_restart_under_traffic_answers_cleanly_recovers_and_half_writes_nothing(
+def test_database_restart_under_traffic_answers_cleanly_recovers_and_half_writes_nothing(report,
         generous_limits, production_errors, jobs_config, app, make_deliverable):
     _postgres_only(app)
     if not (os.environ.get("SIGNOFF_ALLOW_DB_RESTART") == "1" or IN_CI):
@@ -583,7 +583,7 @@ def test_database_restart_under_traffic_answers_cleanly_recovers_and_half_writes
     after = [r for r in replies if r.started >= ready_at + 1]
     failed = [r for r in replies if r.status not in (200, 303)]
     statuses = [r.status for r in replies]
-    print(f"\ndatabase restart: {len(replies)} requests in {ran:.1f} s from {len(visitors)} "
+    report(f"database restart: {len(replies)} requests in {ran:.1f} s from {len(visitors)} "
           f"clients; restart took {ready_at - restart_at:.1f} s until pg_isready; "
           f"answers { {s: statuses.count(s) for s in set(statuses)} }; "
           f"{len(during)} around the outage, {len(after)} after it; "
@@ -655,7 +655,7 @@ def test_database_restart_under_traffic_answers_cleanly_recovers_and_half_writes
         assert request.status != RequestStatus.OPEN, f"comment refused on open {request.id}"
     late_409 = [aid for aid, rs in decision_replies.items()
                 if rs[-1].status == 409 and 303 not in {r.status for r in rs}]
-    print(f"comments: {len(comments_sent)} sent, {len(accepted)} accepted, {len(stored)} "
+    report(f"comments: {len(comments_sent)} sent, {len(accepted)} accepted, {len(stored)} "
           f"stored ({len(in_doubt)} stored though the reply was an error); decisions "
           f"{len(decisions)} of {len(deciding)}, {len(late_409)} confirmed only by a 409")
 

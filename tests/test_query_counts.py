@@ -4,11 +4,11 @@ from __future__ import annotations
 import io
 
 from portal import workflow
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
-from portal.links import issue_token
 from portal.models import DeliverableState, Outcome, Policy, RejectionScope
-from portal.samples import sample_pdf
 from portal.workflow.comments import post_comment
+from portal.workflow.links import issue_token
 from tests.conftest import future
 
 
@@ -25,18 +25,18 @@ def _review_page_queries(browser, count_queries, d, comments: int) -> int:
     return counter.count
 
 
-def test_review_page_queries_do_not_grow_with_comments(browser, count_queries,
+def test_review_page_queries_do_not_grow_with_comments(report, browser, count_queries,
                                                        make_deliverable):
     few = _review_page_queries(browser, count_queries, make_deliverable(
         DeliverableState.DELIVERED, approvers=3), comments=3)
     many = _review_page_queries(browser, count_queries, make_deliverable(
         DeliverableState.DELIVERED, approvers=3), comments=30)
-    print(f"review page: {few} queries with 3 comments, {many} with 30")
+    report(f"review page: {few} queries with 3 comments, {many} with 30")
     assert many == few
     assert few <= 20
 
 
-def test_review_page_queries_do_not_grow_with_versions(browser, count_queries,
+def test_review_page_queries_do_not_grow_with_versions(report, browser, count_queries,
                                                        make_deliverable, staff, colleague):
     d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
     counts = {}
@@ -49,11 +49,11 @@ def test_review_page_queries_do_not_grow_with_versions(browser, count_queries,
         workflow.deliver(staff, d, d.project.client.contacts[:2], Policy.PARALLEL, future())
         db.session.commit()
         counts[n] = _review_page_queries(browser, count_queries, d, comments=1)
-    print(f"review page queries by version under review: {counts}")
+    report(f"review page queries by version under review: {counts}")
     assert counts[5] == counts[2]  # the history of earlier versions costs a fixed amount
 
 
-def test_dashboard_and_list_queries_do_not_grow_with_rows(browser, count_queries,
+def test_dashboard_and_list_queries_do_not_grow_with_rows(report, browser, count_queries,
                                                           make_deliverable, staff):
     def counts() -> tuple[int, int]:
         with count_queries() as board:
@@ -70,5 +70,5 @@ def test_dashboard_and_list_queries_do_not_grow_with_rows(browser, count_queries
         for _ in range(3):
             make_deliverable(state)
     large = counts()
-    print(f"dashboard: {small[0]} queries; list: {small[1]} queries")
+    report(f"dashboard: {small[0]} queries; list: {small[1]} queries")
     assert large == small

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from portal import reminders, workflow
+from portal import workflow
 from portal.extensions import db
 from portal.models import (
     ApproverStatus,
@@ -19,7 +19,8 @@ from portal.models import (
     RequestStatus,
     ReviewRequest,
 )
-from portal.reminders import business_days_after
+from portal.workflow import reminders
+from portal.workflow.reminders import business_days_after
 
 UTC_ZONE = reminders.ZoneInfo("UTC")
 FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -31,6 +32,8 @@ def _deliver_at(make_deliverable, moment: datetime, **kwargs):
     for approver in request.approvers:  # as if it went out at `moment`
         if approver.status == ApproverStatus.INVITED:
             reminders.schedule_first(approver, moment)
+            approver.invited_at = moment
+            approver.link_expires_at = moment + timedelta(days=request.link_ttl_days)
     request.sent_at = moment
     request.due_date = (moment + timedelta(days=14)).date()
     db.session.commit()
@@ -214,7 +217,7 @@ def test_nonsense_reminder_policy_is_refused(app, browser, make_deliverable, sta
 
 
 def test_a_revoked_link_stays_dead_until_staff_resend_it(app, browser, make_deliverable, staff):
-    from portal.links import LinkState, check_token
+    from portal.workflow.links import LinkState, check_token
 
     _d, request = _deliver_at(make_deliverable, FRIDAY_NOON)
     approver = request.approvers[0]

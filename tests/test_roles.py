@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal import create_app
 from portal.config import ConfigError
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
 from portal.models import (
     Client,
@@ -25,7 +26,6 @@ from portal.models import (
     ReviewRequest,
     Role,
 )
-from portal.samples import sample_pdf
 from tests.conftest import SECRET, future
 
 

@@ -11,7 +11,6 @@ import contextvars
 import csv
 import io
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,16 +20,15 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from markupsafe import escape
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal import outbox, workflow
+from portal import workflow
 from portal.certificates import create_development_key
+from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
-from portal.filetypes import clean_filename
-from portal.links import SALT, issue_token
+from portal.files.filetypes import clean_filename
 from portal.models import (
     Comment,
     Decision,
@@ -41,8 +39,16 @@ from portal.models import (
     Role,
     WebhookEndpoint,
 )
-from portal.samples import sample_pdf, sample_png
-from tests.conftest import PASSWORD, SECRET, SpyServer, future
+from portal.workflow.links import issue_token
+from tests.conftest import (
+    PASSWORD,
+    SpyServer,
+    forge_token,
+    future,
+    run_out_link,
+    stored_path,
+    token_payload,
+)
 
 S = DeliverableState
 MB = 1024 * 1024
@@ -104,7 +110,7 @@ class World:
         workflow.submit_for_review(staff, a, colleague)
         workflow.review_internally(colleague, a, approve=True, note=X["note"])
         workflow.deliver(staff, a, client_a.contacts[:2], Policy.PARALLEL, future(7))
-        outbox.commit()
+        db.session.commit()
         self.client_a_id, self.a = client_a.id, a
         self.b = make_deliverable(S.DELIVERED)
         self.a1, self.a2 = a.open_request.approvers
@@ -182,8 +188,7 @@ class World:
         db.session.expire_all()
         issued = db.session.get(ReviewRequest, request_id).certificate
         assert issued is not None, "no certificate was issued"
-        return (Path(self.app.config["FILE_STORE"]) / issued.storage_key[:2]
-                / issued.storage_key[2:4] / issued.storage_key).read_bytes()
+        return stored_path(self.app, issued.storage_key).read_bytes()
 
 
 @pytest.fixture
@@ -218,18 +223,6 @@ def where(response) -> tuple[int, str]:
 
 def text(response) -> str:
     return response.get_data(as_text=True)
-
-
-def sign(payload: dict, *, salt: str = SALT, timestamp: int | None = None) -> str:
-    """A token signed outside the app: for another purpose or at another time."""
-    class Signer(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return timestamp if timestamp is not None else super().get_timestamp()
-
-    class Serializer(URLSafeTimedSerializer):
-        default_signer = Signer
-
-    return Serializer(SECRET, salt=salt).dumps(payload)
 
 
 def link_then_review(browser, token: str) -> dict[str, int]:
@@ -276,11 +269,9 @@ def tampered_token(w: World):
 
 
 def expired_token(w: World):
-    ttl = w.a1.request.link_ttl_days
-    old = sign({"a": w.a1.public_id, "g": w.a1.link_generation},
-               timestamp=int(time.time()) - ttl * 86400 - 300)
+    run_out_link(w.a1)
     browser, before = w.new_browser(), w.snapshot()
-    seen = link_then_review(browser, old)
+    seen = link_then_review(browser, w.token_a)
     return {**seen, "decision": decide(browser).status_code,
             "file": browser.get(f"/review/files/{w.a.current_version.id}").status_code,
             "changed": w.changed(before)}
@@ -298,8 +289,7 @@ def revoked_token(w: World):
 
 
 def token_for_another_purpose(w: World):
-    other = sign({"a": w.a1.public_id, "g": w.a1.link_generation},
-                 salt="signoff.password-reset.v1")
+    other = forge_token(token_payload(w.a1), salt="signoff.password-reset.v1")
     return link_then_review(w.new_browser(), other)
 
 
@@ -590,7 +580,7 @@ def url_for_injection(w: World):
     """List pages pass the query string on to url_for() for their paging and export links."""
     for n in range(50):  # a second page, so /deliverables shows its "Older" link
         workflow.create_deliverable(w.staff, w.b.project, f"Filler {n}", "", future(3))
-    outbox.commit()
+    db.session.commit()
 
     def link(browser, url: str, label: str) -> tuple[int, str, str]:
         response = browser.get(url)
@@ -625,7 +615,7 @@ def svg_with_script(w: World):
     workflow.review_internally(w.colleague, d, approve=True)
     request = workflow.deliver(staff, d, d.project.client.contacts[:1], Policy.PARALLEL,
                                future(7))
-    outbox.commit()
+    db.session.commit()
     version_id = d.current_version.id
     inline = w._holding(issue_token(request.approvers[0])).get(
         f"/review/files/{version_id}?inline=1")
@@ -759,11 +749,9 @@ def token_in_url(w: World):
 
 
 def renew_to_attacker(w: World):
-    ttl = w.a1.request.link_ttl_days
-    old = sign({"a": w.a1.public_id, "g": w.a1.link_generation},
-               timestamp=int(time.time()) - ttl * 86400 - 300)
+    run_out_link(w.a1)
     browser = w.new_browser()
-    browser.get(f"/r/{old}")
+    browser.get(f"/r/{w.token_a}")
     mails = count(OutboxMessage, OutboxMessage.to_addr == w.a1.contact.email)
     status = browser.post("/review/renew", {"email": "attacker@evil.example"}).status_code
     return {"status": status,

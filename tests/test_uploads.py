@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
 from portal.models import DeliverableState, Role, Version
-from portal.samples import sample_pdf, sample_png
+from tests.conftest import stored_path
 
 S = DeliverableState
 MB = 1024 * 1024
@@ -167,7 +168,7 @@ def test_pdf_upload_becomes_the_next_version_and_is_stored_by_hash(app, sam, del
     assert version.uploaded_by_id == staff.id
     assert deliverable.current_version.id == version.id
 
-    path = store_root(app) / digest[:2] / digest[2:4] / digest
+    path = stored_path(app, digest)
     assert path.is_file()
     assert path.read_bytes() == content
 
@@ -194,7 +195,8 @@ def test_same_bytes_uploaded_twice_are_stored_once(app, sam, deliverable):
     assert [v.number for v in versions] == [1, 2, 3]
     assert [v.file_name for v in versions[1:]] == ["a.pdf", "b.pdf"]
     assert {v.storage_key for v in versions[1:]} == {digest}
-    assert stored_files(app) - before == {f"{digest[:2]}/{digest[2:4]}/{digest}"}
+    assert stored_files(app) - before == {
+        str(stored_path(app, digest).relative_to(store_root(app)))}
 
 
 def test_upload_to_a_ready_deliverable_sends_it_back_to_draft(sam, make_deliverable):
@@ -246,7 +248,7 @@ def test_file_of_exactly_the_limit_is_accepted(small_limit, app, sam, deliverabl
     version = versions_of(deliverable.id)[-1]
     assert (version.number, version.size) == (2, MB)
     digest = hashlib.sha256(content).hexdigest()
-    assert (store_root(app) / digest[:2] / digest[2:4] / digest).read_bytes() == content
+    assert (stored_path(app, digest)).read_bytes() == content
 
 
 # --- types are judged by content -----------------------------------------------------
@@ -267,7 +269,7 @@ def test_accepted_types_are_stored_with_their_media_type(app, sam, deliverable, 
     version = versions_of(deliverable.id)[-1]
     assert (version.number, version.file_name, version.media_type) == (2, name, media_type)
     digest = hashlib.sha256(content).hexdigest()
-    assert (store_root(app) / digest[:2] / digest[2:4] / digest).read_bytes() == content
+    assert (stored_path(app, digest)).read_bytes() == content
 
 
 @pytest.mark.parametrize(("content", "name", "status", "message"), [
@@ -347,7 +349,7 @@ def test_file_names_are_cleaned_and_nothing_is_written_outside_the_store(
              if not (outside / f).resolve().is_relative_to(store)}
     assert after == before
     assert not (outside / "etc").exists()
-    assert f"{digest[:2]}/{digest[2:4]}/{digest}" in stored_files(app)
+    assert str(stored_path(app, digest).relative_to(store_root(app))) in stored_files(app)
     for name in stored_files(app):
         assert re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}", name), name
     assert shown in page(sam.get(f"/deliverables/{deliverable.id}"))

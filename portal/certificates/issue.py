@@ -1,39 +1,35 @@
-"""Issuing certificates for approved requests, and telling genuine ones from the rest."""
+"""Issuing the certificate of an approved request: once, by a job after the approval
+commits (asked for again by the sweep if that job was lost)."""
 from __future__ import annotations
 
-import enum
 import hashlib
-import io
-import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import segno
 from flask import current_app, render_template
-from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, webhooks
+from portal import audit
 from portal.certificates.render import html_to_pdf
-from portal.certificates.seal import check_seal, ensure_seal_configured, seal_pdf
+from portal.certificates.seal import ensure_seal_configured, seal_pdf
 from portal.extensions import db
+from portal.files.storage import file_store
 from portal.models import (
+    APPROVED_STATUSES,
     AuditEvent,
     Certificate,
     Comment,
-    RequestStatus,
     ReviewRequest,
     utcnow,
 )
-from portal.storage import file_store
+from portal.notifications.queue import after_commit
+from portal.urls import external_url
 
-APPROVED = (RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS)
+ISSUE_JOB = "jobs.certificates.issue"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
-ID_PATTERN = re.compile(r"SO-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
 
 
 def new_public_id() -> str:
@@ -42,14 +38,7 @@ def new_public_id() -> str:
 
 
 def verify_url(public_id: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/verify/{public_id}"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return external_url("verify.by_link", public_id=public_id)
 
 
 def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dict:
@@ -67,7 +56,7 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
     return {
         "public_id": public_id, "issued_at": issued_at, "request": request,
         "version": version, "deliverable": deliverable, "client": client,
-        "project": deliverable.project, "zone": _zone(client.timezone),
+        "project": deliverable.project, "zone": client.zone,
         "review": version.internal_approval, "events": events, "comment_count": comments,
         "request_events": [e for e in events if e.at >= request.sent_at],
         "chain_head": audit.head_hash(), "verify_url": url,
@@ -86,7 +75,7 @@ def render_certificate(request: ReviewRequest, public_id: str, issued_at: dateti
 def issue_certificate(request_id: int) -> Certificate | None:
     """Render, seal, store and record the certificate once; a retry returns the first."""
     request = db.session.get(ReviewRequest, request_id)
-    if request is None or request.status not in APPROVED:
+    if request is None or request.status not in APPROVED_STATUSES:
         return None
     ensure_seal_configured(current_app.config)
     existing = db.session.scalar(select(Certificate).where(Certificate.request_id == request_id))
@@ -107,66 +96,24 @@ def issue_certificate(request_id: int) -> Certificate | None:
     audit.record(None, "certificate.issued", certificate,
                  deliverable=request.version.deliverable, public_id=public_id,
                  pdf_sha256=certificate.pdf_sha256)
-    webhooks.emit("certificate.issued", {
-        "certificate": {"id": public_id, "pdf_sha256": certificate.pdf_sha256,
-                        "issued_at": issued_at.isoformat(), "verify_url": verify_url(public_id)},
-        **webhooks.request_data(request)})
     return certificate
 
 
+def issue_after_commit(request_id: int) -> None:
+    after_commit(ISSUE_JOB, request_id, job_id=f"certificate-{request_id}")
+
+
 def requests_missing_certificates(limit: int = 100) -> list[int]:
+    """Approved requests without a certificate (their job was lost, or no key was set)."""
     return list(db.session.scalars(
-        select(ReviewRequest.id).where(ReviewRequest.status.in_(APPROVED),
+        select(ReviewRequest.id).where(ReviewRequest.status.in_(APPROVED_STATUSES),
                                        ~ReviewRequest.certificate.has())
         .order_by(ReviewRequest.id).limit(limit)))
 
 
-class Verdict(enum.Enum):
-    GENUINE = "genuine"
-    ALTERED = "altered"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Verification:
-    verdict: Verdict
-    certificate: Certificate | None = None
-    detail: str = ""
-
-
-def by_public_id(public_id: str) -> Certificate | None:
-    cleaned = public_id.strip().upper()
-    if not ID_PATTERN.fullmatch(cleaned):
-        return None
-    return db.session.scalar(select(Certificate).where(Certificate.public_id == cleaned))
-
-
-def _id_inside(pdf: bytes) -> str | None:
-    try:
-        reader = PdfReader(io.BytesIO(pdf), strict=False)
-        found = ID_PATTERN.search(str((reader.metadata or {}).get("/Title", "")))
-        if found is None and reader.pages:
-            found = ID_PATTERN.search(reader.pages[0].extract_text() or "")
-    except Exception:  # any unreadable upload is simply not ours
-        return None
-    return found.group(0) if found else None
-
-
-def verify_pdf(pdf: bytes) -> Verification:
-    """Genuine only if the bytes are the ones we issued and our seal holds."""
-    certificate = db.session.scalar(
-        select(Certificate).where(Certificate.pdf_sha256 == hashlib.sha256(pdf).hexdigest()))
-    if certificate is not None:
-        # These are exactly the bytes we issued. The seal is for third parties; a key
-        # rotated since (or none configured here) changes what we can say about it, not
-        # whether the file is genuine.
-        seal = check_seal(pdf, current_app.config)
-        return Verification(Verdict.GENUINE, certificate,
-                            seal.detail if seal.valid else f"identical to the file we issued "
-                            f"(seal: {seal.detail})")
-    claimed = _id_inside(pdf)
-    certificate = by_public_id(claimed) if claimed else None
-    if certificate is not None:
-        return Verification(Verdict.ALTERED, certificate,
-                            "the file differs from the one issued under this id")
-    return Verification(Verdict.UNKNOWN, None, "no certificate of ours matches this file")
+def ask_again_for_missing(limit: int = 100) -> int:
+    """Queue the missing certificates' jobs again, after the caller commits; how many."""
+    missing = requests_missing_certificates(limit)
+    for request_id in missing:
+        issue_after_commit(request_id)
+    return len(missing)

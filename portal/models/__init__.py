@@ -1,5 +1,5 @@
 """All models, importable from one place (Alembic sees them through this import)."""
-from portal.models.base import UTCDateTime, utcnow
+from portal.models.base import UTCDateTime, today_utc, utcnow
 from portal.models.people import Client, Contact, Project, Role, User
 from portal.models.records import (
     AuditEvent,
@@ -10,6 +10,7 @@ from portal.models.records import (
     WebhookEndpoint,
 )
 from portal.models.review import (
+    APPROVED_STATUSES,
     Approver,
     ApproverStatus,
     Comment,
@@ -32,6 +33,7 @@ from portal.models.work import (
 
 __all__ = [
     "APPROVED_STATES",
+    "APPROVED_STATUSES",
     "Approver",
     "ApproverStatus",
     "AuditEvent",
@@ -59,5 +61,6 @@ __all__ = [
     "Version",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "today_utc",
     "utcnow",
 ]

@@ -1,8 +1,8 @@
-"""Column types shared by every model."""
+"""Column types shared by every model, and the clock they are stamped with."""
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Enum
@@ -11,6 +11,11 @@ from sqlalchemy.types import TypeDecorator
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def today_utc() -> date:
+    """The calendar date in UTC: what due dates and "overdue" are judged against."""
+    return datetime.now(UTC).date()
 
 
 class UTCDateTime(TypeDecorator):

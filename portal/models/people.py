@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -20,6 +21,14 @@ class Role(Choice):
     ADMIN = "admin"
     STAFF = "staff"
     FINANCE = "finance"
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """A time zone by its IANA name; UTC when the name is empty or unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def new_session_token() -> str:
@@ -75,6 +84,11 @@ class Client(db.Model):
         back_populates="client", order_by="Project.name"
     )
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """Where the client's reminders are timed and their times shown."""
+        return zone_named(self.timezone)
+
 
 class Contact(db.Model):
     __tablename__ = "contacts"
@@ -96,6 +110,7 @@ class Project(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The account manager new deliverables are given to; each deliverable keeps its own.
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

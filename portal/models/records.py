@@ -1,4 +1,5 @@
-"""Append-only records: the audit chain and the outbox."""
+"""Records the portal keeps about itself: the audit chain, the email outbox, issued
+certificates, and webhook endpoints with their deliveries."""
 from __future__ import annotations
 
 from datetime import datetime

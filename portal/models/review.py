@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false, or_, text
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -29,6 +30,9 @@ class RequestStatus(Choice):
     CHANGES_REQUESTED = "changes_requested"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+
+
+APPROVED_STATUSES = frozenset({RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS})
 
 
 class ApproverStatus(Choice):
@@ -97,6 +101,19 @@ class ReviewRequest(db.Model):
         primaryjoin="ReviewRequest.id == foreign(Certificate.request_id)", viewonly=True,
         uselist=False,
     )
+
+    @hybrid_method
+    def past_due(self, today: date) -> bool:
+        return self.due_date < today
+
+    @hybrid_method
+    def overdue(self, today: date) -> bool:
+        """Late: past its due date, or escalated after the last reminder went unanswered."""
+        return self.escalated_at is not None or self.due_date < today
+
+    @overdue.expression  # type: ignore[no-redef]
+    def overdue(cls, today: date) -> Any:
+        return or_(cls.escalated_at.is_not(None), cls.due_date < today)
 
     @property
     def waiting_on(self) -> list[Approver]:

@@ -51,6 +51,8 @@ class Deliverable(db.Model):
         default=DeliverableState.DRAFT,
     )
     due_date: Mapped[date | None] = mapped_column(Date)
+    # The one owner: who acts on it and who is told and chased (decisions, comments,
+    # escalations, expiry). Copied from the project's owner when it is created.
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # The colleague asked for the internal review of the current version.
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)

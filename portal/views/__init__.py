@@ -1,7 +1,8 @@
-"""Blueprints, one per audience, and the error pages they share."""
+"""Blueprints, one per audience, the response headers every page carries, and the error
+pages they share."""
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -9,8 +10,22 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.audit import describe
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.htmx import is_htmx
+from portal.views.htmx import is_htmx
 from portal.workflow import whose_turn
+
+# Strict: no inline script or style anywhere; htmx is configured through its meta tag.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
 def _error_page(status: int, title: str, message: str):
@@ -26,16 +41,18 @@ def register_views(app: Flask) -> None:
         admin,
         auth,
         client,
-        directory,
+        clients,
         finance,
         metrics,
-        requests,
+        review_requests,
         staff,
         verify,
     )
 
-    for module in (auth, staff, requests, directory, admin, client, finance, verify, metrics):
+    for module in (auth, staff, review_requests, clients, admin, client, finance, verify,
+                   metrics):
         app.register_blueprint(module.bp)
+    app.after_request(_security_headers)
 
     app.jinja_env.globals["whose_turn"] = whose_turn
     app.jinja_env.filters["describe_event"] = describe

@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from portal import accounts, webhooks
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.models import OutboxMessage, Role, User, WebhookDelivery, WebhookEndpoint
-from portal.outbox import commit as commit_and_dispatch
-from portal.views.access import acting_user, admin_only, get_or_404
+from portal.notifications import webhooks
+from portal.people import accounts
+from portal.views.common import acting_user, admin_only, get_or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -62,7 +62,7 @@ def users():
                                         request.form.get("name", ""),
                                         request.form.get("password", ""),
                                         _role(request.form.get("role")))
-            commit_and_dispatch()
+            db.session.commit()
             flash(f"Account created for {user.email}.")
             return redirect(url_for("admin.users"))
         except DomainError as exc:
@@ -86,7 +86,7 @@ def update_user(user_id: int):
     try:
         accounts.update_user(acting_user(), user, role=_role(request.form.get("role")),
                              active=request.form.get("active") == "1")
-        commit_and_dispatch()
+        db.session.commit()
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message)
@@ -104,7 +104,7 @@ def webhook_endpoints():
             endpoint = webhooks.register(acting_user(), request.form.get("url", ""),
                                          request.form.get("description", ""),
                                          request.form.get("allow_private") == "1")
-            commit_and_dispatch()
+            db.session.commit()
             flash("Endpoint registered. Its secret is shown below.")
             return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
         except DomainError as exc:
@@ -131,6 +131,6 @@ def webhook_endpoint(endpoint_id: int):
 def resend_webhook(delivery_id: int):
     delivery = get_or_404(WebhookDelivery, delivery_id)
     webhooks.resend(acting_user(), delivery)
-    commit_and_dispatch()
+    db.session.commit()
     flash(f"Event {delivery.event_id} queued again.")
     return redirect(url_for("admin.webhook_endpoint", endpoint_id=delivery.endpoint_id))

@@ -1,4 +1,4 @@
-"""Staff sign-in and sign-out."""
+"""Staff sign-in and sign-out, and how a session finds its user."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -14,12 +14,23 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
 
-from portal.accounts import authenticate
-from portal.extensions import db, limiter
-from portal.models import Role
+from portal.extensions import db, limiter, login_manager
+from portal.models import Role, User
+from portal.people.accounts import authenticate
 
 bp = Blueprint("auth", __name__)
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to continue."
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(session_token: str) -> User | None:
+    """Sessions hold the user's rotating session token, never the row id."""
+    user = db.session.scalar(select(User).where(User.session_token == session_token))
+    return user if user is not None and user.active else None
 
 
 def _safe_next(target: str | None) -> str:

@@ -10,12 +10,12 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from portal import metrics
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.htmx import render
-from portal.models import Client
-from portal.views.staff import parse_date
+from portal.models import Client, today_utc
+from portal.reports import metrics
+from portal.views.common import parse_date
+from portal.views.htmx import render
 
 bp = Blueprint("metrics", __name__)
 FIELDS = ("client", "start", "end", "group")
@@ -23,7 +23,7 @@ FIELDS = ("client", "start", "end", "group")
 
 def _period(args: MultiDict[str, str], client_ids: set[int]) -> metrics.Period:
     """The period asked for; InvalidInput (422) names what is wrong."""
-    today = datetime.now(UTC).date()
+    today = today_utc()
     start = parse_date(args.get("start"), "The start date")
     end = parse_date(args.get("end"), "The end date") or today
     start = start or end - timedelta(days=metrics.DEFAULT_DAYS - 1)
@@ -43,13 +43,7 @@ def _period(args: MultiDict[str, str], client_ids: set[int]) -> metrics.Period:
 
 
 def _page(status: int = 200, **context: Any) -> Response:
-    """The results block for htmx, the whole page otherwise. htmx restoring history after
-    a cache miss (Back) asks with HX-Request too, but needs the whole page."""
-    restoring = request.headers.get("HX-History-Restore-Request") == "true"
-    response = render("staff/metrics.html", block=None if restoring else "results",
-                      status=status, **context)
-    response.vary.add("HX-History-Restore-Request")
-    return response
+    return render("staff/metrics.html", block="results", status=status, **context)
 
 
 @bp.get("/metrics")

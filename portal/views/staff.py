@@ -1,47 +1,40 @@
-"""The staff side: dashboard and the deliverable page with its lifecycle actions."""
+"""The staff side: dashboard, the full list, and the deliverable page with its lifecycle
+actions (upload, submit, internal review, deliver)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-from werkzeug.datastructures import MultiDict
 
-from portal import board, outbox, workflow
-from portal.directory import account_managers
-from portal.errors import DomainError, InvalidInput
+from portal import workflow
+from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.htmx import is_htmx, render
 from portal.models import (
     Client,
     Contact,
     Deliverable,
     DeliverableState,
-    OutboxMessage,
-    OutboxStatus,
     Policy,
     Project,
-    ReviewRequest,
     User,
     Version,
 )
-from portal.storage import file_store
-from portal.views.access import acting_user, get_or_404, staff_only
+from portal.people.clients import account_managers
+from portal.reports import board
+from portal.views.common import (
+    act_on_deliverable,
+    acting_user,
+    get_or_404,
+    parse_date,
+    render_deliverable,
+    send_stored,
+    staff_only,
+)
+from portal.views.htmx import is_htmx, render
 
 bp = Blueprint("staff", __name__)
-
-
-def parse_date(raw: str | None, what: str) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{what} must be a date like 2026-12-31.") from exc
 
 
 @bp.get("/")
@@ -86,57 +79,10 @@ def deliverables():
                   days_waiting=board.days_waiting, **choices)
 
 
-def _deliverable(deliverable_id: int) -> Deliverable:
-    deliverable = db.session.scalar(
-        board.with_rows_loaded(select(Deliverable)).where(Deliverable.id == deliverable_id)
-        .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
-                 selectinload(Deliverable.versions).selectinload(Version.requests)
-                 .selectinload(ReviewRequest.comments))
-    )
-    if deliverable is None:
-        abort(404)
-    return deliverable
-
-
-def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
-                       form: Any = None):
-    deliverable = _deliverable(deliverable_id)
-    version = deliverable.current_version
-    colleagues = [u for u in account_managers()
-                  if version is None or u.id != version.uploaded_by_id]
-    emails = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.deliverable_id == deliverable.id)
-    ).all()
-    return render(
-        "staff/deliverable.html", block="main", status=error.status if error else 200,
-        deliverable=deliverable, timeline=board.timeline(deliverable.id, emails),
-        colleagues=colleagues, error=error,
-        failed_messages=[m for m in emails if m.status == OutboxStatus.FAILED],
-        rejection=board.latest_rejection(deliverable),
-        form=form or MultiDict(), policies=list(Policy), today=workflow.today_utc(),
-    )
-
-
 @bp.get("/deliverables/<int:deliverable_id>")
 @login_required
 def deliverable_page(deliverable_id: int):
     return render_deliverable(deliverable_id)
-
-
-def act_on_deliverable(deliverable_id: int, action: Callable[[Deliverable], Any],
-                       done: str):
-    """Run one lifecycle action, commit, and show the result (inline for htmx)."""
-    deliverable = get_or_404(Deliverable, deliverable_id)
-    try:
-        action(deliverable)
-        outbox.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        return render_deliverable(deliverable_id, error=exc, form=request.form)
-    flash(done)
-    if is_htmx():
-        return render_deliverable(deliverable_id)
-    return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable_id))
 
 
 @bp.post("/deliverables/<int:deliverable_id>/versions")
@@ -211,5 +157,4 @@ def deliver(deliverable_id: int):
 @login_required
 def download(version_id: int):
     version = get_or_404(Version, version_id)
-    return send_file(file_store().path_for(version.storage_key), mimetype=version.media_type,
-                     as_attachment=True, download_name=version.file_name, max_age=0)
+    return send_stored(version.storage_key, version.media_type, version.file_name)

@@ -5,8 +5,8 @@ from flask import Blueprint, current_app, request
 
 from portal.certificates import Verdict, Verification, by_public_id, verify_pdf
 from portal.extensions import limiter
-from portal.htmx import render
-from portal.storage import file_store
+from portal.files.storage import file_store
+from portal.views.htmx import render
 
 bp = Blueprint("verify", __name__)
 

@@ -1,21 +1,25 @@
-"""The deliverable lifecycle, the one place where state changes.
+"""The deliverable lifecycle and the client's review: the one place where state changes.
 
 draft --submit--> in_review --reviewed--> ready --deliver--> delivered
 delivered --all approved--> approved | approved_with_conditions
 delivered --any rejection--> changes_requested --new version--> draft
-Functions take the acting person as an argument, flush, and leave the commit to the caller.
+
+Modules: lifecycle (staff moves), decisions (the client's), closing (every way a request
+ends), invitations and links (who holds a working link), reminders (chasing, escalation,
+expiry), comments, turns (whose move it is), permissions, guards (locked versions).
+Functions take the acting person (and the time) as arguments, flush, and leave the commit
+to the caller.
 """
-from portal.workflow.decisions import AlreadyDecided, cancel_request, record_decision
+from portal.workflow.closing import cancel_request
+from portal.workflow.decisions import AlreadyDecided, record_decision
 from portal.workflow.guards import install_version_lock
 from portal.workflow.lifecycle import (
     ReminderPolicy,
     create_deliverable,
     deliver,
-    invite,
     missing_for_delivery,
     review_internally,
     submit_for_review,
-    today_utc,
     upload_version,
 )
 from portal.workflow.turns import Turn, whose_turn
@@ -28,12 +32,10 @@ __all__ = [
     "create_deliverable",
     "deliver",
     "install_version_lock",
-    "invite",
     "missing_for_delivery",
     "record_decision",
     "review_internally",
     "submit_for_review",
-    "today_utc",
     "upload_version",
     "whose_turn",
 ]

@@ -1,18 +1,23 @@
 """The comment thread beside a document: clients and staff, plus staff-only notes."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
 from portal import audit
-from portal.directory import require_staff
+from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput
 from portal.extensions import db
 from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, utcnow
-from portal.rows import lock_row
+from portal.workflow.permissions import require_staff
 
 MAX_COMMENT = 5000
 
 
 def post_comment(author: User | Contact, request: ReviewRequest, body: str,
-                 *, internal: bool = False) -> Comment:
+                 *, internal: bool = False, now: datetime | None = None) -> Comment:
     # Lock the request first, in the same order as a decision does, so a comment and a
     # decision on one request never wait on each other in opposite orders.
     request = lock_row(ReviewRequest, request.id)
@@ -33,7 +38,15 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
                                     "comments.")
         comment = Comment(request=request, author_contact=author, body=body)
     db.session.add(comment)
-    request.version.deliverable.last_activity_at = utcnow()
+    request.version.deliverable.last_activity_at = now or utcnow()
     audit.record(author, "comment.internal" if internal else "comment.posted", comment,
                  deliverable=request.version.deliverable, length=len(body))
     return comment
+
+
+def client_thread(request_id: int) -> list[Comment]:
+    """What the client sees of a request's thread: everything but internal notes."""
+    return list(db.session.scalars(
+        select(Comment).where(Comment.request_id == request_id, Comment.internal.is_(False))
+        .order_by(Comment.id)
+        .options(selectinload(Comment.author_user), selectinload(Comment.author_contact))))

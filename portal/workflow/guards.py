@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from portal.errors import IllegalTransition
 from portal.models import Version
@@ -40,6 +40,7 @@ def _refuse_changes_to_locked_versions(session: Session, _ctx: Any, _instances: 
             )
 
 
-def install_version_lock() -> None:
-    if not event.contains(Session, "before_flush", _refuse_changes_to_locked_versions):
-        event.listen(Session, "before_flush", _refuse_changes_to_locked_versions)
+def install_version_lock(session: scoped_session) -> None:
+    """On the app's session (not SQLAlchemy's Session class, which every engine shares)."""
+    if not event.contains(session, "before_flush", _refuse_changes_to_locked_versions):
+        event.listen(session, "before_flush", _refuse_changes_to_locked_versions)

@@ -3,20 +3,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import BinaryIO
 
 from flask import current_app
 
-from portal import audit, mail, reminders, webhooks
-from portal.directory import require_staff
+from portal import audit
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
 from portal.extensions import db
-from portal.links import review_link
+from portal.files.storage import file_store
 from portal.models import (
     APPROVED_STATES,
     Approver,
-    ApproverStatus,
     Contact,
     Deliverable,
     DeliverableState,
@@ -27,16 +25,14 @@ from portal.models import (
     ReviewRequest,
     User,
     Version,
+    today_utc,
     utcnow,
 )
-from portal.storage import file_store
+from portal.workflow.invitations import invite
+from portal.workflow.permissions import require_staff
 
 S = DeliverableState
 UPLOADABLE = {S.DRAFT, S.IN_REVIEW, S.READY, S.CHANGES_REQUESTED, *APPROVED_STATES}
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
 
 
 def _touch(deliverable: Deliverable) -> None:
@@ -113,16 +109,9 @@ def submit_for_review(actor: User, deliverable: Deliverable, reviewer: User | No
             raise InvalidInput(f"{reviewer.name} cannot review work.")
     _move(deliverable, {S.DRAFT}, S.IN_REVIEW, "submit")
     deliverable.reviewer = reviewer
+    # The reviewer is emailed by the event's consumer (notifications/reactions.py).
     audit.record(actor, "deliverable.submitted", deliverable, deliverable=deliverable,
                  version=version.number, reviewer=reviewer.email if reviewer else None)
-    if reviewer is not None:
-        mail.compose(
-            to_addr=reviewer.email, to_name=reviewer.name, template="internal_review_request",
-            idempotency_key=f"internal-review:{version.id}:{reviewer.id}",
-            deliverable_id=deliverable.id, reply_to=actor.email,
-            deliverable=deliverable, version=version, asked_by=actor,
-            url=f"{current_app.config['PUBLIC_BASE_URL']}/deliverables/{deliverable.id}",
-        )
 
 
 def version_uploader_id(deliverable: Deliverable) -> int | None:
@@ -227,34 +216,11 @@ def deliver(
     for position, contact in enumerate(contacts, start=1):
         db.session.add(Approver(request=request, contact=contact, position=position))
     _move(deliverable, {S.READY}, S.DELIVERED, "deliver")
+    now = utcnow()
+    first_turn = request.approvers if policy == Policy.PARALLEL else request.approvers[:1]
+    for approver in first_turn:
+        invite(approver, now)
     audit.record(actor, "request.delivered", request, deliverable=deliverable,
                  version=version.number, policy=policy.value, due_date=due_date.isoformat(),
                  approvers=[c.email for c in contacts])
-    first_turn = request.approvers if policy == Policy.PARALLEL else request.approvers[:1]
-    for approver in first_turn:
-        invite(approver)
-    webhooks.emit("request.delivered", webhooks.request_data(request))
     return request
-
-
-def invite(approver: Approver) -> None:
-    """It is this approver's turn: email them their link."""
-    approver.status = ApproverStatus.INVITED
-    approver.invited_at = utcnow()
-    db.session.flush()
-    reminders.schedule_first(approver, approver.invited_at)
-    email_review_link(approver, f"invite:{approver.id}:{approver.link_generation}")
-
-
-def email_review_link(approver: Approver, idempotency_key: str) -> None:
-    """Email the approver a fresh link, good for the request's link lifetime from now."""
-    request = approver.request
-    deliverable = request.version.deliverable
-    approver.link_expires_at = utcnow() + timedelta(days=request.link_ttl_days)
-    mail.compose(
-        to_addr=approver.contact.email or "", to_name=approver.contact.name,
-        template="review_request", idempotency_key=idempotency_key,
-        deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
-        deliverable=deliverable, version=request.version, request=request,
-        url=review_link(approver), sender=request.sent_by,
-    )

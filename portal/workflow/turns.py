@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from portal.models import Approver, ApproverStatus, Deliverable, DeliverableState, RequestStatus
+from portal.models import (
+    Approver,
+    ApproverStatus,
+    Deliverable,
+    DeliverableState,
+    RequestStatus,
+    today_utc,
+)
 
 S = DeliverableState
 
@@ -31,13 +37,12 @@ def whose_turn(deliverable: Deliverable) -> Turn:
             request = deliverable.open_request
             names = ", ".join(a.contact.name for a in request.waiting_on) if request else ""
             label = f"Waiting for {names}" if names else "Waiting for the client"
-            if request and (request.escalated_at or request.due_date < datetime.now(UTC).date()):
+            if request and request.overdue(today_utc()):
                 return Turn("overdue", f"Overdue: {label[0].lower()}{label[1:]}")
             return Turn("client", label)
     if deliverable.state == S.APPROVED_WITH_CONDITIONS:
         return Turn("done", "Approved with conditions")
     return Turn("done", "Approved")
-
 
 
 def request_status_for(approver: Approver) -> str:

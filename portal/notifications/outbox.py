@@ -1,0 +1,82 @@
+"""Deliver outbox emails: one attempt per job, retried with backoff, failures shown to staff.
+
+The database is the source of truth: a row is written in the same transaction as the
+change that caused it, handed to the queue after that transaction commits, and marked
+sent only after the transport accepted it. Anything still pending is picked up by the
+relay. `deliver` is a job's whole unit of work, so it commits its own transaction.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal import audit
+from portal.database import due_pending_ids, lock_row
+from portal.errors import IllegalTransition
+from portal.extensions import db
+from portal.models import OutboxMessage, OutboxStatus, User, utcnow
+from portal.notifications import smtp
+from portal.notifications.queue import after_commit, relay_after_commit
+from portal.notifications.retry import RetryPolicy
+from portal.workflow.permissions import require_staff
+
+DELIVER_JOB = "jobs.outbox.deliver_message"
+
+
+def retry_policy() -> RetryPolicy:
+    config = current_app.config
+    return RetryPolicy.from_setting(config["MAIL_RETRY_INTERVALS"], config["MAIL_MAX_ATTEMPTS"])
+
+
+def send_after_commit(message_id: int) -> None:
+    after_commit(DELIVER_JOB, message_id, job_id=f"outbox-{message_id}",
+                 retries=list(retry_policy().intervals))
+
+
+def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None:
+    """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
+    so the queue retries it; the last attempt marks the row failed instead."""
+    # Locked, so two workers never send it at once.
+    message = lock_row(OutboxMessage, message_id, skip_locked=True)
+    if message is None or message.status != OutboxStatus.PENDING:
+        db.session.rollback()
+        return message.status if message else None
+    now = now or utcnow()
+    try:
+        message.transport = smtp.send(message, current_app.config)
+    except smtp.DeliveryFailed as exc:
+        will_retry = retry_policy().failed(message, str(exc), now)
+        db.session.commit()
+        if will_retry:
+            raise
+        return message.status
+    retry_policy().succeeded(message)
+    message.sent_at = now
+    db.session.commit()
+    return message.status
+
+
+def relay(now: datetime | None = None, limit: int = 500) -> int:
+    """Hand every due pending message to the queue at the caller's commit; returns how many
+    (those whose job is already waiting are left to it)."""
+    due = due_pending_ids(OutboxMessage, now or utcnow(), limit)
+    return relay_after_commit(DELIVER_JOB, due, "outbox", list(retry_policy().intervals))
+
+
+def retry_failed(actor: User, message: OutboxMessage) -> None:
+    """Staff pressed "Retry" on a failed message."""
+    require_staff(actor)
+    if message.status != OutboxStatus.FAILED:
+        raise IllegalTransition(f"This message is {message.status.label}, not failed.")
+    RetryPolicy.restart(message, utcnow())
+    audit.record(actor, "email.retried", message, to=message.to_addr)
+    send_after_commit(message.id)
+
+
+def problems() -> list[OutboxMessage]:
+    return list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED)
+        .order_by(OutboxMessage.id.desc())
+    ))

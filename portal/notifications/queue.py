@@ -1,0 +1,134 @@
+"""The job queue: Redis with a real worker, or RQ's synchronous mode in-process.
+
+Redis is only transport. Jobs are enqueued after the transaction that asked for them
+commits (a session hook), under deterministic ids. Enqueueing never fails a request:
+when Redis is down the outbox row stays pending and the periodic relay hands it on later.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+
+log = logging.getLogger(__name__)
+QUEUE_NAME = "signoff"
+
+
+def redis_connection(url: str) -> Redis:
+    # Short timeouts: a dead Redis must never hang a page.
+    return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+
+
+def job_queue() -> Queue:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    queue = app.extensions.get("signoff_queue")
+    if queue is None:
+        url = app.config["REDIS_URL"]
+        if url:
+            queue = Queue(QUEUE_NAME, connection=redis_connection(url))
+        else:
+            import fakeredis  # only the embedded default needs it
+
+            queue = Queue(QUEUE_NAME, is_async=False, connection=fakeredis.FakeRedis())
+        app.extensions["signoff_queue"] = queue
+    return queue
+
+
+WAITING = {"queued", "scheduled", "deferred"}
+
+
+def _waiting(queue: Queue, job_id: str) -> bool:
+    """Will this job run without our help? A worker killed right after popping a job
+    leaves it marked "queued" but in no queue, so ask the queue itself (LPOS)."""
+    existing = queue.fetch_job(job_id)
+    if existing is None:
+        return False
+    status = existing.get_status(refresh=False)
+    if status == "queued":
+        return queue.get_job_position(job_id) is not None
+    return status in WAITING
+
+
+def waiting(job_id: str) -> bool:
+    """Is this job already in the queue, bound to run? (False when Redis is away.)"""
+    queue = job_queue()
+    try:
+        return queue.is_async and _waiting(queue, job_id)
+    except RedisError:
+        return False
+
+
+def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
+                           retries: list[int] | None = None) -> bool:
+    """Enqueue under a deterministic id unless that job is already waiting to run.
+
+    A job that started and died with its worker is enqueued again: the row lock and
+    status check in the job itself make a second run harmless. False when Redis is down.
+    """
+    queue = job_queue()
+    options: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
+    if retries:
+        options["retry"] = Retry(max=len(retries), interval=retries)
+    try:
+        if queue.is_async and _waiting(queue, job_id):
+            return False
+        queue.enqueue(func, *args, **options)
+    except RedisError as exc:
+        log.warning("Redis unavailable; %s stays pending for the relay: %s", job_id, exc)
+        return False
+    return True
+
+
+AFTER_COMMIT_KEY = "jobs_after_commit"
+
+
+def relay_after_commit(func: str, ids: list[int], job_prefix: str,
+                       retries: list[int] | None = None) -> int:
+    """The relay's half: queue the jobs of these pending rows at the caller's commit,
+    skipping those already waiting; returns how many will be handed on."""
+    handed = [i for i in ids if not waiting(f"{job_prefix}-{i}")]
+    for ident in handed:
+        after_commit(func, ident, job_id=f"{job_prefix}-{ident}", retries=retries)
+    return len(handed)
+
+
+def after_commit(func: str, *args: Any, job_id: str, retries: list[int] | None = None) -> None:
+    """Enqueue a job once the current transaction has committed; dropped if it rolls back.
+
+    Callers never dispatch by hand: the session hook below does it for every commit, so
+    a plain db.session.commit() in a view, a job or the CLI sends what it wrote.
+    """
+    from portal.extensions import db
+
+    db.session.info.setdefault(AFTER_COMMIT_KEY, []).append((func, args, job_id, retries))
+
+
+def _dispatch(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released, not the commit
+        return
+    jobs = session.info.pop(AFTER_COMMIT_KEY, [])
+    if not jobs:
+        return
+    # A committed session emits no more SQL, and RQ's synchronous mode runs the job right
+    # here: give it a context (and so a session and transaction) of its own.
+    with current_app.app_context():
+        for func, args, job_id, retries in jobs:
+            enqueue_unless_waiting(func, *args, job_id=job_id, retries=retries)
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended without a commit
+        session.info.pop(AFTER_COMMIT_KEY, None)
+
+
+def install_dispatch(session: scoped_session) -> None:
+    """Hook the app's session (not SQLAlchemy's Session class): jobs go out after commit."""
+    if not event.contains(session, "after_commit", _dispatch):
+        event.listen(session, "after_commit", _dispatch)
+        event.listen(session, "after_transaction_end", _forget)

@@ -1,0 +1,122 @@
+"""What follows each domain event: the owner's emails and the webhooks.
+
+Domain functions only record the event (audit.record); this table says who hears of it.
+Everything runs in the recording transaction, so it is sent after commit or not at all.
+Link emails are not here: sending a link is a state change (its expiry) in the workflow.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from portal.audit import on
+from portal.certificates import verify_url
+from portal.models import (
+    Approver,
+    AuditEvent,
+    Certificate,
+    Contact,
+    Decision,
+    Deliverable,
+    ReviewRequest,
+    User,
+)
+from portal.notifications import webhooks
+from portal.notifications.compose import compose
+from portal.urls import external_url
+
+DECISIONS = ("decision.approved", "decision.approved_with_conditions", "decision.rejected")
+
+
+def request_data(request: ReviewRequest) -> dict[str, Any]:
+    """What every request event says about its request (ids, names, the exact file)."""
+    version = request.version
+    deliverable = version.deliverable
+    return {
+        "request_id": request.id, "status": request.status.value,
+        "deliverable": {"id": deliverable.id, "title": deliverable.title},
+        "project": {"id": deliverable.project.id, "name": deliverable.project.name},
+        "client": {"id": deliverable.project.client.id, "name": deliverable.project.client.name},
+        "version": {"number": version.number, "file_name": version.file_name,
+                    "sha256": version.sha256},
+        "due_date": request.due_date.isoformat(),
+        "approvers": [{"name": a.contact.name, "email": a.contact.email,
+                       "status": a.status.value} for a in request.approvers],
+    }
+
+
+def _tell_owner(deliverable: Deliverable, template: str, key: str, **context: Any) -> None:
+    """The deliverable's owner is who acts and is chased, so every notice goes to them."""
+    owner = deliverable.owner
+    compose(to_addr=owner.email, to_name=owner.name, template=template, idempotency_key=key,
+            deliverable_id=deliverable.id, deliverable=deliverable,
+            url=external_url("staff.deliverable_page", deliverable_id=deliverable.id),
+            **context)
+
+
+@on(*DECISIONS)
+def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
+    approver = decision.approver
+    request = approver.request
+    _tell_owner(request.version.deliverable, "decision_recorded", f"decision:{decision.id}",
+                decision=decision, approver=approver)
+    webhooks.emit("decision.recorded", {
+        "decision": {"id": decision.id, "outcome": decision.outcome.value, "text": decision.text,
+                     "scope": decision.scope.value if decision.scope else None,
+                     "at": decision.at.isoformat() if decision.at else None,
+                     "approver": {"name": approver.contact.name,
+                                  "email": approver.contact.email}},
+        **request_data(request)})
+
+
+@on("request.delivered", "request.approved", "request.approved_with_conditions",
+    "request.changes_requested")
+def _request_webhook(_actor: Any, request: ReviewRequest, event: AuditEvent) -> None:
+    kind = "request.approved" if event.verb.startswith("request.approved") else event.verb
+    webhooks.emit(kind, request_data(request))
+
+
+@on("request.viewed")
+def _viewed(viewer: Contact, request: ReviewRequest, _event: AuditEvent) -> None:
+    webhooks.emit("request.viewed", {"viewer": {"name": viewer.name, "email": viewer.email},
+                                     **request_data(request)})
+
+
+@on("request.expired")
+def _expired(_actor: Any, request: ReviewRequest, _event: AuditEvent) -> None:
+    _tell_owner(request.version.deliverable, "request_expired", f"expired:{request.id}",
+                request=request)
+    webhooks.emit("request.expired", request_data(request))
+
+
+@on("request.escalated")
+def _escalated(_actor: Any, request: ReviewRequest, event: AuditEvent) -> None:
+    _tell_owner(request.version.deliverable, "escalation", f"escalation:{request.id}",
+                request=request, days=json.loads(event.detail)["days_silent"])
+
+
+@on("link.renewal_requested")
+def _renewal(_actor: Contact, approver: Approver, event: AuditEvent) -> None:
+    _tell_owner(approver.request.version.deliverable, "link_renewed",
+                f"link-renewed:{approver.id}:{event.seq}", approver=approver)
+
+
+@on("deliverable.submitted")
+def _review_asked(asked_by: User, deliverable: Deliverable, _event: AuditEvent) -> None:
+    reviewer, version = deliverable.reviewer, deliverable.current_version
+    if reviewer is None or version is None:
+        return
+    compose(to_addr=reviewer.email, to_name=reviewer.name, template="internal_review_request",
+            idempotency_key=f"internal-review:{version.id}:{reviewer.id}",
+            deliverable_id=deliverable.id, reply_to=asked_by.email, deliverable=deliverable,
+            version=version, asked_by=asked_by,
+            url=external_url("staff.deliverable_page", deliverable_id=deliverable.id))
+
+
+@on("certificate.issued")
+def _certificate(_actor: Any, certificate: Certificate, _event: AuditEvent) -> None:
+    webhooks.emit("certificate.issued", {
+        "certificate": {"id": certificate.public_id, "pdf_sha256": certificate.pdf_sha256,
+                        "issued_at": certificate.issued_at.isoformat(),
+                        "verify_url": verify_url(certificate.public_id)},
+        **request_data(certificate.request)})

@@ -1,0 +1,71 @@
+"""The transport: an outbox row becomes a real email over SMTP (or on the console in dev)."""
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+
+import click
+
+from portal.models import OutboxMessage
+
+# The console transport's echo, switched off where emails only need to exist (the demo's
+# fixtures are listed on the Outbox page instead of flooding the terminal).
+_echo = ContextVar("console_echo", default=True)
+
+
+@contextmanager
+def console_quiet() -> Iterator[None]:
+    token = _echo.set(False)
+    try:
+        yield
+    finally:
+        _echo.reset(token)
+
+
+class DeliveryFailed(Exception):
+    """The transport refused or failed; the message will be retried."""
+
+
+def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
+    """Multipart text + HTML with the headers mail servers and clients expect."""
+    _, sender_addr = parseaddr(sender)
+    domain = sender_addr.rpartition("@")[2] or "localhost"
+    email = EmailMessage()
+    email["Subject"] = message.subject
+    email["From"] = sender
+    email["To"] = Address(display_name=message.to_name, addr_spec=message.to_addr)
+    if message.reply_to:
+        email["Reply-To"] = message.reply_to
+    email["Date"] = format_datetime(datetime.now(UTC))
+    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=domain)
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(message.body_text)
+    email.add_alternative(message.body_html, subtype="html")
+    return email
+
+
+def send(message: OutboxMessage, config: dict[str, Any]) -> str:
+    """Send one message; returns the transport's name. Raises DeliveryFailed."""
+    email = build_email(message, config["MAIL_DEFAULT_SENDER"])
+    if not config.get("MAIL_SERVER"):
+        if _echo.get() and not config.get("TESTING"):
+            click.echo(f"\n--- email to {email['To']} ---\nSubject: {email['Subject']}\n\n"
+                       f"{message.body_text}\n--- end of email ---\n", err=True)
+        return "console"
+    try:
+        with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=15) as smtp:
+            if config.get("MAIL_USE_TLS"):
+                smtp.starttls()
+            if config.get("MAIL_USERNAME"):
+                smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+            smtp.send_message(email)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+    return "smtp"

@@ -1,0 +1,119 @@
+"""Webhooks: signed JSON events for admin-registered endpoints (the trigger for invoicing).
+
+Each event becomes one WebhookDelivery row per endpoint, in the same transaction as the
+change; after commit the queue sends it, and the sweep retries with backoff for about a
+day. Receivers check `Signoff-Signature: t=<unix time>,v1=<hex>` where
+v1 = HMAC-SHA256(secret, f"{t}.{raw body}"). `deliver` is a job's whole unit of work.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from portal import audit
+from portal.database import due_pending_ids, lock_row
+from portal.errors import InvalidInput
+from portal.extensions import db
+from portal.models import OutboxStatus, User, WebhookDelivery, WebhookEndpoint, utcnow
+from portal.notifications.queue import after_commit, relay_after_commit
+from portal.notifications.retry import RetryPolicy
+from portal.notifications.safe_http import UnsafeDestination, post, resolve_safely
+from portal.workflow.permissions import require_admin
+
+EVENTS = ("request.delivered", "request.viewed", "decision.recorded", "request.approved",
+          "request.changes_requested", "request.expired", "certificate.issued")
+# Seconds after each failed attempt: about 24 hours in all, then the delivery is failed.
+BACKOFF = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
+RETRY = RetryPolicy(BACKOFF, max_attempts=len(BACKOFF) + 1)
+DELIVER_JOB = "jobs.webhooks.deliver"
+
+__all__ = ["EVENTS", "UnsafeDestination", "deliver", "emit", "register", "relay", "resend"]
+
+
+def register(actor: User, url: str, description: str, allow_private: bool) -> WebhookEndpoint:
+    require_admin(actor, "register webhooks")
+    url = (url or "").strip()
+    if len(url) > 2000:
+        raise InvalidInput("That URL is too long.")
+    resolve_safely(url, allow_private)
+    endpoint = WebhookEndpoint(url=url, description=(description or "").strip()[:200],
+                               secret=secrets.token_hex(32), allow_private_network=allow_private)
+    db.session.add(endpoint)
+    audit.record(actor, "webhook.registered", endpoint, url=url, allow_private=allow_private)
+    return endpoint
+
+
+def _send_after_commit(delivery_id: int) -> None:
+    after_commit(DELIVER_JOB, delivery_id, job_id=f"webhook-{delivery_id}")
+
+
+def emit(event_type: str, data: dict[str, Any]) -> None:
+    """Queue this event for every active endpoint, in the caller's transaction."""
+    assert event_type in EVENTS, event_type
+    endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active)).all()
+    if not endpoints:
+        return
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = json.dumps({"id": event_id, "type": event_type, "created_at": utcnow().isoformat(),
+                       "data": data}, sort_keys=True, separators=(",", ":"), default=str)
+    for endpoint in endpoints:
+        delivery = WebhookDelivery(endpoint=endpoint, event_id=event_id, event_type=event_type,
+                                   payload=body)
+        db.session.add(delivery)
+        db.session.flush()
+        _send_after_commit(delivery.id)
+
+
+def signature(secret: str, timestamp: int, body: str) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | None:
+    delivery = lock_row(WebhookDelivery, delivery_id, skip_locked=True)
+    if delivery is None or delivery.status != OutboxStatus.PENDING:
+        db.session.rollback()
+        return delivery.status if delivery else None
+    now = now or utcnow()
+    timestamp = int(now.timestamp())
+    endpoint = delivery.endpoint
+    headers = {"Content-Type": "application/json", "User-Agent": "Signoff-Webhooks/1",
+               "Signoff-Event-Id": delivery.event_id, "Signoff-Event-Type": delivery.event_type,
+               "Signoff-Timestamp": str(timestamp),
+               "Signoff-Signature": signature(endpoint.secret, timestamp, delivery.payload)}
+    try:
+        code = post(endpoint.url, endpoint.allow_private_network, delivery.payload, headers)
+        delivery.last_status_code = code
+        error = "" if 200 <= code < 300 else f"HTTP {code}"
+    except (OSError, http.client.HTTPException, InvalidInput) as exc:
+        error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    if error:
+        RETRY.failed(delivery, error, now)
+    else:
+        RETRY.succeeded(delivery)
+        delivery.delivered_at = now
+    db.session.commit()
+    return delivery.status
+
+
+def relay(now: datetime | None = None, limit: int = 500) -> int:
+    """Hand every due delivery to the queue at the caller's commit; returns how many."""
+    due = due_pending_ids(WebhookDelivery, now or utcnow(), limit)
+    return relay_after_commit(DELIVER_JOB, due, "webhook")
+
+
+def resend(actor: User, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send the same event (same id, so receivers can deduplicate) once more."""
+    require_admin(actor, "resend webhooks")
+    RetryPolicy.restart(delivery, utcnow())
+    audit.record(actor, "webhook.resent", delivery, event_id=delivery.event_id)
+    _send_after_commit(delivery.id)
+    return delivery

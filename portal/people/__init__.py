@@ -1,0 +1,2 @@
+"""People: staff accounts (sign-in, roles) and the client directory (clients, contacts,
+projects)."""

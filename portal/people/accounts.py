@@ -1,0 +1,81 @@
+"""Staff accounts: creation, password hashing (Argon2id) and sign-in checks."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.errors import InvalidInput
+from portal.extensions import db
+from portal.models import Role, User
+from portal.models.people import new_session_token
+from portal.workflow.permissions import require_admin
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("not a real password")
+MIN_PASSWORD_LENGTH = 10
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"“{raw.strip()}” is not a valid email address: {exc}") from exc
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    return _hasher.hash(password)
+
+
+def create_user(
+    actor: User | None, email: str, name: str, password: str, role: Role = Role.STAFF
+) -> User:
+    email = normalise_email(email)
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise InvalidInput(f"A user with the email {email} already exists.")
+    if actor is not None:
+        require_admin(actor, "manage users")
+    user = User(email=email, name=name.strip() or email, password_hash=hash_password(password),
+                role=Role(role))
+    db.session.add(user)
+    audit.record(actor, "user.created", user, email=email, role=user.role.value)
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None (never says which part was wrong)."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    stored = user.password_hash if user else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def _admins_left_without(user: User) -> int:
+    return db.session.scalar(select(func.count(User.id)).where(
+        User.role == Role.ADMIN, User.active, User.id != user.id)) or 0
+
+
+def update_user(actor: User, user: User, *, role: Role, active: bool) -> None:
+    """Change a user's role or switch the account off; there is always one active admin."""
+    require_admin(actor, "manage users")
+    losing_admin = user.role == Role.ADMIN and (role != Role.ADMIN or not active)
+    if losing_admin and _admins_left_without(user) == 0:
+        raise InvalidInput("Signoff needs at least one active admin.")
+    before = {"role": user.role.value, "active": user.active}
+    user.role, user.active = role, active
+    if not active:
+        user.session_token = new_session_token()  # signs them out everywhere
+    audit.record(actor, "user.updated", user, before=before,
+                 after={"role": role.value, "active": active})

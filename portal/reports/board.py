@@ -1,0 +1,177 @@
+"""Read models for the staff dashboard: what needs attention, and the filtered list."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import selectinload
+
+from portal.audit import describe
+from portal.extensions import db
+from portal.models import (
+    APPROVED_STATES,
+    Approver,
+    AuditEvent,
+    Decision,
+    Deliverable,
+    DeliverableState,
+    OutboxMessage,
+    OutboxStatus,
+    Outcome,
+    Policy,
+    Project,
+    RequestStatus,
+    ReviewRequest,
+    User,
+    Version,
+    today_utc,
+)
+
+SECTION_SIZE = 10
+PAGE_SIZE = 50
+
+
+def with_rows_loaded(query: Select) -> Select:
+    """Everything a dashboard row shows, in a fixed number of queries."""
+    return query.options(
+        selectinload(Deliverable.project).selectinload(Project.client),
+        selectinload(Deliverable.owner),
+        selectinload(Deliverable.reviewer),
+        selectinload(Deliverable.versions).selectinload(Version.requests)
+        .selectinload(ReviewRequest.approvers).selectinload(Approver.contact),
+    )
+
+
+def _open_requests(today: date, *, overdue: bool) -> Select:
+    late = ReviewRequest.overdue(today)
+    return (select(Version.deliverable_id).join(ReviewRequest, ReviewRequest.version_id
+                                                 == Version.id)
+            .where(ReviewRequest.status == RequestStatus.OPEN, late if overdue else ~late))
+
+
+def attention(user: User, today: date | None = None) -> dict[str, list[Deliverable]]:
+    """The dashboard's sections, most urgent first."""
+    today = today or today_utc()
+    base = with_rows_loaded(select(Deliverable))
+    late = ReviewRequest.overdue(today)
+    queries = {
+        # Only delivered deliverables have an open request; saying so lets the planner
+        # walk ix_deliverables_state_due_date_id instead of every open request.
+        "overdue": base.where(Deliverable.state == DeliverableState.DELIVERED,
+                              Deliverable.id.in_(_open_requests(today, overdue=True)))
+        .order_by(Deliverable.due_date, Deliverable.id),
+        "rejected": base.where(Deliverable.state == DeliverableState.CHANGES_REQUESTED)
+        .order_by(Deliverable.last_activity_at),
+        "my_reviews": base.where(
+            Deliverable.state == DeliverableState.IN_REVIEW,
+            or_(Deliverable.reviewer_id == user.id, Deliverable.reviewer_id.is_(None)))
+        .order_by(Deliverable.last_activity_at),
+        "with_client": base.join(Version, Version.deliverable_id == Deliverable.id)
+        .join(ReviewRequest, ReviewRequest.version_id == Version.id)
+        .where(ReviewRequest.status == RequestStatus.OPEN, ~late)
+        .order_by(ReviewRequest.sent_at, Deliverable.id),
+        "approved": base.where(Deliverable.state.in_(APPROVED_STATES))
+        .order_by(Deliverable.last_activity_at.desc()),
+    }
+    sections = {name: list(db.session.scalars(q.limit(SECTION_SIZE)))
+                for name, q in queries.items()}
+    # Unassigned reviews are for anyone but the uploader.
+    sections["my_reviews"] = [d for d in sections["my_reviews"]
+                              if d.current_version and d.current_version.uploaded_by_id != user.id]
+    return sections
+
+
+@dataclass(frozen=True)
+class Filters:
+    client: int | None = None
+    project: int | None = None
+    state: DeliverableState | None = None
+    owner: int | None = None
+    overdue: bool = False
+    before: int | None = None  # keyset cursor: the last id of the previous page
+
+
+def deliverable_page(filters: Filters, today: date | None = None,
+                     size: int = PAGE_SIZE) -> tuple[list[Deliverable], int | None]:
+    """One page of the full list, newest first; returns the rows and the next cursor."""
+    query = with_rows_loaded(select(Deliverable)).order_by(Deliverable.id.desc())
+    if filters.client:
+        query = query.where(Deliverable.project_id.in_(
+            select(Project.id).where(Project.client_id == filters.client)))
+    if filters.project:
+        query = query.where(Deliverable.project_id == filters.project)
+    if filters.state:
+        query = query.where(Deliverable.state == filters.state)
+    if filters.owner:
+        query = query.where(Deliverable.owner_id == filters.owner)
+    if filters.overdue:
+        query = query.where(Deliverable.id.in_(
+            _open_requests(today or today_utc(), overdue=True)))
+    if filters.before:
+        query = query.where(Deliverable.id < filters.before)
+    rows = list(db.session.scalars(query.limit(size + 1)))
+    next_cursor = rows[size - 1].id if len(rows) > size else None
+    return rows[:size], next_cursor
+
+
+def days_waiting(deliverable: Deliverable, now: datetime | None = None) -> int:
+    """Days since the deliverable last moved (since delivery while with the client)."""
+    now = now or datetime.now(UTC)
+    request = deliverable.open_request
+    since = request.sent_at if request else deliverable.last_activity_at
+    return max((now - since).days, 0)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # "event" or "email"
+    title: str
+    who: str
+    detail: str = ""
+
+
+def timeline(deliverable_id: int, emails: list[OutboxMessage]) -> list[TimelineEntry]:
+    """Audit events (comments, decisions, reminders...) and emails, newest first."""
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.deliverable_id == deliverable_id)).all()
+    entries = [TimelineEntry(e.at, "event", describe(e.verb), e.actor_label) for e in events]
+    entries += [TimelineEntry(m.created_at, "email", f"Email: {m.subject}",
+                              f"{m.to_name} <{m.to_addr}>", m.status.label) for m in emails]
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+def latest_rejection(deliverable: Deliverable) -> Decision | None:
+    """The reason the client gave, shown next to "Upload a new version"."""
+    if deliverable.state != DeliverableState.CHANGES_REQUESTED:
+        return None
+    return db.session.scalar(
+        select(Decision).join(Version, Decision.version_id == Version.id)
+        .where(Version.deliverable_id == deliverable.id, Decision.outcome == Outcome.REJECTED)
+        .order_by(Decision.id.desc()).limit(1))
+
+
+def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
+    """Everything the staff deliverable page shows, in a fixed number of queries."""
+    from portal.people.clients import account_managers
+
+    deliverable = db.session.scalar(
+        with_rows_loaded(select(Deliverable)).where(Deliverable.id == deliverable_id)
+        .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
+                 selectinload(Deliverable.versions).selectinload(Version.requests)
+                 .selectinload(ReviewRequest.comments)))
+    if deliverable is None:
+        return None
+    version = deliverable.current_version
+    emails = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.deliverable_id == deliverable.id)).all()
+    return {
+        "deliverable": deliverable, "timeline": timeline(deliverable.id, emails),
+        "colleagues": [u for u in account_managers()
+                       if version is None or u.id != version.uploaded_by_id],
+        "failed_messages": [m for m in emails if m.status == OutboxStatus.FAILED],
+        "rejection": latest_rejection(deliverable), "policies": list(Policy),
+        "today": today_utc(),
+    }

@@ -1,0 +1,64 @@
+"""The client's review page: who is looking, what they may see, and what the page shows."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.extensions import db
+from portal.models import Approver, ReviewRequest, Version
+from portal.workflow.comments import client_thread
+from portal.workflow.turns import request_status_for
+
+
+def approver_by_public_id(public_id: Any) -> Approver | None:
+    """The approver a client session names, with their request's approvers loaded."""
+    if not isinstance(public_id, str):
+        return None
+    return db.session.scalar(
+        select(Approver).where(Approver.public_id == public_id).options(
+            selectinload(Approver.request).selectinload(ReviewRequest.approvers)
+            .selectinload(Approver.contact),
+            selectinload(Approver.request).selectinload(ReviewRequest.approvers)
+            .selectinload(Approver.decision),
+            selectinload(Approver.contact)))
+
+
+def shared_version(approver: Approver, version_id: int) -> Version | None:
+    """A version of this approver's deliverable that was sent to the client (the one under
+    review, or an earlier one that had a request of its own); None for anything else."""
+    version = db.session.get(Version, version_id)
+    request = approver.request
+    if version is None or version.deliverable_id != request.version.deliverable_id:
+        return None
+    return version if version.id == request.version_id or version.requests else None
+
+
+def page(approver: Approver) -> dict[str, Any]:
+    """Everything the page shows, in a fixed number of queries."""
+    review_request = approver.request
+    version = db.session.scalar(
+        select(Version).where(Version.id == review_request.version_id)
+        .options(selectinload(Version.deliverable)))
+    deliverable = version.deliverable
+    history = db.session.scalars(
+        select(Version).where(Version.deliverable_id == deliverable.id,
+                              Version.number < version.number, Version.requests.any())
+        .order_by(Version.number.desc())
+        .options(selectinload(Version.requests).selectinload(ReviewRequest.approvers)
+                 .selectinload(Approver.decision),
+                 selectinload(Version.requests).selectinload(ReviewRequest.approvers)
+                 .selectinload(Approver.contact))).all()
+    return {
+        "approver": approver, "review_request": review_request, "version": version,
+        "deliverable": deliverable, "project": deliverable.project,
+        "client": deliverable.project.client, "history": history,
+        "comments": client_thread(review_request.id),
+        "status_line": request_status_for(approver),
+    }
+
+
+def thread(approver: Approver) -> dict[str, Any]:
+    """Just what the thread block shows: htmx posts need no history or preview."""
+    return {"review_request": approver.request, "comments": client_thread(approver.request_id)}

@@ -1,0 +1,130 @@
+"""Clients, contacts and projects, and new deliverables under a project."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import select
+
+from portal import workflow
+from portal.errors import DomainError, InvalidInput
+from portal.extensions import db
+from portal.models import (
+    Client,
+    Contact,
+    Project,
+    User,
+)
+from portal.people import clients as people
+from portal.reports import history
+from portal.views.common import acting_user, get_or_404, parse_date, staff_only
+
+bp = Blueprint("clients", __name__)
+CONTACT_ROWS = 3
+
+
+def _failed(template: str, exc: DomainError, **context: object):
+    db.session.rollback()
+    return render_template(template, error=exc, form=request.form, **context), exc.status
+
+
+@bp.get("/clients")
+@login_required
+def clients():
+    rows = db.session.scalars(select(Client).order_by(Client.name)).all()
+    return render_template("clients/clients.html", clients=rows)
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@staff_only
+def new_client():
+    if request.method == "GET":
+        return render_template("clients/client_new.html", form={}, rows=CONTACT_ROWS)
+    names = request.form.getlist("contact_name")
+    emails = request.form.getlist("contact_email")
+    contacts = [(n, e) for n, e in zip(names, emails, strict=False) if n.strip() or e.strip()]
+    try:
+        client = people.create_client(acting_user(), request.form.get("name", ""), contacts)
+        db.session.commit()
+    except DomainError as exc:
+        return _failed("clients/client_new.html", exc, rows=max(CONTACT_ROWS, len(names)))
+    flash(f"Client {client.name} created.")
+    return redirect(url_for("clients.client_page", client_id=client.id))
+
+
+def _client_context(client: Client) -> dict[str, object]:
+    return {"client": client, "managers": people.account_managers(),
+            "decisions": history.client_decisions(client.id)}
+
+
+@bp.get("/clients/<int:client_id>")
+@login_required
+def client_page(client_id: int):
+    client = get_or_404(Client, client_id)
+    return render_template("clients/client.html", form={}, **_client_context(client))
+
+
+def _act_on_client(client_id: int, action: Callable[[], object], done: str):
+    """Run one directory change on the client page: commit and go back, or show why not."""
+    try:
+        action()
+        db.session.commit()
+    except DomainError as exc:
+        return _failed("clients/client.html", exc,
+                       **_client_context(get_or_404(Client, client_id)))
+    flash(done)
+    return redirect(url_for("clients.client_page", client_id=client_id))
+
+
+@bp.post("/clients/<int:client_id>/contacts")
+@staff_only
+def add_contact(client_id: int):
+    client = get_or_404(Client, client_id)
+    return _act_on_client(client_id, lambda: people.add_contact(
+        acting_user(), client, request.form.get("contact_name", ""),
+        request.form.get("contact_email", "")), "Contact added.")
+
+
+@bp.post("/contacts/<int:contact_id>")
+@staff_only
+def update_contact(contact_id: int):
+    contact = get_or_404(Contact, contact_id)
+    return _act_on_client(contact.client_id, lambda: people.update_contact(
+        acting_user(), contact, request.form.get("contact_name", ""),
+        request.form.get("contact_email", "")),
+        "Contact saved. Links sent to an old address no longer work.")
+
+
+@bp.post("/clients/<int:client_id>/projects")
+@staff_only
+def add_project(client_id: int):
+    client = get_or_404(Client, client_id)
+    name = request.form.get("project_name", "")
+
+    def create() -> None:
+        owner = db.session.get(User, request.form.get("owner_id", type=int) or 0)
+        if owner is None:
+            raise InvalidInput("Choose the account manager who owns the project.")
+        people.create_project(acting_user(), client, name, owner)
+    return _act_on_client(client_id, create, f"Project {name.strip()} created.")
+
+
+@bp.route("/projects/<int:project_id>/deliverables/new", methods=["GET", "POST"])
+@staff_only
+def new_deliverable(project_id: int):
+    project = get_or_404(Project, project_id)
+    if request.method == "GET":
+        return render_template("clients/deliverable_new.html", project=project, form={})
+    try:
+        deliverable = workflow.create_deliverable(
+            acting_user(), project, request.form.get("title", ""),
+            request.form.get("description", ""),
+            parse_date(request.form.get("due_date"), "The due date"),
+        )
+        db.session.commit()
+    except DomainError as exc:
+        return _failed("clients/deliverable_new.html", exc,
+                       project=get_or_404(Project, project_id))
+    flash("Deliverable created. Upload its first version next.")
+    return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable.id))

@@ -1,0 +1,103 @@
+"""What every blueprint shares: who may open a page, parsing, files, and the deliverable
+page that staff actions answer with. Views import this module, never each other."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect, request, send_file, url_for
+from flask.wrappers import Response
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+
+from portal.certificates import by_public_id
+from portal.errors import DomainError, InvalidInput
+from portal.extensions import db
+from portal.files.storage import file_store
+from portal.models import Deliverable, User
+from portal.reports import board
+from portal.views.htmx import is_htmx, render
+from portal.workflow.permissions import require_admin, require_staff
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def acting_user() -> User:
+    """The signed-in person, as the model domain functions take."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def _guarded(check: Callable[[User], None]) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(acting_user())  # NotAllowed: a 403 page
+            return view(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorator
+
+
+staff_only = _guarded(require_staff)
+admin_only = _guarded(lambda user: require_admin(user, "open this page"))
+
+
+def get_or_404(model: type, ident: Any) -> Any:
+    return db.get_or_404(model, ident)
+
+
+def parse_date(raw: str | None, what: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be a date like 2026-12-31.") from exc
+
+
+def no_store(response: Any) -> Any:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def send_stored(storage_key: str, media_type: str, name: str, *, inline: bool = False) -> Response:
+    """A file from the store, under its display name, never cached by the browser."""
+    return send_file(file_store().path_for(storage_key), mimetype=media_type,
+                     as_attachment=not inline, download_name=name, max_age=0)
+
+
+def certificate_response(public_id: str) -> Response:
+    certificate = by_public_id(public_id)
+    if certificate is None:
+        abort(404)
+    response = send_stored(certificate.storage_key, "application/pdf",
+                           f"approval-certificate-{certificate.public_id}.pdf")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
+                       form: Any = None) -> Response:
+    context = board.deliverable_detail(deliverable_id)
+    if context is None:
+        abort(404)
+    return render("staff/deliverable.html", block="main", status=error.status if error else 200,
+                  error=error, form=form or MultiDict(), **context)
+
+
+def act_on_deliverable(deliverable_id: int, action: Callable[[Deliverable], Any],
+                       done: str) -> Any:
+    """Run one domain action, commit, and show the result (inline for htmx)."""
+    deliverable = get_or_404(Deliverable, deliverable_id)
+    try:
+        action(deliverable)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return render_deliverable(deliverable_id, error=exc, form=request.form)
+    flash(done)
+    if is_htmx():
+        return render_deliverable(deliverable_id)
+    return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable_id))

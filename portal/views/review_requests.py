@@ -1,0 +1,89 @@
+"""Staff actions on a request that is out with the client: links and the thread."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from portal import workflow
+from portal.extensions import db
+from portal.models import Approver, OutboxMessage, ReviewRequest, utcnow
+from portal.notifications import outbox
+from portal.views.common import act_on_deliverable, acting_user, get_or_404, staff_only
+from portal.workflow.comments import post_comment
+from portal.workflow.invitations import resend_link, revoke_link
+from portal.workflow.reminders import send_reminder_now
+
+bp = Blueprint("review_requests", __name__)
+
+
+def _deliverable_id(review_request: ReviewRequest) -> int:
+    return review_request.version.deliverable_id
+
+
+@bp.post("/requests/<int:request_id>/cancel")
+@staff_only
+def cancel(request_id: int):
+    review_request = get_or_404(ReviewRequest, request_id)
+    return act_on_deliverable(_deliverable_id(review_request),
+                              lambda _d: workflow.cancel_request(acting_user(), review_request),
+                              "Request cancelled; its links no longer work.")
+
+
+@bp.post("/requests/<int:request_id>/comments")
+@staff_only
+def comment(request_id: int):
+    review_request = get_or_404(ReviewRequest, request_id)
+    internal = bool(request.form.get("internal"))
+    return act_on_deliverable(
+        _deliverable_id(review_request),
+        lambda _d: post_comment(acting_user(), review_request, request.form.get("body", ""),
+                                internal=internal),
+        "Internal note added." if internal else "Reply posted; the client sees it.")
+
+
+@bp.post("/approvers/<int:approver_id>/resend")
+@staff_only
+def resend(approver_id: int):
+    approver = get_or_404(Approver, approver_id)
+    return act_on_deliverable(_deliverable_id(approver.request),
+                              lambda _d: resend_link(acting_user(), approver),
+                              f"A new link is on its way to {approver.contact.name}; older "
+                              "links no longer work.")
+
+
+@bp.post("/approvers/<int:approver_id>/remind")
+@staff_only
+def remind(approver_id: int):
+    approver = get_or_404(Approver, approver_id)
+    return act_on_deliverable(_deliverable_id(approver.request),
+                              lambda _d: send_reminder_now(acting_user(), approver, utcnow()),
+                              f"Reminder sent to {approver.contact.name}.")
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@staff_only
+def retry_message(message_id: int):
+    message = get_or_404(OutboxMessage, message_id)
+    if message.deliverable_id is None:
+        outbox.retry_failed(acting_user(), message)
+        db.session.commit()
+        flash(f"Retrying the email to {message.to_addr}.")
+        return redirect(url_for("review_requests.delivery_problems"))
+    return act_on_deliverable(message.deliverable_id,
+                              lambda _d: outbox.retry_failed(acting_user(), message),
+                              f"Retrying the email to {message.to_addr}.")
+
+
+@bp.get("/delivery-problems")
+@login_required
+def delivery_problems():
+    return render_template("staff/delivery_problems.html", messages=outbox.problems())
+
+
+@bp.post("/approvers/<int:approver_id>/revoke")
+@staff_only
+def revoke(approver_id: int):
+    approver = get_or_404(Approver, approver_id)
+    return act_on_deliverable(_deliverable_id(approver.request),
+                              lambda _d: revoke_link(acting_user(), approver),
+                              f"{approver.contact.name}'s link no longer works.")

@@ -1,0 +1,96 @@
+"""Review links: signed, expiring, revocable, free of personal data, and sent by one function.
+
+A token carries only the approver's opaque public id and link generation. Bumping the
+generation (resend, revoke, email change, cancellation) kills every older link at once.
+A link's lifetime has one truth, `Approver.link_expires_at`: what staff see, what the
+sweep expires requests by, and what the review page checks. Every email that carries a
+link renews it, and `send_review_link` is the only code that sends one.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Approver, utcnow
+from portal.notifications.compose import compose
+from portal.urls import external_url
+
+SALT = "signoff.review-link.v1"  # used for nothing else, so no other token verifies here
+
+
+class LinkState(enum.Enum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    approver: Approver
+    state: LinkState
+    generation: Any
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    # Timed for compatibility with links already sent; the signing time decides nothing.
+    config = current_app.config
+    # itsdangerous signs with the last key and verifies with any of them.
+    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=SALT)
+
+
+def issue_token(approver: Approver) -> str:
+    return _serializer().dumps({"a": approver.public_id, "g": approver.link_generation})
+
+
+def review_link(approver: Approver) -> str:
+    return external_url("client.open_link", token=issue_token(approver))
+
+
+def link_state(approver: Approver, generation: Any, now: datetime | None = None) -> LinkState:
+    """What a link of this generation is worth now. No expiry yet (nobody emailed a link)
+    counts as live, as it does for the sweep."""
+    if generation != approver.link_generation:
+        return LinkState.REVOKED
+    expires = approver.link_expires_at
+    if expires is not None and (now or utcnow()) > expires:
+        return LinkState.EXPIRED
+    return LinkState.VALID
+
+
+def check_token(token: str, now: datetime | None = None) -> LinkCheck | None:
+    """What a token grants; None for a tampered, foreign or unknown token."""
+    try:
+        payload = _serializer().loads(token)
+    except BadData:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("a"), str):
+        return None
+    approver = db.session.scalar(select(Approver).where(Approver.public_id == payload["a"]))
+    if approver is None:
+        return None
+    generation = payload.get("g")
+    return LinkCheck(approver, link_state(approver, generation, now), generation)
+
+
+def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,
+                     template: str = "review_request", **context: Any) -> None:
+    """Email the approver their link (an invitation, a reminder, a renewal or a resend),
+    good for the request's link lifetime from `now`."""
+    request = approver.request
+    deliverable = request.version.deliverable
+    approver.link_expires_at = now + timedelta(days=request.link_ttl_days)
+    compose(
+        to_addr=approver.contact.email or "", to_name=approver.contact.name,
+        template=template, idempotency_key=idempotency_key,
+        deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
+        deliverable=deliverable, version=request.version, request=request,
+        url=review_link(approver), sender=request.sent_by, **context,
+    )
