@@ -24,6 +24,7 @@ from portal.models import (
     Role,
 )
 from portal.reports import metrics
+from portal.workflow import workdays
 from tests.conftest import future
 
 MARCH = "/metrics?start=2025-03-01&end=2025-03-31"
@@ -93,19 +94,19 @@ NOW = utc("2026-01-15T10:00")
 # --- business time ---------------------------------------------------------------------
 
 def test_business_days_skip_the_weekend():
-    assert metrics.business_days(utc("2025-03-07T12:00"), utc("2025-03-11T12:00")) == 2.0
-    assert metrics.business_days(utc("2025-03-17T09:00"), utc("2025-03-17T15:00")) == 0.25
-    assert metrics.business_days(utc("2025-03-08T10:00"), utc("2025-03-09T20:00")) == 0.0
-    assert metrics.business_days(utc("2025-03-08T10:00"), utc("2025-03-10T12:00")) == 0.5
-    assert metrics.business_days(utc("2025-03-03T00:00"), utc("2025-03-17T00:00")) == 10.0
-    assert metrics.business_days(utc("2025-03-11T12:00"), utc("2025-03-07T12:00")) == 0.0
+    assert workdays.business_days(utc("2025-03-07T12:00"), utc("2025-03-11T12:00")) == 2.0
+    assert workdays.business_days(utc("2025-03-17T09:00"), utc("2025-03-17T15:00")) == 0.25
+    assert workdays.business_days(utc("2025-03-08T10:00"), utc("2025-03-09T20:00")) == 0.0
+    assert workdays.business_days(utc("2025-03-08T10:00"), utc("2025-03-10T12:00")) == 0.5
+    assert workdays.business_days(utc("2025-03-03T00:00"), utc("2025-03-17T00:00")) == 10.0
+    assert workdays.business_days(utc("2025-03-11T12:00"), utc("2025-03-07T12:00")) == 0.0
 
 
 def test_business_days_follow_the_clients_time_zone():
     # Friday 23:00 UTC is 18:00 in New York; Monday 13:00 UTC is 09:00 there (after DST).
     sent, approved = utc("2025-03-07T23:00"), utc("2025-03-10T13:00")
-    assert metrics.business_days(sent, approved, ZoneInfo("America/New_York")) == 0.625
-    assert round(metrics.business_days(sent, approved), 4) == round(14 / 24, 4)
+    assert workdays.business_days(sent, approved, ZoneInfo("America/New_York")) == 0.625
+    assert round(workdays.business_days(sent, approved), 4) == round(14 / 24, 4)
 
 
 # --- the figures -------------------------------------------------------------------------

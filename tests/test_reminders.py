@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -20,9 +21,9 @@ from portal.models import (
     ReviewRequest,
 )
 from portal.workflow import reminders
-from portal.workflow.reminders import business_days_after
+from portal.workflow.workdays import business_days_after
 
-UTC_ZONE = reminders.ZoneInfo("UTC")
+UTC_ZONE = ZoneInfo("UTC")
 FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
@@ -51,7 +52,7 @@ def test_business_days_skip_the_weekend_and_land_in_office_hours():
     assert business_days_after(FRIDAY_NOON, 2, UTC_ZONE, 9) == datetime(2026, 12, 1, 9, tzinfo=UTC)
     saturday = datetime(2026, 11, 28, 15, tzinfo=UTC)
     assert business_days_after(saturday, 0, UTC_ZONE, 9) == datetime(2026, 11, 30, 9, tzinfo=UTC)
-    new_york = reminders.ZoneInfo("America/New_York")
+    new_york = ZoneInfo("America/New_York")
     assert business_days_after(FRIDAY_NOON, 1, new_york, 9) == \
         datetime(2026, 11, 30, 14, tzinfo=UTC)  # 09:00 in New York
 

@@ -14,9 +14,8 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
@@ -32,6 +31,7 @@ from portal.models import (
     Version,
 )
 from portal.models.people import zone_named
+from portal.workflow.workdays import business_days
 
 DEFAULT_DAYS = 90  # the last 90 days, today included
 MAX_DAYS = 3 * 366
@@ -39,7 +39,6 @@ MAX_DAYS = 3 * 366
 AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
     ("0\N{EN DASH}2", 2), ("3\N{EN DASH}5", 5), ("6\N{EN DASH}10", 10), ("over 10", None))
 ROUND_BUCKETS = ("1", "2", "3", "4+")
-_MONDAY = date(2001, 1, 1)
 
 
 class Grouping(StrEnum):
@@ -147,26 +146,6 @@ class OpenRequest:
     client_id: int
     client_name: str
     age: int  # whole business days open
-
-
-# --- business time -----------------------------------------------------------------------
-
-@lru_cache(maxsize=256)
-def _business_position(moment: datetime, zone: tzinfo) -> float:
-    """Business days from a fixed Monday to `moment`, counting only weekday wall time."""
-    local = moment.astimezone(zone)
-    weeks, weekday = divmod((local.date() - _MONDAY).days, 7)
-    position = weeks * 5 + min(weekday, 5)
-    if weekday < 5:
-        seconds = local.hour * 3600 + local.minute * 60 + local.second
-        position += (seconds + local.microsecond / 1e6) / 86400
-    return position
-
-
-def business_days(start: datetime, end: datetime, zone: tzinfo = UTC) -> float:
-    """Weekday time between two moments, in days; weekend hours do not count.
-    Friday 12:00 to Tuesday 12:00 is 2.0."""
-    return max(_business_position(end, zone) - _business_position(start, zone), 0.0)
 
 
 # --- queries -----------------------------------------------------------------------------

@@ -7,8 +7,7 @@ unique (approver, number) key makes each reminder happen once, however many swee
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import Select, and_, exists, or_, select, tuple_
@@ -34,19 +33,9 @@ from portal.models import (
 from portal.workflow.closing import expire_request
 from portal.workflow.links import send_review_link
 from portal.workflow.permissions import require_staff
+from portal.workflow.workdays import business_days_after
 
 BATCH = 200
-
-
-def business_days_after(start: datetime, days: int, zone: ZoneInfo, hour: int) -> datetime:
-    """`days` working days after `start`, at `hour` o'clock in the client's zone."""
-    day = start.astimezone(zone).date()
-    added = 0
-    while added < days or day.weekday() >= 5:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            added += 1
-    return datetime.combine(day, time(hour), zone).astimezone(UTC)
 
 
 def _next_reminder(approver: Approver, now: datetime, business_days: int) -> datetime:
