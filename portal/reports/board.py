@@ -28,6 +28,7 @@ from portal.models import (
     Version,
     today_utc,
 )
+from portal.people.clients import account_managers
 
 SECTION_SIZE = 10
 PAGE_SIZE = 50
@@ -155,8 +156,6 @@ def latest_rejection(deliverable: Deliverable) -> Decision | None:
 
 def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
     """Everything the staff deliverable page shows, in a fixed number of queries."""
-    from portal.people.clients import account_managers
-
     deliverable = db.session.scalar(
         with_rows_loaded(select(Deliverable)).where(Deliverable.id == deliverable_id)
         .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
