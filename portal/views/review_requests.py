@@ -1,12 +1,15 @@
 """Staff actions on a request that is out with the client: links and the thread."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from portal import workflow
 from portal.extensions import db
-from portal.models import Approver, OutboxMessage, ReviewRequest, utcnow
+from portal.models import Approver, OutboxMessage, ReviewRequest, User
 from portal.notifications import outbox
 from portal.views.common import act_on_deliverable, acting_user, get_or_404, staff_only
 from portal.workflow.comments import post_comment
@@ -41,25 +44,6 @@ def comment(request_id: int):
         "Internal note added." if internal else "Reply posted; the client sees it.")
 
 
-@bp.post("/approvers/<int:approver_id>/resend")
-@staff_only
-def resend(approver_id: int):
-    approver = get_or_404(Approver, approver_id)
-    return act_on_deliverable(_deliverable_id(approver.request),
-                              lambda _d: resend_link(acting_user(), approver),
-                              f"A new link is on its way to {approver.contact.name}; older "
-                              "links no longer work.")
-
-
-@bp.post("/approvers/<int:approver_id>/remind")
-@staff_only
-def remind(approver_id: int):
-    approver = get_or_404(Approver, approver_id)
-    return act_on_deliverable(_deliverable_id(approver.request),
-                              lambda _d: send_reminder_now(acting_user(), approver, utcnow()),
-                              f"Reminder sent to {approver.contact.name}.")
-
-
 @bp.post("/outbox/<int:message_id>/retry")
 @staff_only
 def retry_message(message_id: int):
@@ -80,10 +64,29 @@ def delivery_problems():
     return render_template("staff/delivery_problems.html", messages=outbox.problems())
 
 
+def _act_on_approver(approver_id: int, act: Callable[[User, Approver], object],
+                     done: str) -> Any:
+    """One of staff's moves on an approver's link, answered with the deliverable page."""
+    approver = get_or_404(Approver, approver_id)
+    return act_on_deliverable(_deliverable_id(approver.request),
+                              lambda _d: act(acting_user(), approver),
+                              done.format(name=approver.contact.name))
+
+
+@bp.post("/approvers/<int:approver_id>/resend")
+@staff_only
+def resend(approver_id: int):
+    return _act_on_approver(approver_id, resend_link,
+                            "A new link is on its way to {name}; older links no longer work.")
+
+
+@bp.post("/approvers/<int:approver_id>/remind")
+@staff_only
+def remind(approver_id: int):
+    return _act_on_approver(approver_id, send_reminder_now, "Reminder sent to {name}.")
+
+
 @bp.post("/approvers/<int:approver_id>/revoke")
 @staff_only
 def revoke(approver_id: int):
-    approver = get_or_404(Approver, approver_id)
-    return act_on_deliverable(_deliverable_id(approver.request),
-                              lambda _d: revoke_link(acting_user(), approver),
-                              f"{approver.contact.name}'s link no longer works.")
+    return _act_on_approver(approver_id, revoke_link, "{name}'s link no longer works.")

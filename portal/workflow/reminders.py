@@ -29,6 +29,7 @@ from portal.models import (
     ReviewRequest,
     User,
     Version,
+    utcnow,
 )
 from portal.workflow.closing import expire_request
 from portal.workflow.links import send_review_link
@@ -76,7 +77,7 @@ def remind(approver: Approver, now: datetime, *, manual: bool = False) -> bool:
     return True
 
 
-def send_reminder_now(actor: User, approver: Approver, now: datetime) -> None:
+def send_reminder_now(actor: User, approver: Approver, now: datetime | None = None) -> None:
     """Staff nudge by hand; it counts as one of the reminders."""
     require_staff(actor)
     if approver.request.status != RequestStatus.OPEN or \
@@ -84,7 +85,7 @@ def send_reminder_now(actor: User, approver: Approver, now: datetime) -> None:
         raise IllegalTransition(f"{approver.contact.name} is not waiting to decide.")
     if approver.link_revoked_at is not None:
         raise IllegalTransition(f"{approver.contact.name}'s link is revoked; resend it first.")
-    remind(approver, now, manual=True)
+    remind(approver, now or utcnow(), manual=True)
 
 
 def escalate(request: ReviewRequest, now: datetime) -> bool:
