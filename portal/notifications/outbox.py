@@ -13,13 +13,13 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal import audit
-from portal.database import due_pending_ids, lock_row
+from portal.database import due_pending_ids
 from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
 from portal.notifications import smtp
+from portal.notifications.delivery import RetryPolicy, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
-from portal.notifications.retry import RetryPolicy
 from portal.workflow.permissions import require_staff
 
 DELIVER_JOB = "jobs.outbox.deliver_message"
@@ -38,24 +38,20 @@ def send_after_commit(message_id: int) -> None:
 def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None:
     """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
     so the queue retries it; the last attempt marks the row failed instead."""
-    # Locked, so two workers never send it at once.
-    message = lock_row(OutboxMessage, message_id, skip_locked=True)
-    if message is None or message.status != OutboxStatus.PENDING:
-        db.session.rollback()
-        return message.status if message else None
     now = now or utcnow()
-    try:
-        message.transport = smtp.send(message, current_app.config)
-    except smtp.DeliveryFailed as exc:
-        will_retry = retry_policy().failed(message, str(exc), now)
-        db.session.commit()
-        if will_retry:
-            raise
-        return message.status
-    retry_policy().succeeded(message)
-    message.sent_at = now
-    db.session.commit()
-    return message.status
+
+    def send(message: OutboxMessage) -> str:
+        try:
+            message.transport = smtp.send(message, current_app.config)
+        except smtp.DeliveryFailed as exc:
+            return str(exc)
+        message.sent_at = now
+        return ""
+
+    result = attempt(OutboxMessage, message_id, send, retry_policy(), now)
+    if result.retrying:
+        raise smtp.DeliveryFailed(result.error)
+    return result.status
 
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:

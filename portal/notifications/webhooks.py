@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 
 from portal import audit
-from portal.database import due_pending_ids, lock_row
+from portal.database import due_pending_ids
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import OutboxStatus, User, WebhookDelivery, WebhookEndpoint, utcnow
+from portal.notifications.delivery import RetryPolicy, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
-from portal.notifications.retry import RetryPolicy
 from portal.notifications.safe_http import UnsafeDestination, post, resolve_safely
 from portal.workflow.permissions import require_admin
 
@@ -78,30 +78,27 @@ def signature(secret: str, timestamp: int, body: str) -> str:
 
 
 def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | None:
-    delivery = lock_row(WebhookDelivery, delivery_id, skip_locked=True)
-    if delivery is None or delivery.status != OutboxStatus.PENDING:
-        db.session.rollback()
-        return delivery.status if delivery else None
     now = now or utcnow()
-    timestamp = int(now.timestamp())
-    endpoint = delivery.endpoint
-    headers = {"Content-Type": "application/json", "User-Agent": "Signoff-Webhooks/1",
-               "Signoff-Event-Id": delivery.event_id, "Signoff-Event-Type": delivery.event_type,
-               "Signoff-Timestamp": str(timestamp),
-               "Signoff-Signature": signature(endpoint.secret, timestamp, delivery.payload)}
-    try:
-        code = post(endpoint.url, endpoint.allow_private_network, delivery.payload, headers)
+
+    def send(delivery: WebhookDelivery) -> str:
+        timestamp = int(now.timestamp())
+        endpoint = delivery.endpoint
+        headers = {"Content-Type": "application/json", "User-Agent": "Signoff-Webhooks/1",
+                   "Signoff-Event-Id": delivery.event_id,
+                   "Signoff-Event-Type": delivery.event_type,
+                   "Signoff-Timestamp": str(timestamp),
+                   "Signoff-Signature": signature(endpoint.secret, timestamp, delivery.payload)}
+        try:
+            code = post(endpoint.url, endpoint.allow_private_network, delivery.payload, headers)
+        except (OSError, http.client.HTTPException, InvalidInput) as exc:
+            return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         delivery.last_status_code = code
-        error = "" if 200 <= code < 300 else f"HTTP {code}"
-    except (OSError, http.client.HTTPException, InvalidInput) as exc:
-        error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-    if error:
-        RETRY.failed(delivery, error, now)
-    else:
-        RETRY.succeeded(delivery)
+        if not 200 <= code < 300:
+            return f"HTTP {code}"
         delivery.delivered_at = now
-    db.session.commit()
-    return delivery.status
+        return ""
+
+    return attempt(WebhookDelivery, delivery_id, send, RETRY, now).status
 
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:

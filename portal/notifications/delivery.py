@@ -1,14 +1,18 @@
-"""One retry policy for everything we deliver (emails, webhooks): attempts, backoff, failure.
+"""One delivery loop for everything we send (emails, webhooks): an attempt under a row
+lock, and one retry policy for attempts, backoff and failure.
 
 A row (OutboxMessage, WebhookDelivery) has status, attempts, next_attempt_at and
-last_error; the policy is the only code that moves them after an attempt.
+last_error; `attempt` and the policy are the only code that moves them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from portal.database import lock_row
+from portal.extensions import db
 from portal.models import OutboxStatus
 
 
@@ -45,3 +49,32 @@ class RetryPolicy:
         row.status = OutboxStatus.PENDING
         row.attempts = 0
         row.next_attempt_at = now
+
+
+@dataclass(frozen=True)
+class Attempted:
+    status: OutboxStatus | None  # None: no such row
+    error: str = ""
+    retrying: bool = False  # failed, and another attempt is scheduled
+
+
+def attempt(model: Any, row_id: int, send: Callable[[Any], str], policy: RetryPolicy,
+            now: datetime) -> Attempted:
+    """One attempt at one pending row, locked so two workers never send it at once.
+
+    `send` sends the row and returns "" or what went wrong. A job's whole unit of work,
+    so it commits; a row that is gone, sent, failed or locked by another worker is left.
+    """
+    row = lock_row(model, row_id, skip_locked=True)
+    if row is None or row.status != OutboxStatus.PENDING:
+        db.session.rollback()
+        return Attempted(row.status if row is not None else None)
+    error = send(row)
+    if error:
+        retrying = policy.failed(row, error, now)
+    else:
+        retrying = False
+        policy.succeeded(row)
+    status = row.status
+    db.session.commit()
+    return Attempted(status, error, retrying)
