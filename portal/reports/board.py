@@ -27,6 +27,7 @@ from portal.models import (
     User,
     Version,
     today_utc,
+    utcnow,
 )
 from portal.people.clients import account_managers
 
@@ -172,5 +173,5 @@ def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
                        if version is None or u.id != version.uploaded_by_id],
         "failed_messages": [m for m in emails if m.status == OutboxStatus.FAILED],
         "rejection": latest_rejection(deliverable), "policies": list(Policy),
-        "today": today_utc(),
+        "today": today_utc(), "now": utcnow(),
     }
