@@ -20,7 +20,7 @@ from portal.models import OutboxMessage, OutboxStatus, User, utcnow
 from portal.notifications import smtp
 from portal.notifications.delivery import RetryPolicy, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
-from portal.workflow.permissions import require_staff
+from portal.permissions import require_staff
 
 DELIVER_JOB = "jobs.outbox.deliver_message"
 

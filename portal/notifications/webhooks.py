@@ -26,7 +26,7 @@ from portal.models import OutboxStatus, User, WebhookDelivery, WebhookEndpoint, 
 from portal.notifications.delivery import RetryPolicy, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
 from portal.notifications.safe_http import UnsafeDestination, post, resolve_safely
-from portal.workflow.permissions import require_admin
+from portal.permissions import require_admin
 
 EVENTS = ("request.delivered", "request.viewed", "decision.recorded", "request.approved",
           "request.changes_requested", "request.expired", "certificate.issued")

@@ -11,7 +11,7 @@ from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import Role, User
 from portal.models.people import new_session_token
-from portal.workflow.permissions import require_admin
+from portal.permissions import require_admin
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same time.

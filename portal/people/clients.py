@@ -8,7 +8,7 @@ from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import Approver, Client, Contact, Project, Role, User
 from portal.people.accounts import normalise_email
-from portal.workflow.permissions import require_staff
+from portal.permissions import require_staff
 
 
 def _required(value: str, what: str, max_len: int) -> str:

@@ -17,9 +17,9 @@ from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.files.storage import file_store
 from portal.models import Deliverable, User
+from portal.permissions import require_admin, require_staff
 from portal.reports import board
 from portal.views.htmx import is_htmx, render
-from portal.workflow.permissions import require_admin, require_staff
 
 F = TypeVar("F", bound=Callable[..., Any])
 

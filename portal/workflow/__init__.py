@@ -6,7 +6,8 @@ delivered --any rejection--> changes_requested --new version--> draft
 
 Modules: lifecycle (staff moves), decisions (the client's), closing (every way a request
 ends), invitations and links (who holds a working link), reminders (chasing, escalation,
-expiry), comments, turns (whose move it is), permissions, guards (locked versions).
+expiry), workdays (business days), comments, turns (whose move it is), guards (locked
+versions). Who may act is portal/permissions.py, shared with people/ and notifications/.
 Functions take the acting person (and the time) as arguments, flush, and leave the commit
 to the caller.
 """

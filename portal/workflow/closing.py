@@ -20,7 +20,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.workflow.permissions import require_staff
+from portal.permissions import require_staff
 
 DECIDED = frozenset({ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS,
                      ApproverStatus.REJECTED})

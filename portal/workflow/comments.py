@@ -11,7 +11,7 @@ from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput
 from portal.extensions import db
 from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, utcnow
-from portal.workflow.permissions import require_staff
+from portal.permissions import require_staff
 
 MAX_COMMENT = 5000
 

@@ -11,9 +11,9 @@ from portal import audit
 from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.models import Approver, ApproverStatus, Deliverable, RequestStatus, User, utcnow
+from portal.permissions import require_staff
 from portal.workflow import reminders
 from portal.workflow.links import send_review_link
-from portal.workflow.permissions import require_staff
 
 
 def _deliverable(approver: Approver) -> Deliverable:

@@ -28,8 +28,8 @@ from portal.models import (
     today_utc,
     utcnow,
 )
+from portal.permissions import require_staff
 from portal.workflow.invitations import invite
-from portal.workflow.permissions import require_staff
 
 S = DeliverableState
 UPLOADABLE = {S.DRAFT, S.IN_REVIEW, S.READY, S.CHANGES_REQUESTED, *APPROVED_STATES}

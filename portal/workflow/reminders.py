@@ -31,9 +31,9 @@ from portal.models import (
     Version,
     utcnow,
 )
+from portal.permissions import require_staff
 from portal.workflow.closing import expire_request
 from portal.workflow.links import send_review_link
-from portal.workflow.permissions import require_staff
 from portal.workflow.workdays import business_days_after
 
 BATCH = 200
