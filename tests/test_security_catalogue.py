@@ -425,6 +425,21 @@ def _without_token(html: str, email: str) -> str:
     return html.replace(token, "").replace(email, "")
 
 
+def copied_cookies_after_sign_out(w: World):
+    """Someone copied the session and remember-me cookies; the owner then signs out."""
+    owner = w.new_browser()
+    owner.csrf_token()
+    owner.post("/login", {"email": w.staff.email, "password": PASSWORD, "remember": "1"})
+    copied = {name: owner.client.get_cookie(name).value for name in ("session", "remember_token")}
+    owner._token = None  # the signed-in session has a token of its own
+    signed_out = owner.post("/logout", {})
+    thief, remembered_only = w.new_browser(), w.new_browser()
+    thief.client.set_cookie("session", copied["session"])
+    remembered_only.client.set_cookie("remember_token", copied["remember_token"])
+    return {"sign out": where(signed_out), "copied session cookie": where(thief.get("/clients")),
+            "copied remember-me cookie": where(remembered_only.get("/clients"))}
+
+
 def session_fixation(w: World):
     victim = w.new_browser()
     with victim.client.session_transaction() as planted:
@@ -827,6 +842,9 @@ CASES = [
          [401, 401, 401, 401, 401, 429, 429]),
     Case("login: no user enumeration", user_enumeration,
          {"wrong password": 401, "unknown email": 401, "same page": True}),
+    Case("login: copied cookies after sign-out", copied_cookies_after_sign_out,
+         {"sign out": TO_LOGIN, "copied session cookie": TO_LOGIN,
+          "copied remember-me cookie": TO_LOGIN}),
     Case("login: session fixation", session_fixation,
          {"planted value after sign-in": None, "cookie changed": True, "victim": 200,
           "attacker with the fixed cookie": TO_LOGIN}),

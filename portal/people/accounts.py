@@ -62,6 +62,13 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def sign_out_everywhere(user: User) -> None:
+    """A new session token: every session and remember-me cookie of this user, including
+    copies of them, stops working."""
+    user.session_token = new_session_token()
+    audit.record(user, "user.signed_out", user)
+
+
 def _admins_left_without(user: User) -> int:
     return db.session.scalar(select(func.count(User.id)).where(
         User.role == Role.ADMIN, User.active, User.id != user.id)) or 0

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from portal.extensions import db, limiter, login_manager
 from portal.models import Role, User
-from portal.people.accounts import authenticate
+from portal.people.accounts import authenticate, sign_out_everywhere
 
 bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.login"
@@ -69,6 +69,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    sign_out_everywhere(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
