@@ -754,6 +754,19 @@ def review_pages_not_cached(w: World):
     return {name: (r.status_code, r.headers.get("Cache-Control")) for name, r in pages.items()}
 
 
+def signed_in_pages_not_cached(w: World):
+    def cache(response) -> tuple[int, bool]:
+        directives = {d.strip() for d in response.headers.get("Cache-Control", "").split(",")}
+        return response.status_code, {"private", "no-store"} <= directives
+
+    fiona = w.fiona
+    return {"deliverable page": cache(w.sam.get(f"/deliverables/{w.a.id}")),
+            "dashboard": cache(w.sam.get("/")),
+            "staff download": cache(w.sam.get(f"/versions/{w.a.current_version.id}/file")),
+            "finance CSV": cache(fiona.get("/finance/export.csv")),
+            "sign-in page, signed out": cache(w.new_browser().get("/login"))}
+
+
 def token_in_url(w: World):
     browser = w.new_browser()
     redirect = browser.get(f"/r/{w.token_a}")
@@ -939,6 +952,10 @@ CASES = [
     Case("headers: CSP, framing, nosniff, referrer", security_headers,
          {"staff page": STRICT_HEADERS, "client page": STRICT_HEADERS,
           "sign-in page": STRICT_HEADERS}),
+    Case("headers: signed-in pages are private, no-store", signed_in_pages_not_cached,
+         {"deliverable page": (200, True), "dashboard": (200, True),
+          "staff download": (200, True), "finance CSV": (200, True),
+          "sign-in page, signed out": (200, False)}),
     Case("headers: review pages are not cached", review_pages_not_cached,
          {"/review": (200, "no-store"), "/review?choice=approve": (200, "no-store"),
           "/review/files": (200, "no-store"), "a refused decision (422)": (422, "no-store"),

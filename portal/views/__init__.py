@@ -2,7 +2,7 @@
 pages they share."""
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -21,6 +21,12 @@ CSP = (
 
 
 def _security_headers(response: Response) -> Response:
+    # What a signed-in person sees is theirs: no shared or disk cache keeps it. (g holds
+    # the user only if this request loaded one; static files never do.)
+    user = g.get("_login_user")
+    if user is not None and user.is_authenticated and request.endpoint != "static":
+        response.cache_control.private = True
+        response.cache_control.no_store = True
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
