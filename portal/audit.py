@@ -137,6 +137,15 @@ def head_hash() -> str:
     return last or GENESIS
 
 
+# Events only staff may see (internal notes): what reaches a client, including the
+# certificate every party downloads, is the trail without them.
+STAFF_ONLY_VERBS = frozenset({"comment.internal"})
+
+
+def client_visible(events: list[AuditEvent]) -> list[AuditEvent]:
+    return [e for e in events if e.verb not in STAFF_ONLY_VERBS]
+
+
 VERB_LABELS = {
     "user.created": "Account created",
     "client.created": "Client created",

@@ -350,6 +350,18 @@ def internal_note_reaches_client(w: World):
             "on client page": "client is difficult" in text(w.client_a.get("/review"))}
 
 
+def internal_note_on_the_certificate(w: World):
+    """Every party downloads the certificate: the team's internal notes are not on it."""
+    assert w.sam.post(f"/requests/{w.b1.request_id}/comments",
+                      {"body": "Internal: B is slow to pay", "internal": "1"}).status_code == 302
+    assert w.client_b.post("/review/comments", {"body": "Looks right"}).status_code == 303
+    assert decide(w.client_b).status_code == 303
+    flat = pdf_text(w.certificate_pdf(w.b1.request_id))
+    return {"internal note event": squash("comment.internal") in flat,
+            "note text": squash("slow to pay") in flat,
+            "client's comment event": squash("comment.posted") in flat}
+
+
 def a_reaches_b_certificate(w: World):
     assert decide(w.client_b).status_code == 303  # B approves: its certificate is issued
     public_id = db.session.get(ReviewRequest, w.b1.request_id).certificate.public_id
@@ -836,6 +848,8 @@ CASES = [
          {"B's comment on A's page": False, "A's post": 303, "A's comment filed under": ["A"]}),
     Case("data: staff internal note shown to the client", internal_note_reaches_client,
          {"note": 302, "on client page": False}),
+    Case("data: staff internal note on the certificate", internal_note_on_the_certificate,
+         {"internal note event": False, "note text": False, "client's comment event": True}),
     Case("data: A reaches B's certificate", a_reaches_b_certificate,
          {"B's own": 200, "A's /review/certificate": 404,
           "A on /certificates/<B>.pdf": TO_LOGIN, "anonymous": TO_LOGIN}),

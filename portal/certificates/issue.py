@@ -45,10 +45,10 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
     version = request.version
     deliverable = version.deliverable
     client = deliverable.project.client
-    events = db.session.scalars(
+    events = audit.client_visible(db.session.scalars(
         select(AuditEvent).where(AuditEvent.deliverable_id == deliverable.id)
         .order_by(AuditEvent.seq)
-    ).all()
+    ).all())
     comments = db.session.scalar(
         select(db.func.count(Comment.id)).where(Comment.request_id == request.id,
                                                 Comment.internal.is_(False)))
