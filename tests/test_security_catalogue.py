@@ -953,7 +953,8 @@ CASES = [
       for url in ("http://127.0.0.1:8080/hook", "http://localhost/hook",
                   "http://169.254.169.254/latest/meta-data", "http://10.1.2.3/hook",
                   "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/hook",
-                  "http://2130706433/hook", "file:///etc/passwd")),
+                  "http://2130706433/hook", "http://100.64.0.1/hook",
+                  "http://[64:ff9b::a9fe:a9fe]/hook", "file:///etc/passwd")),
     # the audit trail
     Case("audit: an edited row", audit_tamper(
         "UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 3"),

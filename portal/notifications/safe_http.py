@@ -28,6 +28,25 @@ def _addresses(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: IPv4 inside IPv6
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (mapped, NAT64, 6to4, Teredo)."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
+def _globally_routable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Only addresses the public internet routes: is_global leaves out 100.64.0.0/10, where
+    some clouds keep their metadata service; IPv6 that carries an IPv4 address is judged by
+    that address too."""
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else []
+    return all(a.is_global and not a.is_multicast for a in [ip, *embedded])
+
+
 def resolve_safely(url: str, allow_private: bool) -> tuple[str, str, int]:
     """The (scheme, address, port) to connect to; refuses internal addresses (SSRF)."""
     parts = urlsplit(url)
@@ -36,14 +55,11 @@ def resolve_safely(url: str, allow_private: bool) -> tuple[str, str, int]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = _addresses(parts.hostname, port)
     for address in addresses:
-        ip = ipaddress.ip_address(address)
-        internal = (ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_reserved
-                    or ip.is_multicast or ip.is_unspecified)
-        if internal and not allow_private:
+        if not _globally_routable(ipaddress.ip_address(address)) and not allow_private:
             raise UnsafeDestination(
-                f"{parts.hostname} resolves to {address}, an internal address. Webhooks may "
-                "not reach loopback, link-local or private networks unless an admin allows "
-                "it for this endpoint.")
+                f"{parts.hostname} resolves to {address}, which is not a public internet "
+                "address. Webhooks may not reach loopback, link-local, private or shared "
+                "(carrier-grade NAT) networks unless an admin allows it for this endpoint.")
     return parts.scheme, addresses[0], port
 
 
