@@ -59,9 +59,9 @@ def lock_free_rows(model: Any, ids: list[int], *loads: Any) -> list[Any]:
     ))
 
 
-def due_pending_ids(model: Any, now: datetime, limit: int) -> list[int]:
+def due_pending_ids(model: Any, now: datetime, limit: int, *where: Any) -> list[int]:
     """Ids of pending outbox-like rows (emails, webhook deliveries) due by `now`."""
     return list(db.session.scalars(
         select(model.id).where(model.status == OutboxStatus.PENDING,
-                               model.next_attempt_at <= now)
+                               model.next_attempt_at <= now, *where)
         .order_by(model.id).limit(limit)))

@@ -37,6 +37,7 @@ from portal.models import (
     Policy,
     ReviewRequest,
     Role,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from portal.workflow.links import issue_token
@@ -726,6 +727,23 @@ def webhook_to(url: str) -> Callable[[World], Any]:
     return attack
 
 
+def switched_off_webhook(w: World):
+    """An endpoint the admin switched off gets no event; staff cannot switch it or its secret."""
+    registered = w.ada.post("/admin/webhooks", {"url": "http://127.0.0.1:9/hook",
+                                                "description": "billing", "allow_private": "1"})
+    endpoint = db.session.scalar(select(WebhookEndpoint))
+    secret = endpoint.secret
+    off = w.ada.post(f"/admin/webhooks/{endpoint.id}/active", {"active": "0"})
+    staff_on = w.sam.post(f"/admin/webhooks/{endpoint.id}/active", {"active": "1"})
+    staff_rotates = w.sam.post(f"/admin/webhooks/{endpoint.id}/rotate")
+    decided = decide(w.client_b)  # decision.recorded and request.approved happen
+    db.session.refresh(endpoint)
+    return {"registered": registered.status_code, "switched off": off.status_code,
+            "staff switches on": staff_on.status_code, "staff rotates": staff_rotates.status_code,
+            "decision": decided.status_code, "deliveries": count(WebhookDelivery),
+            "still off, same secret": (endpoint.active, endpoint.secret == secret)}
+
+
 def audit_tamper(sql: str) -> Callable[[World], Any]:
     def attack(w: World):
         runner = w.app.test_cli_runner()
@@ -955,6 +973,10 @@ CASES = [
                   "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/hook",
                   "http://2130706433/hook", "http://100.64.0.1/hook",
                   "http://[64:ff9b::a9fe:a9fe]/hook", "file:///etc/passwd")),
+    Case("webhook: a switched-off endpoint gets nothing", switched_off_webhook,
+         {"registered": 302, "switched off": 302, "staff switches on": 403,
+          "staff rotates": 403, "decision": 303, "deliveries": 0,
+          "still off, same secret": (False, True)}),
     # the audit trail
     Case("audit: an edited row", audit_tamper(
         "UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 3"),

@@ -9,10 +9,11 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import (
+    AuditEvent,
     DeliverableState,
     OutboxStatus,
     Role,
@@ -161,3 +162,60 @@ def test_only_admins_manage_webhooks(app, browser, staff):
     assert browser.get("/admin/webhooks").status_code == 403
     assert browser.post("/admin/webhooks", {"url": "https://example.com/h"}).status_code == 403
     assert db.session.scalar(select(WebhookEndpoint)) is None
+
+
+def test_a_switched_off_endpoint_gets_nothing_until_it_is_on_again(
+        endpoint, receiver, make_deliverable, browser, admin):
+    browser.login(admin.email)
+    page = browser.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert "Switch off" in page and "Rotate the secret" in page
+    assert browser.post(f"/admin/webhooks/{endpoint.id}/active",
+                        {"active": "0"}).status_code == 302
+    make_deliverable(DeliverableState.DELIVERED)  # request.delivered: not even written
+    assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 0
+
+    # A delivery written before the switch-off waits, untouched, and goes out once it is on.
+    waiting = WebhookDelivery(endpoint_id=endpoint.id, event_id="evt_waiting",
+                              event_type="request.viewed",
+                              payload=json.dumps({"id": "evt_waiting", "type": "request.viewed"}))
+    db.session.add(waiting)
+    db.session.commit()
+    assert webhooks.deliver(waiting.id) == OutboxStatus.PENDING
+    assert webhooks.relay(utcnow()) == 0
+    db.session.refresh(waiting)
+    assert waiting.attempts == 0 and receiver.received == []
+
+    assert browser.post(f"/admin/webhooks/{endpoint.id}/active",
+                        {"active": "1"}).status_code == 302
+    assert webhooks.relay(utcnow()) == 1
+    db.session.commit()
+    db.session.refresh(waiting)
+    assert waiting.status == OutboxStatus.SENT and receiver.types() == ["request.viewed"]
+    verbs = db.session.scalars(select(AuditEvent.verb).where(
+        AuditEvent.verb.like("webhook.%abled"))).all()
+    assert verbs == ["webhook.disabled", "webhook.enabled"]
+
+
+def test_rotating_the_secret_signs_with_the_new_one(endpoint, receiver, make_deliverable,
+                                                    browser, admin):
+    old = endpoint.secret
+    browser.login(admin.email)
+    assert browser.post(f"/admin/webhooks/{endpoint.id}/rotate").status_code == 302
+    db.session.refresh(endpoint)
+    assert endpoint.secret != old and len(endpoint.secret) == 64
+    make_deliverable(DeliverableState.DELIVERED)
+    headers, body = receiver.received[-1]
+    parts = dict(p.split("=", 1) for p in headers["Signoff-Signature"].split(","))
+    signed = f"{parts['t']}.".encode() + body
+    assert parts["v1"] == hmac.new(endpoint.secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert parts["v1"] != hmac.new(old.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def test_only_admins_switch_off_or_rotate(endpoint, browser, staff):
+    secret = endpoint.secret
+    browser.login(staff.email)
+    assert browser.post(f"/admin/webhooks/{endpoint.id}/active",
+                        {"active": "0"}).status_code == 403
+    assert browser.post(f"/admin/webhooks/{endpoint.id}/rotate").status_code == 403
+    db.session.refresh(endpoint)
+    assert endpoint.active and endpoint.secret == secret

@@ -35,7 +35,8 @@ BACKOFF = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 RETRY = RetryPolicy(BACKOFF, max_attempts=len(BACKOFF) + 1)
 DELIVER_JOB = "jobs.webhooks.deliver"
 
-__all__ = ["EVENTS", "UnsafeDestination", "deliver", "emit", "register", "relay", "resend"]
+__all__ = ["EVENTS", "UnsafeDestination", "deliver", "emit", "register", "relay", "resend",
+           "rotate_secret", "set_active"]
 
 
 def register(actor: User, url: str, description: str, allow_private: bool) -> WebhookEndpoint:
@@ -49,6 +50,24 @@ def register(actor: User, url: str, description: str, allow_private: bool) -> We
     db.session.add(endpoint)
     audit.record(actor, "webhook.registered", endpoint, url=url, allow_private=allow_private)
     return endpoint
+
+
+def set_active(actor: User, endpoint: WebhookEndpoint, active: bool) -> None:
+    """Switch an endpoint off (no new events, nothing sent) or on again; what was waiting
+    while it was off goes out at the next relay."""
+    require_admin(actor, "manage webhooks")
+    if endpoint.active == active:
+        return
+    endpoint.active = active
+    audit.record(actor, "webhook.enabled" if active else "webhook.disabled", endpoint,
+                 url=endpoint.url)
+
+
+def rotate_secret(actor: User, endpoint: WebhookEndpoint) -> None:
+    """A new signing secret; the receiver must switch to it (the old one stops verifying)."""
+    require_admin(actor, "manage webhooks")
+    endpoint.secret = secrets.token_hex(32)
+    audit.record(actor, "webhook.secret_rotated", endpoint, url=endpoint.url)
 
 
 def _send_after_commit(delivery_id: int) -> None:
@@ -78,7 +97,11 @@ def signature(secret: str, timestamp: int, body: str) -> str:
 
 
 def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | None:
+    """One attempt at one delivery; a disabled endpoint's deliveries wait, untouched."""
     now = now or utcnow()
+    if not db.session.scalar(select(WebhookEndpoint.active).join(WebhookDelivery.endpoint)
+                             .where(WebhookDelivery.id == delivery_id)):
+        return OutboxStatus.PENDING if db.session.get(WebhookDelivery, delivery_id) else None
 
     def send(delivery: WebhookDelivery) -> str:
         timestamp = int(now.timestamp())
@@ -102,8 +125,11 @@ def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | Non
 
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:
-    """Hand every due delivery to the queue at the caller's commit; returns how many."""
-    due = due_pending_ids(WebhookDelivery, now or utcnow(), limit)
+    """Hand every due delivery of an active endpoint to the queue at the caller's commit;
+    returns how many."""
+    active = select(WebhookEndpoint.id).where(WebhookEndpoint.active)
+    due = due_pending_ids(WebhookDelivery, now or utcnow(), limit,
+                          WebhookDelivery.endpoint_id.in_(active))
     return relay_after_commit(DELIVER_JOB, due, "webhook")
 
 

@@ -134,3 +134,25 @@ def resend_webhook(delivery_id: int):
     db.session.commit()
     flash(f"Event {delivery.event_id} queued again.")
     return redirect(url_for("admin.webhook_endpoint", endpoint_id=delivery.endpoint_id))
+
+
+@bp.post("/webhooks/<int:endpoint_id>/active")
+@admin_only
+def webhook_active(endpoint_id: int):
+    endpoint = get_or_404(WebhookEndpoint, endpoint_id)
+    active = request.form.get("active") == "1"
+    webhooks.set_active(acting_user(), endpoint, active)
+    db.session.commit()
+    flash("Endpoint switched on: waiting events go out at the next relay." if active
+          else "Endpoint switched off: it gets no new events and nothing is sent to it.")
+    return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
+
+
+@bp.post("/webhooks/<int:endpoint_id>/rotate")
+@admin_only
+def rotate_webhook_secret(endpoint_id: int):
+    endpoint = get_or_404(WebhookEndpoint, endpoint_id)
+    webhooks.rotate_secret(acting_user(), endpoint)
+    db.session.commit()
+    flash("New secret below: give it to the receiver; the old one no longer signs anything.")
+    return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
