@@ -40,6 +40,7 @@ from portal.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.notifications import outbox
 from portal.workflow.links import issue_token
 from tests.conftest import (
     PASSWORD,
@@ -581,6 +582,37 @@ def oversized_text(w: World):
             "comments": count(Comment), "decisions": count(Decision)}
 
 
+def control_characters_in_names(w: World):
+    """CR/LF (email header injection), NUL and bidi overrides never get into a name."""
+    sam, before = w.sam, w.snapshot()
+    project_id = w.a.project_id
+    return {
+        "client name with CR LF": sam.post("/clients/new", {
+            "name": "Globex\r\nBcc: everyone@evil.example", "contact_name": "Hank",
+            "contact_email": "hank@globex.example"}).status_code,
+        "contact name with a bidi override": sam.post(f"/clients/{w.client_a_id}/contacts", {
+            "contact_name": "Hank \u202egnp.exe", "contact_email": "hank@a.example"}).status_code,
+        "project name with NUL": sam.post(f"/clients/{w.client_a_id}/projects", {
+            "project_name": "Relaunch\x00", "owner_id": w.staff.id}).status_code,
+        "deliverable title with LF": sam.post(f"/projects/{project_id}/deliverables/new", {
+            "title": "Banner\nSubject: hi", "description": "x"}).status_code,
+        "changed": w.changed(before)}
+
+
+def unbuildable_email(w: World):
+    """A row whose header cannot be built fails at once and is shown to staff."""
+    message = OutboxMessage(idempotency_key="catalogue:bad-header", to_addr="jane@a.example",
+                            to_name="Jane\r\nBcc: x@evil.example", subject="Hello",
+                            body_text="x", body_html="x", deliverable_id=w.a.id)
+    db.session.add(message)
+    db.session.commit()
+    outbox.relay()  # as the minute sweep does; the commit hands it to the queue
+    db.session.commit()
+    db.session.refresh(message)
+    return {"status": message.status.value, "retries left": message.attempts < 5,
+            "on delivery problems": "Jane" in text(w.sam.get("/delivery-problems"))}
+
+
 REFLECTED = "\"'><img src=x onerror=alert('reflected')>"
 
 
@@ -942,6 +974,11 @@ CASES = [
     Case("cookies: HttpOnly and SameSite=Lax", cookie_flags,
          {"staff session": (True, "Lax"), "remember me": (True, "Lax"),
           "client session": (True, "Lax")}),
+    Case("input: control characters in names and titles", control_characters_in_names,
+         {"client name with CR LF": 422, "contact name with a bidi override": 422,
+          "project name with NUL": 422, "deliverable title with LF": 422, "changed": []}),
+    Case("email: a message that cannot be built fails visibly", unbuildable_email,
+         {"status": "failed", "retries left": False, "on delivery problems": True}),
     # content: uploads
     Case("upload: file over MAX_UPLOAD_MB", _refused_upload(lambda: _pdf_of(MB + 1), "big.pdf"),
          {"status": 413, "versions": 1, "changed": []}),

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import filetype
 
+from portal.validation import CONTROL_AND_BIDI
+
 
 @dataclass(frozen=True)
 class FileKind:
@@ -84,7 +86,7 @@ def accepted_kinds(setting: str) -> list[FileKind]:
 
 
 # Control characters (C0, C1) and the bidi marks that can make "evil.exe.pdf" look otherwise.
-_UNSAFE = re.compile('[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069<>:"|?*]')
+_UNSAFE = re.compile(f'[{CONTROL_AND_BIDI}<>:"|?*]')
 
 
 def clean_filename(raw: str, fallback: str = "file") -> str:

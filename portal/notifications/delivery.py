@@ -16,6 +16,11 @@ from portal.extensions import db
 from portal.models import OutboxStatus
 
 
+class Undeliverable(Exception):
+    """The row itself cannot be sent (a header that cannot be built): retrying cannot help,
+    so it fails at once and staff see it, instead of staying pending for ever."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     intervals: tuple[int, ...]  # seconds to wait after failed attempt 1, 2, …; the last repeats
@@ -62,14 +67,19 @@ def attempt(model: Any, row_id: int, send: Callable[[Any], str], policy: RetryPo
             now: datetime) -> Attempted:
     """One attempt at one pending row, locked so two workers never send it at once.
 
-    `send` sends the row and returns "" or what went wrong. A job's whole unit of work,
+    `send` sends the row and returns "" or what went wrong (or raises Undeliverable when
+    no retry can help). A job's whole unit of work,
     so it commits; a row that is gone, sent, failed or locked by another worker is left.
     """
     row = lock_row(model, row_id, skip_locked=True)
     if row is None or row.status != OutboxStatus.PENDING:
         db.session.rollback()
         return Attempted(row.status if row is not None else None)
-    error = send(row)
+    try:
+        error = send(row)
+    except Undeliverable as exc:
+        error = f"cannot be sent: {exc}"
+        row.attempts = policy.max_attempts - 1  # this attempt is the last
     if error:
         retrying = policy.failed(row, error, now)
     else:

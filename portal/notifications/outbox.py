@@ -18,7 +18,7 @@ from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
 from portal.notifications import smtp
-from portal.notifications.delivery import RetryPolicy, attempt
+from portal.notifications.delivery import RetryPolicy, Undeliverable, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
 from portal.permissions import require_staff
 
@@ -45,6 +45,8 @@ def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None
             message.transport = smtp.send(message, current_app.config)
         except smtp.DeliveryFailed as exc:
             return str(exc)
+        except (ValueError, TypeError) as exc:  # the email module refused to build it
+            raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
         message.sent_at = now
         return ""
 

@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import Role, User
 from portal.models.people import new_session_token
 from portal.permissions import require_admin
+from portal.validation import single_line
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same time.
@@ -40,7 +41,8 @@ def create_user(
         raise InvalidInput(f"A user with the email {email} already exists.")
     if actor is not None:
         require_admin(actor, "manage users")
-    user = User(email=email, name=name.strip() or email, password_hash=hash_password(password),
+    name = single_line(name, "The name", 120) if name and name.strip() else email
+    user = User(email=email, name=name, password_hash=hash_password(password),
                 role=Role(role))
     db.session.add(user)
     audit.record(actor, "user.created", user, email=email, role=user.role.value)

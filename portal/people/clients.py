@@ -9,21 +9,13 @@ from portal.extensions import db
 from portal.models import Approver, Client, Contact, Project, Role, User
 from portal.people.accounts import normalise_email
 from portal.permissions import require_staff
-
-
-def _required(value: str, what: str, max_len: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise InvalidInput(f"{what} is required.")
-    if len(value) > max_len:
-        raise InvalidInput(f"{what} is longer than {max_len} characters.")
-    return value
+from portal.validation import single_line
 
 
 def create_client(actor: User, name: str, contacts: list[tuple[str, str]]) -> Client:
     """A client card with its contacts, given as (name, email) pairs."""
     require_staff(actor)
-    name = _required(name, "The client's name", 200)
+    name = single_line(name, "The client's name", 200)
     if db.session.scalar(select(Client.id).where(func.lower(Client.name) == name.lower())):
         raise InvalidInput(f"A client called “{name}” already exists.")
     client = Client(name=name)
@@ -36,7 +28,7 @@ def create_client(actor: User, name: str, contacts: list[tuple[str, str]]) -> Cl
 
 def add_contact(actor: User, client: Client, name: str, email: str) -> Contact:
     require_staff(actor)
-    name = _required(name, "The contact's name", 120)
+    name = single_line(name, "The contact's name", 120)
     address = normalise_email(email) if email and email.strip() else None
     if address and any(c.email == address for c in client.contacts):
         raise InvalidInput(f"{client.name} already has a contact with the email {address}.")
@@ -48,7 +40,7 @@ def add_contact(actor: User, client: Client, name: str, email: str) -> Contact:
 
 def create_project(actor: User, client: Client, name: str, owner: User) -> Project:
     require_staff(actor)
-    name = _required(name, "The project's name", 200)
+    name = single_line(name, "The project's name", 200)
     if owner.role == Role.FINANCE or not owner.active:
         raise InvalidInput("The project owner must be an active account manager (staff or admin).")
     if any(p.name.lower() == name.lower() for p in client.projects):
@@ -70,7 +62,7 @@ def account_managers() -> list[User]:
 def update_contact(actor: User, contact: Contact, name: str, email: str) -> None:
     """Rename or re-address a contact. A new address revokes every link sent to the old one."""
     require_staff(actor)
-    name = _required(name, "The contact's name", 120)
+    name = single_line(name, "The contact's name", 120)
     address = normalise_email(email) if email and email.strip() else None
     if address and any(c.email == address and c.id != contact.id
                        for c in contact.client.contacts):

@@ -29,6 +29,7 @@ from portal.models import (
     utcnow,
 )
 from portal.permissions import require_staff
+from portal.validation import single_line
 from portal.workflow.invitations import invite
 
 S = DeliverableState
@@ -53,11 +54,7 @@ def create_deliverable(
     actor: User, project: Project, title: str, description: str, due_date: date | None
 ) -> Deliverable:
     require_staff(actor)
-    title = (title or "").strip()
-    if not title:
-        raise InvalidInput("A deliverable needs a title.")
-    if len(title) > 200:
-        raise InvalidInput("The title is longer than 200 characters.")
+    title = single_line(title, "The title", 200)
     deliverable = Deliverable(project=project, title=title, description=(description or "").strip(),
                               due_date=due_date, owner=project.owner, state=S.DRAFT)
     db.session.add(deliverable)
