@@ -24,7 +24,7 @@ from markupsafe import escape
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal import workflow
+from portal import create_app, workflow
 from portal.certificates import create_development_key
 from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
@@ -790,6 +790,25 @@ def audit_tamper(sql: str) -> Callable[[World], Any]:
     return attack
 
 
+def database_gone(w: World):
+    """The same portal with its database unreachable: a signed-in person and a client
+    get a clear 503 with Retry-After, never a 500 from the error page asking the database."""
+    down = create_app({**{k: w.app.config[k] for k in ("SECRET_KEY", "FILE_STORE")},
+                       "TESTING": True, "PROPAGATE_EXCEPTIONS": False,
+                       "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/x"})
+    answers = {}
+    for who, browser, url, headers in (("staff", w.sam, "/", {}),
+                                       ("client", w.client_a, "/review", {}),
+                                       ("htmx", w.client_a, "/review?choice=approve",
+                                        {"HX-Request": "true"})):
+        visitor = down.test_client()
+        visitor.set_cookie("session", browser.client.get_cookie("session").value)
+        response = contextvars.Context().run(visitor.get, url, headers=headers)
+        answers[who] = (response.status_code, response.headers.get("Retry-After"),
+                        "try again" in response.get_data(as_text=True))
+    return answers
+
+
 # --- headers and URLs -------------------------------------------------------------------------
 
 def security_headers(w: World):
@@ -1022,6 +1041,8 @@ CASES = [
     Case("audit: a deleted row", audit_tamper("DELETE FROM audit_events WHERE seq = 4"),
          {"before": 0, "after": 1,
           "names": (4, "event 4 is missing. 3 events before it are intact.")}),
+    Case("database: unreachable, error pages still answer", database_gone,
+         {"staff": (503, "5", True), "client": (503, "5", True), "htmx": (503, "5", True)}),
     # headers
     Case("headers: CSP, framing, nosniff, referrer", security_headers,
          {"staff page": STRICT_HEADERS, "client page": STRICT_HEADERS,

@@ -2,7 +2,7 @@
 pages they share."""
 from __future__ import annotations
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -34,12 +34,22 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _error_page(status: int, title: str, message: str):
-    if is_htmx():  # shown in the page's error area instead of replacing a block
-        return render_template("errors/_inline.html", title=title, message=message), status, {
-            "HX-Retarget": "#htmx-errors", "HX-Reswap": "innerHTML"}
-    return render_template("errors/error.html", status=status, title=title,
-                           message=message), status
+UNAVAILABLE = "errors/unavailable.html"  # asks the database nothing: for 500 and 503
+
+
+def _error_page(status: int, title: str, message: str, page: str = "errors/error.html"):
+    htmx = is_htmx()  # shown in the page's error area instead of replacing a block
+    name = "errors/_inline.html" if htmx else page
+    context = {"status": status, "title": title, "message": message}
+    if page == UNAVAILABLE:
+        # Straight from the environment: the context processors (Flask-Login's current_user
+        # among them) would ask the database that just failed.
+        html = current_app.jinja_env.get_template(name).render(**context)
+    else:
+        html = render_template(name, **context)
+    if htmx:
+        return html, status, {"HX-Retarget": "#htmx-errors", "HX-Reswap": "innerHTML"}
+    return html, status
 
 
 def register_views(app: Flask) -> None:
@@ -91,7 +101,8 @@ def register_views(app: Flask) -> None:
         app.logger.warning("database unavailable: %s", exc.orig)
         body, status, *headers = _error_page(
             503, "Please try again in a moment",
-            "The database is not answering right now. Nothing was saved; try again shortly.")
+            "The database is not answering right now. Nothing was saved; try again shortly.",
+            UNAVAILABLE)
         response = app.make_response((body, status, *headers))
         response.headers["Retry-After"] = "5"
         return response
@@ -100,4 +111,5 @@ def register_views(app: Flask) -> None:
     def server_error(exc: Exception):
         db.session.rollback()
         return _error_page(500, "Something went wrong",
-                           "An unexpected error happened and nothing was saved. Please try again.")
+                           "An unexpected error happened and nothing was saved. Please try again.",
+                           UNAVAILABLE)
