@@ -47,6 +47,16 @@ def test_decision_email_reaches_smtp_with_a_working_link(
 
     [notice] = smtp_sink.to(staff.email)
     assert notice["Subject"].startswith(f"{first.contact.name} approved Homepage v3")
+    # The decider's own receipt: what, on which exact file, when and from where.
+    invite_again, receipt = smtp_sink.to(first.contact.email)
+    assert invite_again["Subject"] == invite["Subject"]
+    assert receipt["Subject"] == "Your decision on Homepage v3 (version 1) is recorded"
+    decision = db.session.scalars(select(Decision)).one()
+    receipt_text = _text(receipt)
+    for shown in ("Decision: approved", "Version: 1, homepage.pdf", decision.version_sha256,
+                  f"{decision.at:%Y-%m-%d %H:%M:%S} UTC", f"IP address {decision.ip}",
+                  decision.user_agent, "If you did not make this decision"):
+        assert shown in receipt_text, shown
     [next_invite] = smtp_sink.to(second.contact.email)
     assert LINK.search(_text(next_invite))
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
@@ -71,14 +81,17 @@ def test_dead_redis_loses_nothing(jobs_config, app, browser, make_deliverable, r
     assert db.session.scalar(select(func.count(Decision.id))) == 1
     pending = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.status == OutboxStatus.PENDING)).all()
-    assert [m.to_addr for m in pending] == [staff.email]
+    client_email = d.requests[0].approvers[0].contact.email
+    # The owner's notice and the client's receipt wait in the outbox.
+    assert sorted(m.to_addr for m in pending) == sorted([staff.email, client_email])
 
     # Redis is back: the relay hands every pending row on, and the worker sends it.
     app.config["REDIS_URL"] = jobs_config["REDIS_URL"]
     app.extensions.pop("signoff_queue", None)
-    assert outbox.relay() == 1
+    assert outbox.relay() == 2
     run_worker.burst()
     assert len(smtp_sink.to(staff.email)) == 1
+    assert [m["Subject"] for m in smtp_sink.to(client_email)][-1].startswith("Your decision")
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
         OutboxMessage.status == OutboxStatus.PENDING)) == 0
 

@@ -7,6 +7,7 @@ Link emails are not here: sending a link is a state change (its expiry) in the w
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from portal.audit import on
@@ -60,6 +61,7 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
     request = approver.request
     _tell_owner(request.version.deliverable, "decision_recorded", f"decision:{decision.id}",
                 decision=decision, approver=approver)
+    _receipt(decision)
     webhooks.emit("decision.recorded", {
         "decision": {"id": decision.id, "outcome": decision.outcome.value, "text": decision.text,
                      "scope": decision.scope.value if decision.scope else None,
@@ -67,6 +69,21 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
                      "approver": {"name": approver.contact.name,
                                   "email": approver.contact.email}},
         **request_data(request)})
+
+
+def _receipt(decision: Decision) -> None:
+    """The decider's own receipt: a decision made through a forwarded link is seen by the
+    person the link was sent to."""
+    approver = decision.approver
+    contact, request = approver.contact, approver.request
+    deliverable = request.version.deliverable
+    local = decision.at.astimezone(contact.client.zone)
+    compose(to_addr=contact.email or "", to_name=contact.name, template="decision_receipt",
+            idempotency_key=f"receipt:{decision.id}", deliverable_id=deliverable.id,
+            reply_to=deliverable.owner.email, decision=decision, deliverable=deliverable,
+            version=request.version,
+            local_time=None if local.utcoffset() == timedelta(0)
+            else local.strftime("%Y-%m-%d %H:%M %Z"))
 
 
 @on("request.delivered", "request.approved", "request.approved_with_conditions",
