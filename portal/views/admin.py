@@ -126,14 +126,19 @@ def webhook_endpoint(endpoint_id: int):
     return render_template("admin/webhook.html", endpoint=endpoint, deliveries=deliveries)
 
 
+def _back_to_endpoint(endpoint_id: int, done: str):
+    """Commit an admin's webhook action and show its endpoint again."""
+    db.session.commit()
+    flash(done)
+    return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint_id))
+
+
 @bp.post("/webhooks/deliveries/<int:delivery_id>/resend")
 @admin_only
 def resend_webhook(delivery_id: int):
     delivery = get_or_404(WebhookDelivery, delivery_id)
     webhooks.resend(acting_user(), delivery)
-    db.session.commit()
-    flash(f"Event {delivery.event_id} queued again.")
-    return redirect(url_for("admin.webhook_endpoint", endpoint_id=delivery.endpoint_id))
+    return _back_to_endpoint(delivery.endpoint_id, f"Event {delivery.event_id} queued again.")
 
 
 @bp.post("/webhooks/<int:endpoint_id>/active")
@@ -142,17 +147,14 @@ def webhook_active(endpoint_id: int):
     endpoint = get_or_404(WebhookEndpoint, endpoint_id)
     active = request.form.get("active") == "1"
     webhooks.set_active(acting_user(), endpoint, active)
-    db.session.commit()
-    flash("Endpoint switched on: waiting events go out at the next relay." if active
-          else "Endpoint switched off: it gets no new events and nothing is sent to it.")
-    return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
+    return _back_to_endpoint(endpoint_id, "Endpoint switched on: waiting events go out at the "
+                             "next relay." if active else "Endpoint switched off: it gets no "
+                             "new events and nothing is sent to it.")
 
 
 @bp.post("/webhooks/<int:endpoint_id>/rotate")
 @admin_only
 def rotate_webhook_secret(endpoint_id: int):
-    endpoint = get_or_404(WebhookEndpoint, endpoint_id)
-    webhooks.rotate_secret(acting_user(), endpoint)
-    db.session.commit()
-    flash("New secret below: give it to the receiver; the old one no longer signs anything.")
-    return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
+    webhooks.rotate_secret(acting_user(), get_or_404(WebhookEndpoint, endpoint_id))
+    return _back_to_endpoint(endpoint_id, "New secret below: give it to the receiver; the old "
+                             "one no longer signs anything.")
