@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import inspect
 import io
 import re
 import shutil
@@ -32,12 +33,17 @@ from portal.certificates import (
     create_development_key,
     issue_certificate,
     requests_missing_certificates,
+    verify_id,
     verify_pdf,
 )
+from portal.certificates import claim as claim_module
+from portal.certificates import verify as verify_module
+from portal.certificates.claim import claimed_id
 from portal.certificates.render import PortalOnlyFetcher, html_to_pdf
-from portal.certificates.seal import check_seal
+from portal.certificates.seal import check_seal, seal_pdf
 from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
+from portal.files.storage import file_store
 from portal.models import (
     AuditEvent,
     Certificate,
@@ -54,6 +60,7 @@ from portal.models import (
 from portal.workflow.comments import post_comment
 from portal.workflow.links import issue_token
 from tests.conftest import IN_CI, SpyServer, future, stored_path
+from tests.hostile_pdfs import text_bomb_pdf
 
 S = DeliverableState
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,6 +355,96 @@ def test_the_qr_link_is_printed_on_the_certificate(signing, app, make_deliverabl
     certificate = _request_of(d).certificate
     text = _squash(_text(_stored_pdf(app, certificate)))
     assert f"http://portal.test/verify/{certificate.public_id}" in text
+
+
+def test_the_certificate_names_its_id_in_its_document_information(signing, app,
+                                                                    make_deliverable):
+    """/verify finds the id of an upload there, never on a page."""
+    d = make_deliverable(S.APPROVED)
+    certificate = _request_of(d).certificate
+    pdf = _stored_pdf(app, certificate)
+    info = PdfReader(io.BytesIO(pdf)).metadata
+    assert info["/Keywords"] == certificate.public_id
+    assert info["/Title"] == f"Approval certificate {certificate.public_id}"
+    assert claimed_id(pdf) == certificate.public_id
+
+
+def test_an_upload_is_judged_by_its_hash_and_document_information_never_its_pages(
+        signing, app, make_deliverable, make_browser):
+    d = make_deliverable(S.APPROVED)
+    certificate = _request_of(d).certificate
+    public_id = certificate.public_id
+
+    # The id drawn on a page is not looked for: no page of an upload is interpreted.
+    drawn = sample_pdf(f"Approval certificate {public_id}")
+    assert public_id in _squash(_text(drawn))
+    assert verify_pdf(drawn).verdict == Verdict.UNKNOWN
+
+    # A text bomb's pages cost nothing; its document information names the certificate.
+    bomb = text_bomb_pdf(title=f"Approval certificate {public_id}")
+    result = verify_pdf(bomb)
+    assert result.verdict == Verdict.ALTERED and result.certificate.id == certificate.id
+    page = _upload(make_browser(), bomb, "statement.pdf")
+    assert page.status_code == 200
+    assert "This file was altered after it was issued" in page.get_data(as_text=True)
+    assert verify_pdf(text_bomb_pdf()).verdict == Verdict.UNKNOWN
+
+    # Nothing on the verify path can extract text: neither module uses a PDF library.
+    for module in (verify_module, claim_module):
+        assert "pypdf" not in inspect.getsource(module)
+
+
+def test_a_certificate_issued_before_its_id_was_in_the_keywords_still_verifies(
+        signing, app, make_deliverable, make_browser):
+    """Earlier certificates carried the id in /Title only: they verify by their stored
+    SHA-256, and an altered copy is named by its title."""
+    d = make_deliverable(S.APPROVED)
+    certificate = _request_of(d).certificate
+    public_id = certificate.public_id
+    html = (f"<title>Approval certificate {public_id}</title><h1>Approval certificate</h1>"
+            f"<p>{public_id}</p>" + "<p>Approved by Jane Doe on 2026-11-20.</p>" * 30)
+    legacy = seal_pdf(html_to_pdf(html, ROOT / "static"), app.config,
+                      reason=f"Approval certificate {public_id}")
+    assert "/Keywords" not in PdfReader(io.BytesIO(legacy)).metadata
+    certificate.storage_key = file_store().put_bytes(legacy)
+    certificate.pdf_sha256 = hashlib.sha256(legacy).hexdigest()
+    db.session.commit()
+
+    assert verify_pdf(legacy).verdict == Verdict.GENUINE
+    assert verify_id(public_id).verdict == Verdict.GENUINE
+    altered = verify_pdf(_flip_inside(legacy))
+    assert altered.verdict == Verdict.ALTERED and altered.certificate.id == certificate.id
+    assert "Genuine" in _upload(make_browser(), legacy).get_data(as_text=True)
+
+
+def test_no_transaction_is_open_while_a_pdf_is_parsed(signing, app, make_deliverable,
+                                                      make_browser, monkeypatch):
+    """A held transaction pins a pooled connection, and on SQLite the write lock."""
+    d = make_deliverable(S.APPROVED)
+    certificate = _request_of(d).certificate
+    pdf = _stored_pdf(app, certificate)
+    parsed: list[tuple[str, bool]] = []
+
+    def spy(name: str, real):
+        def parse(*args, **kwargs):
+            parsed.append((name, db.session().in_transaction()))
+            return real(*args, **kwargs)
+        return parse
+
+    monkeypatch.setattr(verify_module, "claimed_id", spy("claim", verify_module.claimed_id))
+    monkeypatch.setattr(verify_module, "check_seal", spy("seal", verify_module.check_seal))
+    assert db.session().in_transaction()  # the caller has just read: verification ends it
+    assert verify_pdf(pdf).verdict == Verdict.GENUINE
+    assert verify_pdf(_flip_inside(pdf)).verdict == Verdict.ALTERED
+    assert verify_id(certificate.public_id).verdict == Verdict.GENUINE
+    assert "Genuine" in _upload(make_browser(), pdf).get_data(as_text=True)
+    assert parsed == [("claim", False), ("seal", False), ("claim", False), ("seal", False),
+                      ("claim", False), ("seal", False)]
+
+    certificate.size += 1  # unsaved work is never rolled back behind the caller's back
+    with pytest.raises(RuntimeError, match="commit your changes first"):
+        verify_pdf(pdf)
+    db.session.rollback()
 
 
 def test_verify_form_needs_no_sign_in(app, make_browser):

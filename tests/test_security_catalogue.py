@@ -51,6 +51,7 @@ from tests.conftest import (
     stored_path,
     token_payload,
 )
+from tests.hostile_pdfs import text_bomb_pdf
 
 S = DeliverableState
 MB = 1024 * 1024
@@ -737,6 +738,23 @@ def traversal(name: str) -> Callable[[World], Any]:
     return attack
 
 
+def verify_text_bomb(w: World):
+    """A few KB whose pages would keep a text extractor busy for minutes (one form, its
+    text operator repeated 300,000 times, drawn 4 times on each of 5 pages) uploaded to the
+    public /verify: only its SHA-256 and document information are read. That no page is
+    interpreted is shown in tests/test_certificates.py; bench/verify.py times it."""
+    before, answers = w.snapshot(), {}
+    for label, title in (("no claim", None),
+                         ("claims an id never issued", "Approval certificate SO-ABCD-EFGH-JKLM")):
+        bomb = text_bomb_pdf(title=title)
+        page = w.new_browser().post("/verify", {"file": (io.BytesIO(bomb), "statement.pdf")},
+                                    content_type="multipart/form-data")
+        verdict = re.search(r'class="verdict (\w+)"', text(page))
+        answers[label] = (page.status_code, verdict.group(1) if verdict else None,
+                          len(bomb) < 20 * 1024)
+    return {**answers, "changed": w.changed(before)}
+
+
 # --- redirects, SSRF, audit -------------------------------------------------------------------
 
 def sign_in_with_next(target: str) -> Callable[[World], Any]:
@@ -1015,6 +1033,9 @@ CASES = [
     Case("upload: backslash traversal in the name", traversal("..\\..\\..\\evil.pdf"),
          {"status": 302, "stored name": "evil.pdf", "new files outside the store": [],
           "store holds only hashes": True}),
+    Case("verify: a small PDF whose text takes minutes to extract", verify_text_bomb,
+         {"no claim": (200, "unknown", True), "claims an id never issued": (200, "unknown", True),
+          "changed": []}),
     # open redirects
     *(Case(f"redirect: next={target}", sign_in_with_next(target),
            {"status": 302, "location": "/", "signed in, location": "/"})

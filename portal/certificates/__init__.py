@@ -8,7 +8,13 @@ from portal.certificates.issue import (
     verify_url,
 )
 from portal.certificates.seal import SealNotConfigured, create_development_key
-from portal.certificates.verify import Verdict, Verification, by_public_id, verify_pdf
+from portal.certificates.verify import (
+    Verdict,
+    Verification,
+    by_public_id,
+    verify_id,
+    verify_pdf,
+)
 
 __all__ = [
     "ISSUE_JOB",
@@ -21,6 +27,7 @@ __all__ = [
     "issue_after_commit",
     "issue_certificate",
     "requests_missing_certificates",
+    "verify_id",
     "verify_pdf",
     "verify_url",
 ]

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from portal.certificates import Verdict, Verification, by_public_id, verify_pdf
+from portal.certificates import Verification, verify_id, verify_pdf
 from portal.extensions import limiter
-from portal.files.storage import file_store
 from portal.views.htmx import render
 
 bp = Blueprint("verify", __name__)
@@ -13,14 +12,6 @@ bp = Blueprint("verify", __name__)
 
 def _limit() -> str:
     return current_app.config["VERIFY_RATE_LIMIT"]
-
-
-def _by_id(public_id: str) -> Verification:
-    certificate = by_public_id(public_id)
-    if certificate is None:
-        return Verification(Verdict.UNKNOWN, None, "no certificate has this id")
-    # The stored file must still be the one issued and still carry a valid seal.
-    return verify_pdf(file_store().read_bytes(certificate.storage_key))
 
 
 def _page(result: Verification | None = None, status: int = 200, error: str = "",
@@ -37,7 +28,7 @@ def form():
 @bp.get("/verify/<public_id>")
 @limiter.limit(_limit)
 def by_link(public_id: str):
-    return _page(_by_id(public_id), entered=public_id)
+    return _page(verify_id(public_id), entered=public_id)
 
 
 @bp.post("/verify")
@@ -57,6 +48,6 @@ def check():
     public_id = request.form.get("certificate_id", "").strip()
     if not public_id:
         return _page(status=422, error="Type a certificate id or choose a PDF to upload.")
-    return _page(_by_id(public_id), entered=public_id)
+    return _page(verify_id(public_id), entered=public_id)
 
 
