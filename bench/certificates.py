@@ -69,9 +69,11 @@ def approved_request(comments: int):
     workflow.review_internally(reviewer, d, approve=True)
     request = workflow.deliver(staff, d, [contact], Policy.PARALLEL, due)
     for i in range(comments):
-        post_comment(contact, request, f"Comment {i}: " + "a fairly long remark " * 5)
+        post_comment(contact, request, f"Comment {i}: " + "a fairly long remark " * 5,
+                     seen_sha256=request.version.sha256)
     workflow.record_decision(request.approvers[0], Outcome.APPROVED_WITH_CONDITIONS,
-                             "Fix the footer")
+                             "Fix the footer",
+                             seen_sha256=request.version.sha256)
     db.session.commit()
     return request
 

@@ -91,9 +91,11 @@ def build_request(tag: str, comments: int) -> int:
         request = workflow.deliver(staff, d, contacts, Policy.PARALLEL, due)
         if n < 5:
             workflow.record_decision(request.approvers[1], Outcome.APPROVED_WITH_CONDITIONS,
-                                     "Fix the footer")
+                                     "Fix the footer",
+                                     seen_sha256=request.version.sha256)
             workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
-                                     RejectionScope.IN_SCOPE)
+                                     RejectionScope.IN_SCOPE,
+                                     seen_sha256=request.version.sha256)
     db.session.commit()
     add_comments(request.approvers[0].id, comments)
     return request.approvers[0].id
@@ -104,7 +106,7 @@ def add_comments(approver_id: int, count: int) -> None:
     request = db.session.get_one(Approver, approver_id).request
     for i in range(count):
         author = request.sent_by if i % 3 == 2 else request.approvers[i % 3].contact
-        post_comment(author, request, f"Comment {i}: " + REMARK)
+        post_comment(author, request, f"Comment {i}: " + REMARK, seen_sha256=request.version.sha256)
     db.session.commit()
     db.session.info.clear()  # nothing is handed to a queue
 

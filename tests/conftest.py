@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -47,6 +48,8 @@ from portal.models import (
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = PasswordHasher().hash(PASSWORD)  # hashed once; argon2 is slow on purpose
+# The version a client page shows, as its forms and its "viewed" beacon carry it.
+SHOWN_VERSION = re.compile(r'(?:name="sha256" value="|"sha256": ")([0-9a-f]{64})"')
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -154,12 +157,26 @@ class Browser:
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
         self._token: str | None = None
+        # The review page the last link opened led to (/review/<approver public id>), and
+        # the version SHA-256 the last client page showed: what its forms would send.
+        self.review: str | None = None
+        self.on_screen: str | None = None
 
     def _send(self, method: str, url: str, **kwargs: Any):
         db.session.commit()
         response = contextvars.Context().run(self.client.open, url, method=method, **kwargs)
         db.session.expire_all()
+        self._remember(url, response)
         return response
+
+    def _remember(self, url: str, response: Any) -> None:
+        target = urlsplit(response.headers.get("Location", "")).path
+        if url.startswith("/r/") and target.startswith("/review/"):
+            self.review = target
+        if response.mimetype == "text/html" and not response.direct_passthrough:
+            shown = SHOWN_VERSION.search(response.get_data(as_text=True))
+            if shown:
+                self.on_screen = shown.group(1)
 
     def csrf_token(self) -> str:
         if self._token is None:
@@ -185,6 +202,8 @@ class Browser:
         # A plain dict stays a dict: MultiDict would split (stream, name) file tuples.
         form = data.copy() if isinstance(data, MultiDict) else dict(data or {})
         form.setdefault("csrf_token", self.csrf_token())
+        if url.startswith("/review/") and self.on_screen:  # as the page's own form would
+            form.setdefault("sha256", self.on_screen)
         return self._send("POST", url, data=form, **kwargs)
 
     def htmx_post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
@@ -270,6 +289,11 @@ def token_payload(approver: Any) -> dict[str, Any]:
     return {"a": approver.public_id, "g": approver.link_generation}
 
 
+def on_screen(approver: Any) -> str:
+    """The SHA-256 a review page shows this approver: what a decision or comment names."""
+    return approver.request.version.sha256
+
+
 def run_out_link(approver: Any) -> None:
     """The approver's link lifetime ended a few minutes ago (as 14 quiet days would do)."""
     approver.link_expires_at = utcnow() - timedelta(minutes=5)
@@ -308,13 +332,15 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
             from portal.models import Outcome, RejectionScope
             if state == DeliverableState.APPROVED:
                 for a in request.approvers:
-                    workflow.record_decision(a, Outcome.APPROVED)
+                    workflow.record_decision(a, Outcome.APPROVED, seen_sha256=on_screen(a))
             elif state == DeliverableState.APPROVED_WITH_CONDITIONS:
                 for a in request.approvers:
-                    workflow.record_decision(a, Outcome.APPROVED_WITH_CONDITIONS, "Fix the logo")
+                    workflow.record_decision(a, Outcome.APPROVED_WITH_CONDITIONS, "Fix the logo",
+                                             seen_sha256=on_screen(a))
             elif state == DeliverableState.CHANGES_REQUESTED:
                 workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
-                                         RejectionScope.IN_SCOPE)
+                                         RejectionScope.IN_SCOPE,
+                                         seen_sha256=on_screen(request.approvers[0]))
         db.session.commit()
         assert d.state == state
         return d

@@ -59,7 +59,7 @@ from portal.models import (
 )
 from portal.workflow.comments import post_comment
 from portal.workflow.links import issue_token
-from tests.conftest import IN_CI, SpyServer, future, stored_path
+from tests.conftest import IN_CI, SpyServer, future, on_screen, stored_path
 from tests.hostile_pdfs import text_bomb_pdf
 
 S = DeliverableState
@@ -149,7 +149,8 @@ def _approve(d: Deliverable, *choices: tuple[Outcome, str], user_agent: str = ""
     request = _request_of(d)
     for approver, (outcome, text) in zip(request.approvers, choices, strict=True):
         workflow.record_decision(approver, outcome, text, ip="203.0.113.7",
-                                 user_agent=user_agent or "Mozilla/5.0 (Test)")
+                                 user_agent=user_agent or "Mozilla/5.0 (Test)",
+                                 seen_sha256=on_screen(approver))
     db.session.commit()
     db.session.expire_all()
     return _request_of(d)
@@ -509,7 +510,8 @@ def test_user_text_is_printed_as_text_and_fetches_nothing(signing, app, staff, c
     workflow.submit_for_review(staff, d, colleague)
     workflow.review_internally(colleague, d, approve=True, note=payload)
     request = workflow.deliver(staff, d, project.client.contacts[:1], Policy.PARALLEL, future(7))
-    post_comment(project.client.contacts[0], request, payload)
+    post_comment(project.client.contacts[0], request, payload,
+                 seen_sha256=request.version.sha256)
     db.session.commit()
     request = _approve(d, (Outcome.APPROVED_WITH_CONDITIONS, payload), user_agent=payload)
 
@@ -624,7 +626,8 @@ def test_a_long_audit_trail_paginates_with_page_numbers(report, signing, app, ma
     request = _request_of(d)
     contact = request.approvers[0].contact
     for n in range(1, 296):
-        post_comment(contact, request, f"Comment number {n}")
+        post_comment(contact, request, f"Comment number {n}",
+                     seen_sha256=request.version.sha256)
     db.session.commit()
     request = _approve(d, (Outcome.APPROVED, ""))
     events = list(db.session.scalars(
@@ -675,17 +678,17 @@ def test_signed_in_roles_download_and_only_the_own_client_gets_it(
     # The client approves over HTTP; the certificate is issued right after the commit.
     owner = make_browser()
     assert owner.get(f"/r/{issue_token(request.approvers[0])}").status_code == 303
-    assert "Download the approval certificate" not in owner.get("/review").get_data(as_text=True)
-    assert owner.get("/review/certificate").status_code == 404
-    decided = owner.post("/review/decision", {"choice": "approve", "confirm": "1"})
+    assert "Download the approval certificate" not in owner.get(owner.review).get_data(as_text=True)
+    assert owner.get(f"{owner.review}/certificate").status_code == 404
+    decided = owner.post(f"{owner.review}/decision", {"choice": "approve", "confirm": "1"})
     assert decided.status_code == 303, decided.get_data(as_text=True)
     request = _request_of(d)
     certificate = request.certificate
     assert request.status == RequestStatus.APPROVED and certificate is not None
     pdf = _stored_pdf(app, certificate)
     url = f"/certificates/{certificate.public_id}.pdf"
-    assert "Download the approval certificate" in owner.get("/review").get_data(as_text=True)
-    mine = owner.get("/review/certificate")
+    assert "Download the approval certificate" in owner.get(owner.review).get_data(as_text=True)
+    mine = owner.get(f"{owner.review}/certificate")
     assert mine.status_code == 200 and mine.mimetype == "application/pdf"
     assert mine.headers["Content-Disposition"].startswith("attachment")
     assert mine.data == pdf
@@ -712,12 +715,12 @@ def test_signed_in_roles_download_and_only_the_own_client_gets_it(
     other = make_deliverable(S.DELIVERED)
     stranger = make_browser()
     assert stranger.get(f"/r/{issue_token(_request_of(other).approvers[0])}").status_code == 303
-    assert stranger.get("/review").status_code == 200
-    assert stranger.get("/review/certificate").status_code == 404
+    assert stranger.get(stranger.review).status_code == 200
+    assert stranger.get(f"{stranger.review}/certificate").status_code == 404
     response = stranger.get(url)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
-    assert stranger.get(f"/review/files/{request.version_id}").status_code == 404
-    assert pdf not in (stranger.get("/review").data, stranger.get("/finance").data)
+    assert stranger.get(f"{stranger.review}/files/{request.version_id}").status_code == 404
+    assert pdf not in (stranger.get(stranger.review).data, stranger.get("/finance").data)
 
 
 def test_finance_reads_the_list_but_cannot_write(app, make_user, make_browser):

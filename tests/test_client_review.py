@@ -30,7 +30,7 @@ from portal.models import (
 )
 from portal.workflow import links, reminders
 from portal.workflow.links import SALT, LinkState, issue_token
-from tests.conftest import SECRET, forge_token, run_out_link, token_payload
+from tests.conftest import SECRET, SHOWN_VERSION, forge_token, run_out_link, token_payload
 
 S = DeliverableState
 LINK = re.compile(r"http://portal\.test/r/([A-Za-z0-9_\-.]+)")
@@ -52,7 +52,7 @@ def _open(browser, token: str):
     """Open a magic link; return the /review page it leads to."""
     response = browser.get(f"/r/{token}")
     assert response.status_code == 303, response.get_data(as_text=True)
-    return browser.get("/review")
+    return browser.get(browser.review)
 
 
 def _count(model, *where) -> int:
@@ -70,7 +70,7 @@ def _newest_link_to(address: str) -> str:
 
 
 def _decide(browser, choice: str = "approve", **form):
-    return browser.post("/review/decision", {"choice": choice, "confirm": "1", **form})
+    return browser.post(f"{browser.review}/decision", {"choice": choice, "confirm": "1", **form})
 
 
 def _staff_browser(make_browser, staff):
@@ -94,15 +94,15 @@ def test_opening_a_link_redirects_without_the_token_and_writes_nothing(
 
     assert response.status_code == 303
     location = response.headers["Location"]
-    assert urllib.parse.urlsplit(location).path == "/review"
+    assert urllib.parse.urlsplit(location).path == f"/review/{approver.public_id}"
     assert token not in location and "/r/" not in location
     assert _count(AuditEvent) == events and _count(OutboxMessage) == emails
     db.session.refresh(approver)
     assert approver.last_viewed_at is None
     assert approver.link_generation == generation
     assert approver.status == ApproverStatus.INVITED
-    # The session it set up is real: the page opens without the token.
-    assert browser.get("/review").status_code == 200
+    # The grant it added is real: the page opens without the token.
+    assert browser.get(f"/review/{approver.public_id}").status_code == 200
 
 
 def test_review_page_shows_the_request_and_only_the_page_records_the_view(
@@ -121,12 +121,12 @@ def test_review_page_shows_the_request_and_only_the_page_records_the_view(
                  f"version {version.number}", "First cut",
                  request.due_date.strftime("%A %d %B %Y"), "Waiting for your decision"):
         assert text in html, text
-    assert 'hx-post="/review/viewed"' in html and 'hx-trigger="load"' in html
+    assert f'hx-post="/review/{approver.public_id}/viewed"' in html and 'hx-trigger="load"' in html
     # Rendering the page is not a view yet: scanners and previews render pages too.
     db.session.refresh(approver)
     assert approver.last_viewed_at is None and _count(AuditEvent) == events
 
-    assert browser.post("/review/viewed").status_code == 204
+    assert browser.post(f"{browser.review}/viewed").status_code == 204
     db.session.refresh(approver)
     first_seen = approver.last_viewed_at
     assert first_seen is not None
@@ -135,7 +135,7 @@ def test_review_page_shows_the_request_and_only_the_page_records_the_view(
     assert event.actor == f"contact:{approver.contact_id}"
     assert event.deliverable_id == d.id
 
-    assert browser.post("/review/viewed").status_code == 204
+    assert browser.post(f"{browser.review}/viewed").status_code == 204
     assert len(db.session.scalars(viewed).all()) == 1
     db.session.refresh(approver)
     assert approver.last_viewed_at >= first_seen
@@ -166,7 +166,10 @@ def test_tampered_foreign_and_unknown_tokens_are_404(make_deliverable, browser):
         assert links.check_token(token) is None, what
         response = browser.get(f"/r/{token}")
         assert response.status_code == 404, what
-        assert browser.get("/review").status_code == 404, what  # no access was granted
+        # No access was granted: the approver's page asks for the emailed link instead.
+        page = browser.get(f"/review/{approver.public_id}")
+        assert page.status_code == 403, what
+        assert "Open the link from your email" in page.get_data(as_text=True), what
     assert browser.get(f"/r/{good}").status_code == 303
 
 
@@ -212,14 +215,14 @@ def test_expired_link_offers_a_fresh_one_sent_to_the_address_on_file(
     html = page.get_data(as_text=True)
     assert page.status_code == 410
     assert "This link has expired" in html and "Send me a new link" in html
-    assert 'action="/review/renew"' in html
+    assert f'action="/review/{approver.public_id}/renew"' in html
     # An expired link decides nothing.
     assert _decide(client).status_code == 403
     assert _count(Decision) == 0
 
     to_contact = _count(OutboxMessage, OutboxMessage.to_addr == contact.email)
     to_owner = _count(OutboxMessage, OutboxMessage.to_addr == staff.email)
-    response = client.post("/review/renew", {"email": "attacker@evil.example"})
+    response = client.post(f"{client.review}/renew", {"email": "attacker@evil.example"})
     assert response.status_code == 200
     assert "Check your email" in response.get_data(as_text=True)
     assert _count(OutboxMessage, OutboxMessage.to_addr == contact.email) == to_contact + 1
@@ -239,12 +242,13 @@ def test_expired_link_offers_a_fresh_one_sent_to_the_address_on_file(
 
 # --- 3. revocation ----------------------------------------------------------------------
 
-def _assert_gone(browser, token: str) -> None:
+def _assert_gone(browser, token: str, approver) -> None:
     response = browser.get(f"/r/{token}")
     assert response.status_code == 410
     assert "no longer works" in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
-    assert browser.get("/review").status_code == 404  # and no session was set up
+    # and no grant was added: the page asks for the emailed link
+    assert browser.get(f"/review/{approver.public_id}").status_code == 403
 
 
 def test_resend_kills_the_old_link_and_the_new_one_works(
@@ -257,7 +261,7 @@ def test_resend_kills_the_old_link_and_the_new_one_works(
     response = _staff_browser(make_browser, staff).post(f"/approvers/{approver.id}/resend")
     assert response.status_code == 302
 
-    _assert_gone(make_browser(), old)
+    _assert_gone(make_browser(), old, approver)
     new = _newest_link_to(approver.contact.email)
     assert new != old
     page = _open(make_browser(), new)
@@ -275,11 +279,11 @@ def test_revoke_kills_the_link_and_an_open_session(make_deliverable, make_browse
     response = _staff_browser(make_browser, staff).post(f"/approvers/{approver.id}/revoke")
     assert response.status_code == 302
 
-    _assert_gone(make_browser(), token)
+    _assert_gone(make_browser(), token, approver)
     assert _decide(already_open).status_code in (403, 410)
-    assert already_open.post("/review/comments", {"body": "still here?"}).status_code \
-        in (403, 410)
-    response = already_open.get("/review")
+    assert already_open.post(f"{already_open.review}/comments",
+                             {"body": "still here?"}).status_code in (403, 410)
+    response = already_open.get(already_open.review)
     assert response.status_code == 410
     assert "no longer works" in response.get_data(as_text=True)
     assert _count(Decision) == 0 and _count(Comment) == 0
@@ -296,7 +300,7 @@ def test_cancelling_the_request_kills_the_link(make_deliverable, make_browser, s
     db.session.refresh(request)
     assert request.status == RequestStatus.CANCELLED
 
-    _assert_gone(make_browser(), token)
+    _assert_gone(make_browser(), token, request.approvers[0])
 
 
 def test_changing_the_contacts_email_kills_the_link(make_deliverable, make_browser, staff):
@@ -318,7 +322,7 @@ def test_changing_the_contacts_email_kills_the_link(make_deliverable, make_brows
     db.session.refresh(contact)
     assert contact.email == "new@elsewhere.example"
 
-    _assert_gone(make_browser(), token)
+    _assert_gone(make_browser(), token, approver)
 
 
 # --- 4. key rotation --------------------------------------------------------------------
@@ -343,7 +347,7 @@ def test_link_signed_with_a_retired_key_is_404(app, make_deliverable, browser):
     assert not app.config.get("SECRET_KEY_FALLBACKS")
     approver = make_deliverable(S.DELIVERED).open_request.approvers[0]
     assert browser.get(f"/r/{forge_token(token_payload(approver), key=OLD_KEY)}").status_code == 404
-    assert browser.get("/review").status_code == 404
+    assert browser.get(f"/review/{approver.public_id}").status_code == 403
 
 
 # --- 5. scope ---------------------------------------------------------------------------
@@ -360,15 +364,16 @@ def test_a_link_reaches_only_its_own_approver(make_deliverable, make_browser):
     page = _open(client_a, issue_token(mine))
     assert page.status_code == 200
     assert b.project.client.name not in page.get_data(as_text=True)
-    assert client_a.get(f"/review/files/{a.current_version.id}").status_code == 200
-    assert client_a.get(f"/review/files/{b_version.id}").status_code == 404
-    assert client_a.get(f"/review/files/{b_version.id}?inline=1").status_code == 404
+    assert client_a.get(f"{client_a.review}/files/{a.current_version.id}").status_code == 200
+    assert client_a.get(f"{client_a.review}/files/{b_version.id}").status_code == 404
+    assert client_a.get(f"{client_a.review}/files/{b_version.id}?inline=1").status_code == 404
 
     # Extra fields naming B's rows are ignored: only A's approver is touched.
     sneaky = {"approver_id": theirs.id, "request_id": b_request_id,
               "a": theirs.public_id}
-    assert client_a.post("/review/comments", {"body": "From A", **sneaky}).status_code == 303
-    assert client_a.post("/review/viewed", sneaky).status_code == 204
+    assert client_a.post(f"{client_a.review}/comments",
+                         {"body": "From A", **sneaky}).status_code == 303
+    assert client_a.post(f"{client_a.review}/viewed", sneaky).status_code == 204
     assert _decide(client_a, **sneaky).status_code == 303
 
     db.session.refresh(theirs)
@@ -398,10 +403,10 @@ def test_approve_records_who_what_and_which_file(make_deliverable, browser):
     version = d.current_version
     _open(browser, issue_token(approver))
 
-    response = browser.post("/review/decision", {"choice": "approve", "confirm": "1"},
+    response = browser.post(f"{browser.review}/decision", {"choice": "approve", "confirm": "1"},
                             headers={"User-Agent": "TestBrowser/1.0 (client review)"})
     assert response.status_code == 303
-    assert urllib.parse.urlsplit(response.headers["Location"]).path == "/review"
+    assert urllib.parse.urlsplit(response.headers["Location"]).path == browser.review
 
     [decision] = db.session.scalars(select(Decision)).all()
     assert decision.approver_id == approver.id
@@ -414,7 +419,7 @@ def test_approve_records_who_what_and_which_file(make_deliverable, browser):
     db.session.refresh(d)
     assert d.state == S.APPROVED and version.locked_at is not None
 
-    page = browser.get("/review").get_data(as_text=True)
+    page = browser.get(browser.review).get_data(as_text=True)
     assert "Approved by everyone" in page and "Confirm approval" not in page
 
     again = _decide(browser, "reject", text="Changed my mind", scope="in_scope")
@@ -444,13 +449,13 @@ def test_incomplete_decisions_are_422_with_an_inline_error(make_deliverable, bro
     _open(browser, issue_token(approver))
     events = _count(AuditEvent)
 
-    response = browser.post("/review/decision", form)
+    response = browser.post(f"{browser.review}/decision", form)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert re.search(r'<p class="error" role="alert">[^<]*' + re.escape(message), html), html
     assert response.headers["Cache-Control"] == "no-store"
 
-    fragment = browser.htmx_post("/review/decision", form)
+    fragment = browser.htmx_post(f"{browser.review}/decision", form)
     assert fragment.status_code == 422
     assert fragment.get_data(as_text=True).lstrip().startswith('<section id="decision-panel"')
     assert message in fragment.get_data(as_text=True)
@@ -492,8 +497,8 @@ def test_sequential_second_approver_waits_for_the_first(make_deliverable, make_b
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert f"Waiting for {first.contact.name} to decide first" in html
-    assert "Confirm approval" not in second_client.get("/review?choice=approve").get_data(
-        as_text=True)
+    assert "Confirm approval" not in second_client.get(
+        f"{second_client.review}?choice=approve").get_data(as_text=True)
     assert _decide(second_client).status_code == 409
     assert _count(Decision) == 0
 
@@ -533,7 +538,7 @@ def test_parallel_rejection_ends_the_request_for_everyone(make_deliverable, make
     assert decision.outcome == Outcome.REJECTED and decision.text == "Off brand"
     assert decision.scope.value == "change_request"
 
-    page = second_client.get("/review")
+    page = second_client.get(second_client.review)
     assert page.status_code == 200
     assert "Changes requested" in page.get_data(as_text=True)
     assert _decide(second_client).status_code == 409
@@ -573,21 +578,23 @@ def test_twenty_concurrent_approvals_record_exactly_one(generous_client_limit, a
         with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(f"{base}/r/{token}", timeout=10)
         assert redirect.value.code == 303
-        with opener.open(f"{base}/review", timeout=10) as page:
+        page_path = urllib.parse.urlsplit(redirect.value.headers["Location"]).path
+        with opener.open(f"{base}{page_path}", timeout=10) as page:
             html = page.read().decode()
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        shown = SHOWN_VERSION.search(html).group(1)
         cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
         assert "session=" in cookie
 
         body = urllib.parse.urlencode(
-            {"choice": "approve", "confirm": "1", "csrf_token": csrf}).encode()
+            {"choice": "approve", "confirm": "1", "csrf_token": csrf, "sha256": shown}).encode()
         barrier = threading.Barrier(20)
         statuses: list[int | str] = []
         lock = threading.Lock()
 
         def approve() -> None:
             request = urllib.request.Request(
-                f"{base}/review/decision", data=body, method="POST",
+                f"{base}{page_path}/decision", data=body, method="POST",
                 headers={"Cookie": cookie,
                          "Content-Type": "application/x-www-form-urlencoded"})
             no_redirects = urllib.request.build_opener(_NoRedirect())
@@ -633,10 +640,10 @@ def test_decision_without_csrf_token_is_400_and_records_nothing(make_deliverable
     approver = d.open_request.approvers[0]
     assert _open(browser, issue_token(approver)).status_code == 200
 
-    response = _raw(browser, "POST", "/review/decision",
+    response = _raw(browser, "POST", f"{browser.review}/decision",
                     data={"choice": "approve", "confirm": "1"})
     assert response.status_code == 400
-    response = _raw(browser, "POST", "/review/decision",
+    response = _raw(browser, "POST", f"{browser.review}/decision",
                     data={"choice": "approve", "confirm": "1", "csrf_token": "forged"})
     assert response.status_code == 400
     assert _count(Decision) == 0
@@ -652,11 +659,11 @@ def test_comment_markup_is_stored_verbatim_and_shown_escaped(
         make_deliverable, browser, make_browser, staff):
     d = make_deliverable(S.DELIVERED)
     _open(browser, issue_token(d.open_request.approvers[0]))
-    assert browser.post("/review/comments", {"body": XSS}).status_code == 303
+    assert browser.post(f"{browser.review}/comments", {"body": XSS}).status_code == 303
     [comment] = db.session.scalars(select(Comment)).all()
     assert comment.body == XSS
 
-    client_page = browser.get("/review").get_data(as_text=True)
+    client_page = browser.get(browser.review).get_data(as_text=True)
     staff_page = _staff_browser(make_browser, staff).get(f"/deliverables/{d.id}")
     assert staff_page.status_code == 200
     for html in (client_page, staff_page.get_data(as_text=True)):
@@ -671,7 +678,7 @@ def test_htmx_comment_returns_the_thread_fragment(make_deliverable, browser):
     d = make_deliverable(S.DELIVERED)
     _open(browser, issue_token(d.open_request.approvers[0]))
 
-    response = browser.htmx_post("/review/comments", {"body": "Love the new header"})
+    response = browser.htmx_post(f"{browser.review}/comments", {"body": "Love the new header"})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="comments"')
@@ -679,10 +686,10 @@ def test_htmx_comment_returns_the_thread_fragment(make_deliverable, browser):
     assert "decision-panel" not in html
     assert "HX-Request" in response.headers["Vary"]
 
-    response = browser.post("/review/comments", {"body": "Second thought on the footer"})
+    response = browser.post(f"{browser.review}/comments", {"body": "Second thought on the footer"})
     assert response.status_code == 303
-    assert urllib.parse.urlsplit(response.headers["Location"]).path == "/review"
-    page = browser.get("/review").get_data(as_text=True)
+    assert urllib.parse.urlsplit(response.headers["Location"]).path == browser.review
+    page = browser.get(browser.review).get_data(as_text=True)
     assert "<html" in page
     assert "Love the new header" in page and "Second thought on the footer" in page
     assert [c.body for c in db.session.scalars(select(Comment).order_by(Comment.id))] == \
@@ -693,8 +700,8 @@ def test_htmx_choice_returns_the_decision_panel(make_deliverable, browser):
     d = make_deliverable(S.DELIVERED)
     _open(browser, issue_token(d.open_request.approvers[0]))
 
-    fragment = browser.get("/review?choice=approve", headers={"HX-Request": "true"})
-    full = browser.get("/review?choice=approve")
+    fragment = browser.get(f"{browser.review}?choice=approve", headers={"HX-Request": "true"})
+    full = browser.get(f"{browser.review}?choice=approve")
     for response in (fragment, full):
         assert response.status_code == 200
         assert "HX-Request" in response.headers["Vary"]
@@ -716,19 +723,19 @@ def test_invalid_comment_is_422_with_an_inline_error(make_deliverable, browser, 
     _open(browser, issue_token(d.open_request.approvers[0]))
     events = _count(AuditEvent)
 
-    response = browser.htmx_post("/review/comments", {"body": body})
+    response = browser.htmx_post(f"{browser.review}/comments", {"body": body})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert html.lstrip().startswith('<section id="comments"') and "<html" not in html
     assert re.search(r'role="alert">[^<]*' + re.escape(message), html), html
-    assert browser.post("/review/comments", {"body": body}).status_code == 422
+    assert browser.post(f"{browser.review}/comments", {"body": body}).status_code == 422
     assert _count(Comment) == 0 and _count(AuditEvent) == events
 
 
 def test_a_comment_of_exactly_5000_characters_is_accepted(make_deliverable, browser):
     d = make_deliverable(S.DELIVERED)
     _open(browser, issue_token(d.open_request.approvers[0]))
-    assert browser.htmx_post("/review/comments", {"body": "y" * 5000}).status_code == 200
+    assert browser.htmx_post(f"{browser.review}/comments", {"body": "y" * 5000}).status_code == 200
     assert len(db.session.scalar(select(Comment.body))) == 5000
 
 
@@ -749,10 +756,11 @@ def test_staff_replies_reach_the_client_and_internal_notes_do_not(
     internal = db.session.scalar(select(Comment).where(Comment.internal.is_(True)))
     assert internal is not None and internal.body == "Client is difficult, budget is tight"
 
-    client_page = browser.get("/review").get_data(as_text=True)
+    client_page = browser.get(browser.review).get_data(as_text=True)
     assert "We will fix the logo today" in client_page and staff.name in client_page
     assert "budget is tight" not in client_page
-    fragment = browser.htmx_post("/review/comments", {"body": "Thanks!"}).get_data(as_text=True)
+    fragment = browser.htmx_post(f"{browser.review}/comments",
+                                 {"body": "Thanks!"}).get_data(as_text=True)
     assert "We will fix the logo today" in fragment and "budget is tight" not in fragment
 
     staff_page = sam.get(f"/deliverables/{d.id}").get_data(as_text=True)
@@ -786,7 +794,7 @@ def test_review_file_inline_and_as_download(make_deliverable, browser):
     version = d.current_version
     _open(browser, issue_token(d.open_request.approvers[0]))
 
-    inline = browser.get(f"/review/files/{version.id}?inline=1")
+    inline = browser.get(f"{browser.review}/files/{version.id}?inline=1")
     assert inline.status_code == 200
     assert inline.headers["Content-Disposition"].startswith("inline")
     assert inline.mimetype == "application/pdf"
@@ -795,7 +803,7 @@ def test_review_file_inline_and_as_download(make_deliverable, browser):
     assert inline.headers["Cache-Control"] == "no-store"
     assert inline.get_data().startswith(b"%PDF")
 
-    download = browser.get(f"/review/files/{version.id}")
+    download = browser.get(f"{browser.review}/files/{version.id}")
     assert download.status_code == 200
     disposition = download.headers["Content-Disposition"]
     assert disposition.startswith("attachment")
@@ -807,11 +815,12 @@ def test_review_file_inline_and_as_download(make_deliverable, browser):
 def test_no_comments_once_the_request_is_closed(app, browser, make_deliverable):
     d = make_deliverable(DeliverableState.DELIVERED)
     approver = d.open_request.approvers[0]
-    browser.get(f"/r/{issue_token(approver)}")
-    response = browser.htmx_post("/review/decision", {"choice": "approve", "confirm": "1"})
+    _open(browser, issue_token(approver))  # the page on screen names the version it shows
+    response = browser.htmx_post(f"{browser.review}/decision",
+                                 {"choice": "approve", "confirm": "1"})
     html = response.get_data(as_text=True)
     assert 'id="comments" class="card comments" hx-swap-oob="true"' in html
     assert "Post comment" not in html  # the refreshed thread has no form any more
-    late = browser.post("/review/comments", {"body": "One more thing"})
+    late = browser.post(f"{browser.review}/comments", {"body": "One more thing"})
     assert late.status_code == 409
     assert db.session.scalar(select(func.count(Comment.id))) == 0

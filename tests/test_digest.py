@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.models import Comment, DeliverableState, OutboxMessage
 from portal.notifications import digests
 from portal.workflow.comments import post_comment
+from tests.conftest import on_screen
 
 
 def _digests() -> list[OutboxMessage]:
@@ -20,9 +21,10 @@ def test_comments_are_digested_once_per_owner(app, make_deliverable, staff, coll
     first = make_deliverable(DeliverableState.DELIVERED, approvers=2)
     second = make_deliverable(DeliverableState.DELIVERED)
     jane, john = first.open_request.approvers
-    post_comment(jane.contact, first.open_request, "Love the colours")
-    post_comment(john.contact, first.open_request, "Logo too small")
-    post_comment(second.open_request.approvers[0].contact, second.open_request, "Typo in title")
+    post_comment(jane.contact, first.open_request, "Love the colours", seen_sha256=on_screen(jane))
+    post_comment(john.contact, first.open_request, "Logo too small", seen_sha256=on_screen(john))
+    post_comment(second.open_request.approvers[0].contact, second.open_request, "Typo in title",
+                 seen_sha256=second.current_version.sha256)
     post_comment(staff, first.open_request, "Our reply")
     post_comment(staff, first.open_request, "Internal: check with design", internal=True)
     db.session.commit()
@@ -47,6 +49,7 @@ def test_comments_are_digested_once_per_owner(app, make_deliverable, staff, coll
 def test_posting_a_comment_sends_no_email_by_itself(app, make_deliverable):
     d = make_deliverable(DeliverableState.DELIVERED)
     before = db.session.scalars(select(OutboxMessage.id)).all()
-    post_comment(d.open_request.approvers[0].contact, d.open_request, "Hello")
+    post_comment(d.open_request.approvers[0].contact, d.open_request, "Hello",
+                 seen_sha256=d.current_version.sha256)
     db.session.commit()
     assert db.session.scalars(select(OutboxMessage.id)).all() == before

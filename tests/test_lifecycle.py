@@ -24,7 +24,7 @@ from portal.models import (
     Role,
     today_utc,
 )
-from tests.conftest import future
+from tests.conftest import future, on_screen
 
 S = DeliverableState
 
@@ -38,7 +38,8 @@ def test_happy_path_draft_to_approved(make_deliverable, staff, colleague):
     contact = d.project.client.contacts[0]
     request = workflow.deliver(staff, d, [contact], Policy.PARALLEL, future())
     assert d.state == S.DELIVERED and request.status == RequestStatus.OPEN
-    workflow.record_decision(request.approvers[0], Outcome.APPROVED)
+    workflow.record_decision(request.approvers[0], Outcome.APPROVED,
+                             seen_sha256=on_screen(request.approvers[0]))
     db.session.commit()
     assert d.state == S.APPROVED and request.status == RequestStatus.APPROVED
     assert d.current_version.locked_at is not None
@@ -146,12 +147,13 @@ def test_sequential_invites_the_next_only_after_approval(make_deliverable):
     first, second = d.open_request.approvers
     assert (first.status, second.status) == (ApproverStatus.INVITED, ApproverStatus.QUEUED)
     with pytest.raises(IllegalTransition, match="not your turn"):
-        workflow.record_decision(second, Outcome.APPROVED)
+        workflow.record_decision(second, Outcome.APPROVED, seen_sha256=on_screen(second))
     db.session.rollback()
-    workflow.record_decision(first, Outcome.APPROVED)
+    workflow.record_decision(first, Outcome.APPROVED, seen_sha256=on_screen(first))
     assert second.status == ApproverStatus.INVITED
     assert d.state == S.DELIVERED
-    workflow.record_decision(second, Outcome.APPROVED_WITH_CONDITIONS, "Swap the photo")
+    workflow.record_decision(second, Outcome.APPROVED_WITH_CONDITIONS, "Swap the photo",
+                             seen_sha256=on_screen(second))
     db.session.commit()
     assert d.state == S.APPROVED_WITH_CONDITIONS
 
@@ -160,11 +162,13 @@ def test_parallel_needs_everyone_and_any_rejection_ends_it(make_deliverable):
     d = make_deliverable(S.DELIVERED, approvers=2)
     request = d.open_request
     first, second = request.approvers
-    workflow.record_decision(first, Outcome.APPROVED)
+    workflow.record_decision(first, Outcome.APPROVED, seen_sha256=on_screen(first))
     assert d.state == S.DELIVERED
     with pytest.raises(InvalidInput, match="reason"):
-        workflow.record_decision(second, Outcome.REJECTED, "", RejectionScope.IN_SCOPE)
-    workflow.record_decision(second, Outcome.REJECTED, "Off brand", RejectionScope.CHANGE_REQUEST)
+        workflow.record_decision(second, Outcome.REJECTED, "", RejectionScope.IN_SCOPE,
+                                 seen_sha256=on_screen(second))
+    workflow.record_decision(second, Outcome.REJECTED, "Off brand", RejectionScope.CHANGE_REQUEST,
+                             seen_sha256=on_screen(second))
     db.session.commit()
     assert request.status == RequestStatus.CHANGES_REQUESTED
     assert d.state == S.CHANGES_REQUESTED
@@ -174,11 +178,11 @@ def test_parallel_needs_everyone_and_any_rejection_ends_it(make_deliverable):
 def test_a_decision_cannot_be_recorded_twice(make_deliverable):
     d = make_deliverable(S.DELIVERED, approvers=2)
     approver = d.open_request.approvers[0]
-    workflow.record_decision(approver, Outcome.APPROVED)
+    workflow.record_decision(approver, Outcome.APPROVED, seen_sha256=on_screen(approver))
     db.session.commit()
     with pytest.raises(workflow.AlreadyDecided):
         workflow.record_decision(approver, Outcome.REJECTED, "changed my mind",
-                                 RejectionScope.IN_SCOPE)
+                                 RejectionScope.IN_SCOPE, seen_sha256=on_screen(approver))
 
 
 def test_approved_version_is_locked_against_any_change(make_deliverable, staff):

@@ -50,7 +50,7 @@ from portal.models import (
 )
 from portal.notifications import outbox
 from portal.workflow.links import issue_token
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, SHOWN_VERSION
 
 S = DeliverableState
 # How long the comment load runs (the issue asks for 30 s). At 30 s the whole file, the
@@ -109,6 +109,7 @@ class Reply:
     started: float
     elapsed: float
     error: str = ""
+    location: str = ""  # where a redirect leads
 
 
 class Visitor:
@@ -121,42 +122,49 @@ class Visitor:
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
         self.csrf = ""
+        self.page = ""  # the review page the link led to
+        self.shown = ""  # the version SHA-256 that page shows, as its forms send it
 
     def send(self, method: str, path: str, form: dict[str, str] | None = None,
              what: str = "") -> Reply:
         data = None
         if form is not None:
-            data = urllib.parse.urlencode({**form, "csrf_token": self.csrf}).encode()
+            data = urllib.parse.urlencode({**form, "csrf_token": self.csrf,
+                                           "sha256": self.shown}).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         started = time.monotonic()
+        location = ""
         try:
             with self.opener.open(request, timeout=self.timeout) as response:
                 status, body = response.status, response.read()
         except urllib.error.HTTPError as exc:  # 3xx (not followed), 4xx, 5xx
             try:
                 status, body = exc.code, exc.read()
+                location = exc.headers.get("Location", "")
             finally:
                 exc.close()
         except Exception as exc:  # a dropped connection or a hang must show up, not pass
             return Reply(what or path, None, "", started, time.monotonic() - started, repr(exc))
         return Reply(what or path, status, body.decode(errors="replace"), started,
-                     time.monotonic() - started)
+                     time.monotonic() - started, location=location)
 
     def open_link(self, token: str) -> None:
         """Open the magic link, land on the review page and keep its CSRF token."""
         first = self.send("GET", f"/r/{token}")
         assert first.status == 303, first
-        page = self.send("GET", "/review")
+        self.page = urllib.parse.urlsplit(first.location).path
+        page = self.send("GET", self.page)
         assert page.status == 200, page
         match = CSRF.search(page.body)
         assert match, "no CSRF token on the review page"
         self.csrf = match.group(1)
+        self.shown = SHOWN_VERSION.search(page.body).group(1)
 
     def comment(self, body: str) -> Reply:
-        return self.send("POST", "/review/comments", {"body": body}, what="comment")
+        return self.send("POST", f"{self.page}/comments", {"body": body}, what="comment")
 
     def approve(self) -> Reply:
-        return self.send("POST", "/review/decision", {"choice": "approve", "confirm": "1"},
+        return self.send("POST", f"{self.page}/decision", {"choice": "approve", "confirm": "1"},
                          what="decision")
 
 
@@ -256,7 +264,7 @@ def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once
                     body = f"{prefix} client {i} comment {n}"
                     posted = visitor.comment(body)
                     # The browser follows the 303 back to the page, which shows the flash.
-                    page = visitor.send("GET", "/review") if posted.status == 303 else None
+                    page = visitor.send("GET", visitor.page) if posted.status == 303 else None
                     with lock:
                         replies.append(posted)
                         if posted.status == 303:

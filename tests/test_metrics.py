@@ -25,7 +25,7 @@ from portal.models import (
 )
 from portal.reports import metrics
 from portal.workflow import workdays
-from tests.conftest import future
+from tests.conftest import future, on_screen
 
 MARCH = "/metrics?start=2025-03-01&end=2025-03-31"
 OK, WITH_CONDITIONS = RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS
@@ -47,7 +47,8 @@ def set_times(request: ReviewRequest, sent: str, closed: str | None, status: Req
 def next_round(d: Deliverable, staff, colleague) -> ReviewRequest:
     """The client rejects the open request; a new version goes out through the workflow."""
     workflow.record_decision(d.open_request.approvers[0], Outcome.REJECTED, "Again",
-                             RejectionScope.IN_SCOPE)
+                             RejectionScope.IN_SCOPE,
+                             seen_sha256=on_screen(d.open_request.approvers[0]))
     workflow.upload_version(staff, d, io.BytesIO(sample_pdf("v2")), "v2.pdf", "Fixed")
     workflow.submit_for_review(staff, d, colleague)
     workflow.review_internally(colleague, d, approve=True)

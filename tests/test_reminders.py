@@ -22,6 +22,7 @@ from portal.models import (
 )
 from portal.workflow import reminders
 from portal.workflow.workdays import business_days_after
+from tests.conftest import on_screen
 
 UTC_ZONE = ZoneInfo("UTC")
 FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -116,7 +117,7 @@ def test_sequential_reminds_only_whose_turn_it_is(app, make_deliverable):
 def test_a_decision_stops_reminders_at_once(app, make_deliverable):
     _d, request = _deliver_at(make_deliverable, FRIDAY_NOON, approvers=2)
     first, second = request.approvers
-    workflow.record_decision(first, Outcome.APPROVED)
+    workflow.record_decision(first, Outcome.APPROVED, seen_sha256=on_screen(first))
     db.session.commit()
     reminders.sweep(datetime(2026, 12, 1, 10, tzinfo=UTC))
     assert _reminder_emails(first.contact.email) == []

@@ -131,8 +131,10 @@ class World:
         return browser
 
     def _holding(self, token: str):
+        """A browser that opened this link and so shows its review page."""
         browser = self._browser()
         assert browser.get(f"/r/{token}").status_code == 303
+        assert browser.get(browser.review).status_code == 200
         return browser
 
     @cached_property
@@ -183,7 +185,8 @@ class World:
 
     def a_speaks(self) -> None:
         """A1 comments and approves with conditions, both typed with payloads, over HTTP."""
-        assert self.client_a.post("/review/comments", {"body": X["comment"]}).status_code == 303
+        assert self.client_a.post(f"{self.client_a.review}/comments",
+                                  {"body": X["comment"]}).status_code == 303
         assert decide(self.client_a, "approve_with_conditions",
                       text=X["conditions"]).status_code == 303
 
@@ -212,7 +215,7 @@ def raw(browser, method: str, url: str, **kwargs: Any):
 
 
 def decide(browser, choice: str = "approve", **form: str):
-    return browser.post("/review/decision", {"choice": choice, "confirm": "1", **form})
+    return browser.post(f"{browser.review}/decision", {"choice": choice, "confirm": "1", **form})
 
 
 def count(model, *where) -> int:
@@ -228,9 +231,10 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def link_then_review(browser, token: str) -> dict[str, int]:
+def link_then_review(browser, token: str, approver) -> dict[str, int]:
+    """Open a link, then the review page of the approver it claims to be for."""
     return {"link": browser.get(f"/r/{token}").status_code,
-            "review": browser.get("/review").status_code}
+            "review": browser.get(f"/review/{approver.public_id}").status_code}
 
 
 def xss(html: str, fields: list[str]) -> dict[str, list[str]]:
@@ -268,15 +272,15 @@ def csp(response) -> dict[str, str]:
 def tampered_token(w: World):
     body, stamp, signature = w.token_a.rsplit(".", 2)
     flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
-    return link_then_review(w.new_browser(), f"{body}.{stamp}.{flipped}")
+    return link_then_review(w.new_browser(), f"{body}.{stamp}.{flipped}", w.a1)
 
 
 def expired_token(w: World):
     run_out_link(w.a1)
     browser, before = w.new_browser(), w.snapshot()
-    seen = link_then_review(browser, w.token_a)
+    seen = link_then_review(browser, w.token_a, w.a1)
     return {**seen, "decision": decide(browser).status_code,
-            "file": browser.get(f"/review/files/{w.a.current_version.id}").status_code,
+            "file": browser.get(f"{browser.review}/files/{w.a.current_version.id}").status_code,
             "changed": w.changed(before)}
 
 
@@ -285,28 +289,28 @@ def revoked_token(w: World):
     revoke = w.sam.post(f"/approvers/{w.a1.id}/revoke").status_code
     fresh = w.new_browser()
     return {"revoke": revoke, "link": fresh.get(f"/r/{w.token_a}").status_code,
-            "review": fresh.get("/review").status_code,
+            "review": fresh.get(f"/review/{w.a1.public_id}").status_code,
             "open session, decision": decide(already_open).status_code,
-            "open session, page": already_open.get("/review").status_code,
+            "open session, page": already_open.get(already_open.review).status_code,
             "decisions": count(Decision)}
 
 
 def token_for_another_purpose(w: World):
     other = forge_token(token_payload(w.a1), salt="signoff.password-reset.v1")
-    return link_then_review(w.new_browser(), other)
+    return link_then_review(w.new_browser(), other, w.a1)
 
 
 def session_cookie_as_token(w: World):
     session_cookie = w.sam.client.get_cookie("session").value
-    return {"session cookie": link_then_review(w.new_browser(), session_cookie),
-            "CSRF token": link_then_review(w.new_browser(), w.sam.csrf_token())}
+    return {"session cookie": link_then_review(w.new_browser(), session_cookie, w.a1),
+            "CSRF token": link_then_review(w.new_browser(), w.sam.csrf_token(), w.a1)}
 
 
 def replayed_after_decision(w: World):
     first = decide(w.client_a).status_code
     replay = w.new_browser()
     link = replay.get(f"/r/{w.token_a}").status_code
-    page = replay.get("/review")
+    page = replay.get(replay.review)
     return {"first decision": first, "link": link, "page": page.status_code,
             "page offers a choice": 'class="choices"' in text(page),
             "page shows the decision": "It cannot be changed." in text(page),
@@ -320,7 +324,7 @@ def scanner(method: str) -> Callable[[World], Any]:
         before = w.snapshot()
         browser = w.new_browser()
         link = raw(browser, method, f"/r/{w.token_a}")
-        page = raw(browser, method, "/review")  # a scanner follows the redirect too
+        page = raw(browser, method, link.headers["Location"])  # scanners follow redirects
         db.session.refresh(w.a1)
         return {"link": link.status_code, "page": page.status_code,
                 "changed": w.changed(before), "last_viewed_at": w.a1.last_viewed_at}
@@ -330,19 +334,27 @@ def scanner(method: str) -> Callable[[World], Any]:
 # --- other people's data --------------------------------------------------------------------
 
 def a_fetches_b_files(w: World):
-    get = w.client_a.get
-    return {"B's version": get(f"/review/files/{w.b.current_version.id}").status_code,
-            "an unshared draft": get(f"/review/files/{w.draft.current_version.id}").status_code,
-            "own version": get(f"/review/files/{w.a.current_version.id}").status_code}
+    get, mine, theirs = w.client_a.get, w.client_a.review, f"/review/{w.b1.public_id}"
+    return {"B's version": get(f"{mine}/files/{w.b.current_version.id}").status_code,
+            "an unshared draft": get(f"{mine}/files/{w.draft.current_version.id}").status_code,
+            "own version": get(f"{mine}/files/{w.a.current_version.id}").status_code,
+            "B's URL": get(f"{theirs}/files/{w.b.current_version.id}").status_code}
 
 
 def a_reads_b_comments(w: World):
-    assert w.client_b.post("/review/comments", {"body": "B-only: budget 40k"}).status_code == 303
-    a_page = text(w.client_a.get("/review"))
-    posted = w.client_a.post("/review/comments", {"body": "From A", "approver_id": str(w.b1.id),
-                                                  "request_id": str(w.b1.request_id)})
+    assert w.client_b.post(f"{w.client_b.review}/comments",
+                           {"body": "B-only: budget 40k"}).status_code == 303
+    a_page = text(w.client_a.get(w.client_a.review))
+    b_page = w.client_a.get(f"/review/{w.b1.public_id}")
+    on_b_url = w.client_a.post(f"/review/{w.b1.public_id}/comments",
+                               {"body": "From A", "sha256": w.b.current_version.sha256})
+    posted = w.client_a.post(f"{w.client_a.review}/comments",
+                             {"body": "From A", "approver_id": str(w.b1.id),
+                              "request_id": str(w.b1.request_id)})
     filed = db.session.scalars(select(Comment.request_id).where(Comment.body == "From A")).all()
-    return {"B's comment on A's page": "B-only" in a_page, "A's post": posted.status_code,
+    return {"B's comment on A's page": "B-only" in a_page, "B's page": b_page.status_code,
+            "B's comment on B's page": "B-only" in text(b_page),
+            "post to B's URL": on_b_url.status_code, "A's post": posted.status_code,
             "A's comment filed under": ["A" if r == w.a1.request_id else "B" for r in filed]}
 
 
@@ -350,14 +362,15 @@ def internal_note_reaches_client(w: World):
     note = w.sam.post(f"/requests/{w.a1.request_id}/comments",
                       {"body": "Internal: client is difficult", "internal": "1"})
     return {"note": note.status_code,
-            "on client page": "client is difficult" in text(w.client_a.get("/review"))}
+            "on client page": "client is difficult" in text(w.client_a.get(w.client_a.review))}
 
 
 def internal_note_on_the_certificate(w: World):
     """Every party downloads the certificate: the team's internal notes are not on it."""
     assert w.sam.post(f"/requests/{w.b1.request_id}/comments",
                       {"body": "Internal: B is slow to pay", "internal": "1"}).status_code == 302
-    assert w.client_b.post("/review/comments", {"body": "Looks right"}).status_code == 303
+    assert w.client_b.post(f"{w.client_b.review}/comments",
+                           {"body": "Looks right"}).status_code == 303
     assert decide(w.client_b).status_code == 303
     flat = pdf_text(w.certificate_pdf(w.b1.request_id))
     return {"internal note event": squash("comment.internal") in flat,
@@ -368,8 +381,9 @@ def internal_note_on_the_certificate(w: World):
 def a_reaches_b_certificate(w: World):
     assert decide(w.client_b).status_code == 303  # B approves: its certificate is issued
     public_id = db.session.get(ReviewRequest, w.b1.request_id).certificate.public_id
-    return {"B's own": w.client_b.get("/review/certificate").status_code,
-            "A's /review/certificate": w.client_a.get("/review/certificate").status_code,
+    return {"B's own": w.client_b.get(f"{w.client_b.review}/certificate").status_code,
+            "A's own URL": w.client_a.get(f"{w.client_a.review}/certificate").status_code,
+            "B's URL": w.client_a.get(f"/review/{w.b1.public_id}/certificate").status_code,
             "A on /certificates/<B>.pdf": where(w.client_a.get(f"/certificates/{public_id}.pdf")),
             "anonymous": where(w.new_browser().get(f"/certificates/{public_id}.pdf"))}
 
@@ -408,7 +422,7 @@ def _csrf_attempts(w: World, token: dict[str, str]):
         "staff comment": raw(sam, "POST", f"/requests/{w.a1.request_id}/comments",
                              data={"body": "forged", **token}).status_code,
         "staff revoke": raw(sam, "POST", f"/approvers/{w.b1.id}/revoke", data=token).status_code,
-        "client decision": raw(client_a, "POST", "/review/decision",
+        "client decision": raw(client_a, "POST", f"{client_a.review}/decision",
                                data={"choice": "approve", "confirm": "1", **token}).status_code,
         "sign-in": raw(w.new_browser(), "POST", "/login",
                        data={"email": w.staff.email, "password": PASSWORD, **token}).status_code,
@@ -518,13 +532,13 @@ def xss_staff_deliverable_page(w: World):
 
 def xss_client_review_page(w: World):
     w.a_speaks()
-    return xss(text(w.client_a2.get("/review")), ON_CLIENT_PAGE)  # A2 sees A1's words
+    return xss(text(w.client_a2.get(w.client_a2.review)), ON_CLIENT_PAGE)  # A2 sees A1's words
 
 
 def xss_rejection_reason(w: World):
     assert decide(w.client_a, "reject", text=X["reason"], scope="in_scope").status_code == 303
     return {"staff page": xss(text(w.sam.get(f"/deliverables/{w.a.id}")), ["reason"]),
-            "client page": xss(text(w.client_a.get("/review")), ["reason"])}
+            "client page": xss(text(w.client_a.get(w.client_a.review)), ["reason"])}
 
 
 def xss_lists(w: World):
@@ -577,7 +591,8 @@ def injection_in_filters(w: World):
 
 
 def oversized_text(w: World):
-    return {"comment": w.client_a.post("/review/comments", {"body": "x" * 5001}).status_code,
+    return {"comment": w.client_a.post(f"{w.client_a.review}/comments",
+                                       {"body": "x" * 5001}).status_code,
             "conditions": decide(w.client_a, "approve_with_conditions",
                                  text="x" * 5001).status_code,
             "comments": count(Comment), "decisions": count(Decision)}
@@ -628,7 +643,7 @@ def xss_reflected(w: World):
         "sign-in email": seen(w.new_browser().login(REFLECTED + "@x.example", "nope")),
         "new client name": seen(sam.post("/clients/new", {
             "name": REFLECTED, "contact_name": "Hank", "contact_email": "not-an-email"})),
-        "comment too long": seen(client_a.post("/review/comments",
+        "comment too long": seen(client_a.post(f"{client_a.review}/comments",
                                                {"body": REFLECTED + "x" * 5000})),
         "reason without scope": seen(decide(client_a, "reject", text=REFLECTED)),
         "metrics dates": seen(sam.get("/metrics", query_string={"start": REFLECTED})),
@@ -678,8 +693,8 @@ def svg_with_script(w: World):
                                future(7))
     db.session.commit()
     version_id = d.current_version.id
-    inline = w._holding(issue_token(request.approvers[0])).get(
-        f"/review/files/{version_id}?inline=1")
+    viewer = w._holding(issue_token(request.approvers[0]))
+    inline = viewer.get(f"{viewer.review}/files/{version_id}?inline=1")
     policy = csp(inline)
     staff_copy = w.sam.get(f"/versions/{version_id}/file")
     return {"status": inline.status_code, "type": inline.mimetype,
@@ -816,8 +831,8 @@ def database_gone(w: World):
                        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/x"})
     answers = {}
     for who, browser, url, headers in (("staff", w.sam, "/", {}),
-                                       ("client", w.client_a, "/review", {}),
-                                       ("htmx", w.client_a, "/review?choice=approve",
+                                       ("client", w.client_a, w.client_a.review, {}),
+                                       ("htmx", w.client_a, f"{w.client_a.review}?choice=approve",
                                         {"HX-Request": "true"})):
         visitor = down.test_client()
         visitor.set_cookie("session", browser.client.get_cookie("session").value)
@@ -838,16 +853,18 @@ def security_headers(w: World):
                 "nosniff": response.headers.get("X-Content-Type-Options"),
                 "Referrer-Policy": response.headers.get("Referrer-Policy")}
     return {"staff page": summary(w.sam.get(f"/deliverables/{w.a.id}")),
-            "client page": summary(w.client_a.get("/review")),
+            "client page": summary(w.client_a.get(w.client_a.review)),
             "sign-in page": summary(w.new_browser().get("/login"))}
 
 
 def review_pages_not_cached(w: World):
     client_a = w.client_a
-    pages = {"/review": client_a.get("/review"),
-             "/review?choice=approve": client_a.get("/review?choice=approve"),
-             "/review/files": client_a.get(f"/review/files/{w.a.current_version.id}"),
-             "a refused decision (422)": client_a.post("/review/decision", {"choice": "x"})}
+    pages = {"/review": client_a.get(client_a.review),
+             "/review?choice=approve": client_a.get(f"{client_a.review}?choice=approve"),
+             "/review/files": client_a.get(f"{client_a.review}/files/{w.a.current_version.id}"),
+             "a refused decision (422)": client_a.post(f"{client_a.review}/decision",
+                                                       {"choice": "x"}),
+             "no grant (403)": client_a.get(f"/review/{w.b1.public_id}")}
     w.sam.post(f"/approvers/{w.a1.id}/revoke")
     pages["/r/ of a revoked link (410)"] = w.new_browser().get(f"/r/{w.token_a}")
     return {name: (r.status_code, r.headers.get("Cache-Control")) for name, r in pages.items()}
@@ -870,7 +887,8 @@ def token_in_url(w: World):
     browser = w.new_browser()
     redirect = browser.get(f"/r/{w.token_a}")
     page = browser.get(redirect.headers["Location"])
-    return {"status": redirect.status_code, "location": redirect.headers["Location"],
+    return {"status": redirect.status_code,
+            "location": redirect.headers["Location"].replace(w.a1.public_id, "A1"),
             "token in the page": w.token_a in text(page),
             "Referrer-Policy": redirect.headers.get("Referrer-Policy")}
 
@@ -880,7 +898,7 @@ def renew_to_attacker(w: World):
     browser = w.new_browser()
     browser.get(f"/r/{w.token_a}")
     mails = count(OutboxMessage, OutboxMessage.to_addr == w.a1.contact.email)
-    status = browser.post("/review/renew", {"email": "attacker@evil.example"}).status_code
+    status = browser.post(f"{browser.review}/renew", {"email": "attacker@evil.example"}).status_code
     return {"status": status,
             "to attacker": count(OutboxMessage, OutboxMessage.to_addr == "attacker@evil.example"),
             "to the contact on file": count(OutboxMessage, OutboxMessage.to_addr
@@ -896,7 +914,7 @@ class Case:
     expected: Any
 
 
-NOT_FOUND = {"link": 404, "review": 404}
+NOT_FOUND = {"link": 404, "review": 403}  # no grant: the page asks for the emailed link
 REFUSED_WEBHOOK = {"status": 422, "endpoints": 0}
 TO_LOGIN = (302, "/login")
 STRICT_HEADERS = {"status": 200, "script-src": "'self'", "unsafe-inline": False,
@@ -911,7 +929,7 @@ CASES = [
     Case("token: expired (old timestamp)", expired_token,
          {"link": 303, "review": 410, "decision": 403, "file": 403, "changed": []}),
     Case("token: revoked by staff", revoked_token,
-         {"revoke": 302, "link": 410, "review": 404, "open session, page": 410,
+         {"revoke": 302, "link": 410, "review": 403, "open session, page": 410,
           "open session, decision": 403, "decisions": 0}),
     Case("token: signed for another purpose", token_for_another_purpose, NOT_FOUND),
     Case("token: session cookie and CSRF token used as link", session_cookie_as_token,
@@ -924,21 +942,22 @@ CASES = [
     Case("token: HEAD by a link scanner leaves no trace", scanner("HEAD"),
          {"link": 303, "page": 200, "changed": [], "last_viewed_at": None}),
     Case("token: never in the URL after the redirect", token_in_url,
-         {"status": 303, "location": "/review", "token in the page": False,
+         {"status": 303, "location": "/review/A1", "token in the page": False,
           "Referrer-Policy": "same-origin"}),
     Case("token: expired link renewed to the attacker's address", renew_to_attacker,
          {"status": 200, "to attacker": 0, "to the contact on file": 1}),
     # other people's data
     Case("data: A's session fetches B's files", a_fetches_b_files,
-         {"B's version": 404, "an unshared draft": 404, "own version": 200}),
+         {"B's version": 404, "an unshared draft": 404, "own version": 200, "B's URL": 403}),
     Case("data: A reads and writes B's comments", a_reads_b_comments,
-         {"B's comment on A's page": False, "A's post": 303, "A's comment filed under": ["A"]}),
+         {"B's comment on A's page": False, "B's page": 403, "B's comment on B's page": False,
+          "post to B's URL": 403, "A's post": 303, "A's comment filed under": ["A"]}),
     Case("data: staff internal note shown to the client", internal_note_reaches_client,
          {"note": 302, "on client page": False}),
     Case("data: staff internal note on the certificate", internal_note_on_the_certificate,
          {"internal note event": False, "note text": False, "client's comment event": True}),
     Case("data: A reaches B's certificate", a_reaches_b_certificate,
-         {"B's own": 200, "A's /review/certificate": 404,
+         {"B's own": 200, "A's own URL": 404, "B's URL": 403,
           "A on /certificates/<B>.pdf": TO_LOGIN, "anonymous": TO_LOGIN}),
     Case("data: downloads by guessed version id", guessed_download_ids,
          {"anonymous": TO_LOGIN, "client A's session": TO_LOGIN,
@@ -1075,7 +1094,7 @@ CASES = [
     Case("headers: review pages are not cached", review_pages_not_cached,
          {"/review": (200, "no-store"), "/review?choice=approve": (200, "no-store"),
           "/review/files": (200, "no-store"), "a refused decision (422)": (422, "no-store"),
-          "/r/ of a revoked link (410)": (410, "no-store")}),
+          "no grant (403)": (403, "no-store"), "/r/ of a revoked link (410)": (410, "no-store")}),
 ]
 
 

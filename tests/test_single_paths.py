@@ -26,6 +26,7 @@ from portal.models import (
 from portal.notifications import webhooks
 from portal.workflow import reminders
 from portal.workflow.links import LinkState, check_token, issue_token
+from tests.conftest import on_screen
 
 S = DeliverableState
 
@@ -46,11 +47,11 @@ def _end(how: str, d, staff, now):
     request = d.open_request
     first, second = request.approvers
     if how == "approved":
-        workflow.record_decision(first, Outcome.APPROVED, now=now)
-        workflow.record_decision(second, Outcome.APPROVED, now=now)
+        workflow.record_decision(first, Outcome.APPROVED, now=now, seen_sha256=on_screen(first))
+        workflow.record_decision(second, Outcome.APPROVED, now=now, seen_sha256=on_screen(second))
     elif how == "changes_requested":
         workflow.record_decision(first, Outcome.REJECTED, "Wrong colours",
-                                 RejectionScope.IN_SCOPE, now=now)
+                                 RejectionScope.IN_SCOPE, now=now, seen_sha256=on_screen(first))
     elif how == "cancelled":
         workflow.cancel_request(staff, request, now=now)
     else:
@@ -131,7 +132,7 @@ def test_the_deliverables_owner_hears_of_everything_not_the_projects(
     request = d.open_request
     first = request.approvers[0]
 
-    workflow.record_decision(first, Outcome.APPROVED)
+    workflow.record_decision(first, Outcome.APPROVED, seen_sha256=on_screen(first))
     reminders.escalate(request, utcnow())
     db.session.commit()
     from portal.workflow.closing import expire_request

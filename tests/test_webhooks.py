@@ -98,9 +98,10 @@ def test_rejection_and_view_events(endpoint, receiver, make_deliverable, browser
     d = make_deliverable(DeliverableState.DELIVERED)
     approver = d.open_request.approvers[0]
     browser.get(f"/r/{issue_token(approver)}")
-    browser.post("/review/viewed")
-    browser.post("/review/decision", {"choice": "reject", "text": "Wrong logo",
-                                      "scope": "in_scope", "confirm": "1"})
+    browser.get(browser.review)
+    browser.post(f"{browser.review}/viewed")
+    browser.post(f"{browser.review}/decision", {"choice": "reject", "text": "Wrong logo",
+                                                "scope": "in_scope", "confirm": "1"})
     assert receiver.types() == ["request.delivered", "request.viewed", "decision.recorded",
                                 "request.changes_requested"]
     decision = json.loads(receiver.received[2][1])["data"]["decision"]

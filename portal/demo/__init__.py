@@ -68,4 +68,5 @@ def load() -> None:
         request = workflow.deliver(admin, item, [jane], Policy.PARALLEL, due)
         scope = RejectionScope.IN_SCOPE if outcome == Outcome.REJECTED else None
         workflow.record_decision(request.approvers[0], outcome, text, scope,
-                                 ip="127.0.0.1", user_agent="demo data")
+                                 ip="127.0.0.1", user_agent="demo data",
+                                 seen_sha256=request.version.sha256)

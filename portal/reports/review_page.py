@@ -61,4 +61,5 @@ def page(approver: Approver) -> dict[str, Any]:
 
 def thread(approver: Approver) -> dict[str, Any]:
     """Just what the thread block shows: htmx posts need no history or preview."""
-    return {"review_request": approver.request, "comments": client_thread(approver.request_id)}
+    return {"approver": approver, "review_request": approver.request,
+            "comments": client_thread(approver.request_id)}

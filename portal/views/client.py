@@ -1,4 +1,8 @@
-"""The client's side: a magic link opens one approver's view of one request, no account."""
+"""The client's side: a magic link opens one approver's view of one request, no account.
+
+Every URL names the approver it acts for (`/review/<public_id>/…`) and every action names
+the version on screen, so a tab acts only on what it shows (see client_access.py).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -12,27 +16,24 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
+from werkzeug.wrappers import Response
 
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, limiter
-from portal.models import (
-    Approver,
-    Outcome,
-    RejectionScope,
-)
+from portal.models import Approver, Outcome, RejectionScope
 from portal.reports import review_page
+from portal.views.client_access import access, add_grant, gone_page, no_access_page
 from portal.views.common import certificate_response, no_store, send_stored
 from portal.views.htmx import is_htmx, render
 from portal.workflow import links, record_decision
 from portal.workflow.comments import post_comment
 from portal.workflow.invitations import record_view, send_fresh_link
 from portal.workflow.links import LinkState
+from portal.workflow.on_screen import PageOutOfDate, check_current
 
 bp = Blueprint("client", __name__)
-ACCESS_KEY = "review_access"
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/webp", "image/svg+xml"}
 CHOICES = {"approve": Outcome.APPROVED, "approve_with_conditions": Outcome.APPROVED_WITH_CONDITIONS,
            "reject": Outcome.REJECTED}
@@ -42,37 +43,55 @@ def _link_limit() -> str:
     return current_app.config["CLIENT_RATE_LIMIT"]
 
 
+def _per_approver() -> str:
+    return "approver:" + str((request.view_args or {}).get("public_id", ""))
+
+
 @bp.route("/r/<token>", methods=["GET", "HEAD"])
 @limiter.limit(_link_limit)
 def open_link(token: str):
-    """Scanners open links too, so this writes nothing: it only moves the token into the
-    session and redirects to a URL without it."""
+    """Scanners open links too, so this writes nothing: it only adds the link's grant to
+    the session and redirects to a URL without the token."""
     check = links.check_token(token)
     if check is None:
-        abort(404)
+        return no_access_page(None)
     if check.state == LinkState.REVOKED:
-        return _gone(check.approver)
-    session[ACCESS_KEY] = {"a": check.approver.public_id, "g": check.generation}
-    return redirect(url_for("client.review"), code=303)
+        return gone_page(check.approver)
+    add_grant(check)
+    return redirect(url_for("client.review", public_id=check.approver.public_id), code=303)
 
 
-def _gone(approver: Approver | None = None):
-    session.pop(ACCESS_KEY, None)
-    client = approver.contact.client if approver else None
-    return no_store(make_response(render_template("client/gone.html", client=client), 410))
+def _expired_page(approver: Approver, error: DomainError | None = None) -> Response:
+    html = render_template("client/expired.html", approver=approver, error=error,
+                           client=approver.contact.client,
+                           deliverable=approver.request.version.deliverable)
+    return no_store(make_response(html, error.status if error else 410))
 
 
-def _access() -> tuple[Approver, LinkState]:
-    data = session.get(ACCESS_KEY)
-    approver = review_page.approver_by_public_id(data.get("a")) \
-        if isinstance(data, dict) else None
-    if approver is None:
-        abort(404)
-    return approver, links.link_state(approver, data.get("g"))
+def _out_of_date(exc: PageOutOfDate) -> Response:
+    response = render("client/out_of_date.html", block="content", status=exc.status, error=exc,
+                      client=exc.deliverable.project.client)
+    if is_htmx():  # whichever piece asked, the whole page is what is out of date
+        response.headers.update({"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
+    return no_store(response)
 
 
-def _valid_access() -> Approver:
-    approver, state = _access()
+def _acting(public_id: str) -> Approver:
+    """The approver a client action acts for, on the version the form says was on screen.
+    Anything else ends the request: out of date (409), or a link no longer good (403)."""
+    approver, state = access(public_id)
+    if state != LinkState.VALID:
+        try:  # a replaced request says where to go now; a dead link just says so
+            check_current(approver.request, approver.contact)
+        except PageOutOfDate as exc:
+            abort(_out_of_date(exc))
+        abort(403, "This link has expired or been replaced. Open the latest link from your "
+                   "email, or ask for a new one.")
+    return approver
+
+
+def _viewing(public_id: str) -> Approver:
+    approver, state = access(public_id)
     if state != LinkState.VALID:
         abort(403, "This link has expired or been replaced. Open the latest link from your "
                    "email, or ask for a new one.")
@@ -91,53 +110,54 @@ def _comments_context(approver: Approver, **extra: Any) -> dict[str, Any]:
     return {**review_page.thread(approver), **FORM_DEFAULTS, **extra}
 
 
-@bp.get("/review")
-def review():
-    approver, state = _access()
+@bp.get("/review/<public_id>")
+def review(public_id: str):
+    approver, state = access(public_id)
     if state == LinkState.REVOKED:
-        return _gone(approver)
+        return gone_page(approver)
     if state == LinkState.EXPIRED:
-        return no_store(make_response(
-            render_template("client/expired.html", approver=approver,
-                            client=approver.contact.client,
-                            deliverable=approver.request.version.deliverable), 410))
+        return _expired_page(approver)
     choice = request.args.get("choice")
     context = _page_context(approver, choice=choice if choice in CHOICES else None)
     block = "decision_panel" if "choice" in request.args else None
     return no_store(render("client/review.html", block=block, **context))
 
 
-@bp.post("/review/renew")
+@bp.post("/review/<public_id>/renew")
 @limiter.limit(lambda: current_app.config["RENEW_RATE_LIMIT"])
-def renew():
-    approver, state = _access()
-    if state == LinkState.REVOKED:
-        return _gone(approver)
+@limiter.limit(lambda: current_app.config["RENEW_RATE_LIMIT"], key_func=_per_approver)
+def renew(public_id: str):
+    """A fresh link to the address on file: from the expired page, or from a browser that
+    holds no link for this approver (another device, a mail app's own browser)."""
+    approver = review_page.approver_by_public_id(public_id)
+    if approver is None:
+        return no_access_page(None)
     try:
         send_fresh_link(approver)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        return no_store(make_response(render_template(
-            "client/expired.html", approver=approver, error=exc, client=approver.contact.client,
-            deliverable=approver.request.version.deliverable), exc.status))
-    session.pop(ACCESS_KEY, None)
+        return _expired_page(approver, exc)
     return no_store(make_response(render_template("client/renewed.html")))
 
 
-@bp.post("/review/viewed")
+@bp.post("/review/<public_id>/viewed")
 @limiter.limit(_link_limit)
-def viewed():
-    approver = _valid_access()
-    record_view(approver, ip=request.remote_addr or "",
-                user_agent=request.headers.get("User-Agent", ""))
+def viewed(public_id: str):
+    approver = _acting(public_id)
+    try:
+        record_view(approver, seen_sha256=request.form.get("sha256"),
+                    ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""))
+    except PageOutOfDate as exc:
+        db.session.rollback()
+        return _out_of_date(exc)
     db.session.commit()
     return "", 204
 
 
-@bp.get("/review/files/<int:version_id>")
-def file(version_id: int):
-    version = review_page.shared_version(_valid_access(), version_id)
+@bp.get("/review/<public_id>/files/<int:version_id>")
+def file(public_id: str, version_id: int):
+    version = review_page.shared_version(_viewing(public_id), version_id)
     if version is None:
         abort(404)
     inline = request.args.get("inline") == "1" and version.media_type in INLINE_TYPES
@@ -152,26 +172,29 @@ def file(version_id: int):
     return no_store(response)
 
 
-@bp.get("/review/certificate")
-def certificate():
+@bp.get("/review/<public_id>/certificate")
+def certificate(public_id: str):
     """The client's own approval certificate, and no one else's."""
-    approver = _valid_access()
-    issued = approver.request.certificate
+    issued = _viewing(public_id).request.certificate
     if issued is None:
         abort(404)
     return no_store(certificate_response(issued.public_id))
 
 
-@bp.post("/review/comments")
+@bp.post("/review/<public_id>/comments")
 @limiter.limit(_link_limit)
-def comment():
-    approver = _valid_access()
+def comment(public_id: str):
+    approver = _acting(public_id)
     try:
-        post_comment(approver.contact, approver.request, request.form.get("body", ""))
+        post_comment(approver.contact, approver.request, request.form.get("body", ""),
+                     seen_sha256=request.form.get("sha256"))
         db.session.commit()
+    except PageOutOfDate as exc:
+        db.session.rollback()
+        return _out_of_date(exc)
     except DomainError as exc:
         db.session.rollback()
-        approver = _valid_access()
+        approver = _acting(public_id)
         context = (_comments_context if is_htmx() else _page_context)(
             approver, comment_error=exc, form=request.form)
         return no_store(render("client/review.html", block="comments", status=exc.status,
@@ -180,34 +203,40 @@ def comment():
         return no_store(render("client/review.html", block="comments",
                                 **_comments_context(approver)))
     flash("Your comment is posted.")
-    return redirect(url_for("client.review") + "#comments", code=303)
+    return redirect(url_for("client.review", public_id=public_id) + "#comments", code=303)
 
 
-@bp.post("/review/decision")
+def _chosen_scope() -> RejectionScope | None:
+    raw = request.form.get("scope") or None
+    return RejectionScope(raw) if raw in {s.value for s in RejectionScope} else None
+
+
+@bp.post("/review/<public_id>/decision")
 @limiter.limit(_link_limit)
-def decide():
-    approver = _valid_access()
+def decide(public_id: str):
+    approver = _acting(public_id)
     choice = request.form.get("choice", "")
     try:
         if choice not in CHOICES:
             raise InvalidInput("Choose approve, approve with conditions, or reject.")
         if not request.form.get("confirm"):
             raise InvalidInput("Tick the box to confirm your decision.")
-        scope_raw = request.form.get("scope") or None
-        scope = RejectionScope(scope_raw) if scope_raw in {s.value for s in RejectionScope} \
-            else None
-        record_decision(approver, CHOICES[choice], request.form.get("text", ""), scope,
+        record_decision(approver, CHOICES[choice], request.form.get("text", ""),
+                        _chosen_scope(), seen_sha256=request.form.get("sha256"),
                         ip=request.remote_addr or "",
                         user_agent=request.headers.get("User-Agent", ""))
         db.session.commit()
+    except PageOutOfDate as exc:
+        db.session.rollback()
+        return _out_of_date(exc)
     except DomainError as exc:
         db.session.rollback()
-        context = _page_context(_valid_access(), choice=choice if choice in CHOICES else None,
+        context = _page_context(_acting(public_id), choice=choice if choice in CHOICES else None,
                                 decision_error=exc, form=request.form)
         return no_store(render("client/review.html", block="decision_panel",
                                 status=exc.status, **context))
     if is_htmx():  # the thread closes with the request, so it is refreshed too
         return no_store(render("client/review.html", block="decision_panel",
-                                oob_blocks=("comments",), **_page_context(_valid_access())))
+                                oob_blocks=("comments",), **_page_context(_acting(public_id))))
     flash("Your decision is recorded.")
-    return redirect(url_for("client.review"), code=303)
+    return redirect(url_for("client.review", public_id=public_id), code=303)

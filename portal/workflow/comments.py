@@ -12,12 +12,16 @@ from portal.errors import IllegalTransition, InvalidInput
 from portal.extensions import db
 from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, utcnow
 from portal.permissions import require_staff
+from portal.workflow.on_screen import check_on_screen
 
 MAX_COMMENT = 5000
 
 
 def post_comment(author: User | Contact, request: ReviewRequest, body: str,
-                 *, internal: bool = False, now: datetime | None = None) -> Comment:
+                 *, seen_sha256: str | None = None, internal: bool = False,
+                 now: datetime | None = None) -> Comment:
+    """A contact's comment must name the version on their screen (`seen_sha256`); staff
+    comment from the deliverable's own page, where there is only one request to mean."""
     # Lock the request first, in the same order as a decision does, so a comment and a
     # decision on one request never wait on each other in opposite orders.
     request = lock_row(ReviewRequest, request.id)
@@ -33,6 +37,7 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
     else:
         if internal:
             raise IllegalTransition("Only staff can write internal notes.")
+        check_on_screen(request, author, seen_sha256)
         if request.status != RequestStatus.OPEN:
             raise IllegalTransition(f"This request is {request.status.label}; it takes no more "
                                     "comments.")

@@ -22,6 +22,7 @@ from portal.models import (
 )
 from portal.workflow.closing import DECIDED, close_request
 from portal.workflow.invitations import invite
+from portal.workflow.on_screen import check_on_screen
 
 MAX_TEXT = 5000
 
@@ -47,12 +48,15 @@ def _checked_text(outcome: Outcome, text: str, scope: RejectionScope | None) -> 
 
 def record_decision(
     approver: Approver, outcome: Outcome, text: str = "", scope: RejectionScope | None = None,
-    *, ip: str = "", user_agent: str = "", now: datetime | None = None,
+    *, seen_sha256: str | None, ip: str = "", user_agent: str = "",
+    now: datetime | None = None,
 ) -> Decision:
-    """Record one approver's explicit decision and move the request on."""
+    """Record one approver's explicit decision on the version they saw (its SHA-256) and
+    move the request on."""
     # Serialise decisions on one request, so the last approval is seen exactly once.
     request = lock_row(ReviewRequest, approver.request_id)
     db.session.refresh(approver)
+    check_on_screen(request, approver.contact, seen_sha256)
     if approver.status in DECIDED:
         raise AlreadyDecided("Your decision is already recorded and cannot be changed.")
     if request.status != RequestStatus.OPEN or approver.status == ApproverStatus.WITHDRAWN:

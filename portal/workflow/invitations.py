@@ -14,6 +14,7 @@ from portal.models import Approver, ApproverStatus, Deliverable, RequestStatus, 
 from portal.permissions import require_staff
 from portal.workflow import reminders
 from portal.workflow.links import send_review_link
+from portal.workflow.on_screen import check_on_screen
 
 
 def _deliverable(approver: Approver) -> Deliverable:
@@ -80,12 +81,14 @@ def send_fresh_link(approver: Approver, now: datetime | None = None) -> None:
                                                                     f"renewed{event.seq}"))
 
 
-def record_view(approver: Approver, *, ip: str = "", user_agent: str = "",
-                now: datetime | None = None) -> bool:
-    """Called by the page after it loads (never by the link's GET, which scanners send).
+def record_view(approver: Approver, *, seen_sha256: str | None, ip: str = "",
+                user_agent: str = "", now: datetime | None = None) -> bool:
+    """Called by the page after it loads (never by the link's GET, which scanners send),
+    naming the version it shows.
 
     Returns True the first time; later views only update last_viewed_at.
     """
+    check_on_screen(approver.request, approver.contact, seen_sha256)
     first = approver.last_viewed_at is None
     approver.last_viewed_at = now or utcnow()
     if first:

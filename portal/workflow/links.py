@@ -36,6 +36,7 @@ class LinkCheck:
     approver: Approver
     state: LinkState
     generation: Any
+    signed_at: datetime
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -68,7 +69,7 @@ def link_state(approver: Approver, generation: Any, now: datetime | None = None)
 def check_token(token: str, now: datetime | None = None) -> LinkCheck | None:
     """What a token grants; None for a tampered, foreign or unknown token."""
     try:
-        payload = _serializer().loads(token)
+        payload, signed_at = _serializer().loads(token, return_timestamp=True)
     except BadData:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("a"), str):
@@ -77,7 +78,7 @@ def check_token(token: str, now: datetime | None = None) -> LinkCheck | None:
     if approver is None:
         return None
     generation = payload.get("g")
-    return LinkCheck(approver, link_state(approver, generation, now), generation)
+    return LinkCheck(approver, link_state(approver, generation, now), generation, signed_at)
 
 
 def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,

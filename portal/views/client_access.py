@@ -1,0 +1,72 @@
+"""Which approvers this browser may act for: one grant per review link opened in it.
+
+The session keeps a set of grants (approver public id → link generation, signing time).
+Opening a link adds or refreshes its own grant and never touches another, and every client
+URL names its approver, so any number of tabs work side by side and a grant for one
+approver never opens another's page.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, make_response, render_template, session
+from werkzeug.wrappers import Response
+
+from portal.models import Approver, ApproverStatus, RequestStatus
+from portal.reports import review_page
+from portal.views.common import no_store
+from portal.workflow import links
+from portal.workflow.links import LinkCheck, LinkState
+from portal.workflow.on_screen import current_approver
+
+GRANTS_KEY = "review_grants"
+# A cookie holds a few KB: keep the newest grants (each is ~50 bytes).
+MAX_GRANTS = 24
+
+
+def _grants() -> dict[str, Any]:
+    grants = session.get(GRANTS_KEY)
+    return grants if isinstance(grants, dict) else {}
+
+
+def add_grant(check: LinkCheck) -> None:
+    grants = dict(_grants())
+    grants[check.approver.public_id] = [check.generation, int(check.signed_at.timestamp())]
+    if len(grants) > MAX_GRANTS:
+        newest = sorted(grants.items(), key=lambda item: item[1][1], reverse=True)
+        grants = dict(newest[:MAX_GRANTS])
+    session[GRANTS_KEY] = grants  # a new dict, so the session knows it changed
+
+
+def _granted_generation(public_id: str) -> Any:
+    grant = _grants().get(public_id)
+    return grant[0] if isinstance(grant, list) and grant else None
+
+
+def can_ask_for_link(approver: Approver) -> bool:
+    return (approver.request.status == RequestStatus.OPEN
+            and approver.status in (ApproverStatus.INVITED, ApproverStatus.QUEUED))
+
+
+def no_access_page(approver: Approver | None) -> Response:
+    """A review URL this browser holds no link for: a way forward, not a dead end. It names
+    nothing about the document, since the URL alone is not a secret."""
+    offer = approver is not None and can_ask_for_link(approver)
+    html = render_template("client/no_access.html", approver=approver, offer=offer)
+    return no_store(make_response(html, 403 if approver else 404))
+
+
+def gone_page(approver: Approver) -> Response:
+    html = render_template("client/gone.html", client=approver.contact.client,
+                           current=current_approver(approver))
+    return no_store(make_response(html, 410))
+
+
+def access(public_id: str) -> tuple[Approver, LinkState]:
+    """The approver this URL names, if a link for them was opened in this browser, and
+    what that link is worth now; otherwise the request ends with the no-access page."""
+    approver = review_page.approver_by_public_id(public_id)
+    generation = _granted_generation(public_id)
+    if approver is None or generation is None:
+        abort(no_access_page(approver))
+    return approver, links.link_state(approver, generation)
