@@ -34,6 +34,7 @@ from portal.models import (
     today_utc,
     utcnow,
 )
+from portal.notifications import background
 from portal.workflow import links
 from portal.workflow.links import LinkState
 from tests.conftest import IN_CI
@@ -243,8 +244,8 @@ def test_staff_prepares_colleague_reviews_and_delivers_in_sequence(
 # --- 2. the clients approve in turn, the first with conditions -----------------------------
 
 def test_clients_approve_in_turn_first_with_conditions(
-        browser_page: Journey, staff_a: Person, make_client, make_project, make_deliverable,
-        smtp_sink):
+        app, browser_page: Journey, staff_a: Person, make_client, make_project,
+        make_deliverable, smtp_sink):
     j = browser_page
     setup = _deliver(make_client, make_project, make_deliverable, S.DELIVERED,
                      policy=Policy.SEQUENTIAL, approvers=2)
@@ -253,7 +254,7 @@ def test_clients_approve_in_turn_first_with_conditions(
 
     c1 = j.actor(phone=True)
     c1.goto(_review_link(smtp_sink, jane_email))
-    expect(c1).to_have_url(re.compile(r"/review$"))  # the token left the address bar
+    expect(c1).to_have_url(re.compile(r"/review/[\w-]+$"))  # the token left the address bar
     expect(c1.get_by_role("heading", level=1)).to_contain_text(TITLE)
     expect(c1.get_by_text(f"Review for {CLIENT}")).to_be_visible()
     expect(_status_line(c1)).to_have_text("Waiting for your decision")
@@ -318,9 +319,11 @@ def test_clients_approve_in_turn_first_with_conditions(
     c2.get_by_role("button", name="Confirm approval").click()
     expect(_status_line(c2)).to_have_text("Approved by everyone, with conditions")
     expect(_panel(c2)).to_contain_text(f"{john} — approved")
-    expect(c2.get_by_role("link", name="Download the approval certificate")).to_be_visible()
     j.shot(c2, "06-john-approved-desktop")
+    # The approval answered at once; the background worker issues the certificate after.
+    assert background.wait_until_idle(app, timeout=60), "the certificate job did not finish"
     c2.reload()  # the thread closed with the request (the swap above leaves its form, see report)
+    expect(c2.get_by_role("link", name="Download the approval certificate")).to_be_visible()
     expect(c2.locator("#comments form")).to_have_count(0)
     expect(_status_line(c2)).to_have_text("Approved by everyone, with conditions")
 
@@ -355,8 +358,9 @@ def test_finance_downloads_and_verifies_the_certificate(
         make_deliverable, tmp_path):
     j = browser_page
     setup = _deliver(make_client, make_project, make_deliverable, S.APPROVED_WITH_CONDITIONS)
-    # The certificate job the approval queued ran in-process on this thread, where it
-    # cannot seal (see off_the_browser_thread); issue it as the worker or the sweep would.
+    # The certificate job the approval queued ran on the background worker; were it lost,
+    # the worker or the sweep would issue it like this (off the browser's thread, which
+    # cannot seal: see off_the_browser_thread). A second run returns the first certificate.
     off_the_browser_thread(app, jobs.certificates.issue, setup.request_id)
     with reading():
         certificate = db.session.scalar(
@@ -537,7 +541,7 @@ def test_expired_link_renews_and_revoked_link_is_dead(
     assert any(m["Subject"] == f"{jane} asked for a new link to {TITLE}" and jane_email
                in text_of(m) for m in told)
     c1.goto(fresh)
-    expect(c1).to_have_url(re.compile(r"/review$"))
+    expect(c1).to_have_url(re.compile(r"/review/[\w-]+$"))
     expect(_status_line(c1)).to_have_text("Waiting for your decision")
     # A link's lifetime is the approver's (renewed by every email), so the old one works too.
     c1.goto(stale)
