@@ -51,6 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
 
     from portal import cli
+    from portal.access_log import install_werkzeug_filter
     from portal.database import configure_engine
     from portal.notifications import reactions  # noqa: F401  (registers the consumers)
     from portal.notifications.queue import install_dispatch
@@ -62,6 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         configure_engine(db.engine)
     install_dispatch(db.session)
     install_version_lock(db.session)
+    install_werkzeug_filter()
     app.jinja_env.globals["external_url"] = external_url
     register_views(app)
     cli.init_app(app)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextvars
 import csv
 import io
+import logging
 import re
+import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +26,7 @@ import sqlalchemy as sa
 from markupsafe import escape
 from pypdf import PdfReader
 from sqlalchemy import func, select
+from werkzeug.serving import make_server
 
 from portal import create_app, workflow
 from portal.certificates import create_development_key
@@ -883,6 +887,41 @@ def signed_in_pages_not_cached(w: World):
             "sign-in page, signed out": cache(w.new_browser().get("/login"))}
 
 
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def token_in_access_log(w: World):
+    """The development server's access log (Gunicorn's: tests/test_access_log.py)."""
+    db.session.commit()
+    server = make_server("127.0.0.1", 0, w.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    werkzeug_log, lines = logging.getLogger("werkzeug"), _Lines()
+    level = werkzeug_log.level
+    werkzeug_log.setLevel(logging.INFO)
+    werkzeug_log.addHandler(lines)
+    thread.start()
+    try:
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        link = f"http://127.0.0.1:{server.server_port}/r/{w.token_a}"
+        with browser.open(link, timeout=20) as page:  # follows to the review page
+            status = page.status
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        werkzeug_log.removeHandler(lines)
+        werkzeug_log.setLevel(level)
+    logged = "\n".join(lines.lines)
+    return {"page": status, "token logged": w.token_a in logged,
+            "line logged, redacted": "GET /r/[token] HTTP/1.1" in logged}
+
+
 def token_in_url(w: World):
     browser = w.new_browser()
     redirect = browser.get(f"/r/{w.token_a}")
@@ -944,6 +983,8 @@ CASES = [
     Case("token: never in the URL after the redirect", token_in_url,
          {"status": 303, "location": "/review/A1", "token in the page": False,
           "Referrer-Policy": "same-origin"}),
+    Case("token: never in the access log", token_in_access_log,
+         {"page": 200, "token logged": False, "line logged, redacted": True}),
     Case("token: expired link renewed to the attacker's address", renew_to_attacker,
          {"status": 200, "to attacker": 0, "to the contact on file": 1}),
     # other people's data
