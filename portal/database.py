@@ -2,6 +2,7 @@
 row-level helpers shared by the workflow, the outbox, webhooks and the sweep."""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,21 @@ from sqlalchemy.engine import Engine
 from portal.extensions import db
 from portal.models import OutboxStatus
 
+# Whether the transactions this context begins will only read. The web layer declares it
+# for GET and HEAD (portal/views); everything else (other requests, jobs, the CLI) may
+# write. A flag of the context, not of the statement: SQLite must know at BEGIN.
+_reads_only: ContextVar[bool] = ContextVar("reads_only", default=False)
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class WriteWhileReading(RuntimeError):
+    """Code that declared it only reads (a GET or HEAD request) tried to write."""
+
+
+def declare_reads_only(only: bool) -> None:
+    """From now on in this context, transactions only read (True) or may write (False)."""
+    _reads_only.set(only)
+
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not pysqlite, decide when transactions begin, so SAVEPOINTs
@@ -19,17 +35,37 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # WAL: readers see the last commit and never wait for a writer (nor it for them).
+    # It is a property of the file, kept once set; an in-memory database stays "memory".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL, not the common NORMAL: a decision we acknowledged must survive a power cut.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # IMMEDIATE takes the write lock up front: two deferred transactions that both read
-    # and then write would deadlock, and SQLite answers that with "database is locked".
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A transaction that may write takes the write lock up front (IMMEDIATE): SQLite cannot
+    # upgrade a read whose snapshot another writer has since moved past (it fails at once
+    # with SQLITE_BUSY_SNAPSHOT instead of waiting), and two deferred transactions that both
+    # read then write would deadlock. A read-only one begins deferred and takes no lock.
+    connection.exec_driver_sql("BEGIN" if _reads_only.get() else "BEGIN IMMEDIATE")
+
+
+def _refuse_writes_while_reading(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    # On every backend, so a GET that writes fails in tests on PostgreSQL too, instead of
+    # only under contention on SQLite.
+    if _reads_only.get():
+        head = statement.lstrip()[:8].upper()
+        if head.startswith(WRITES) or " FOR UPDATE" in statement.upper():
+            raise WriteWhileReading(
+                "A GET or HEAD request must not write (its transaction began read-only); "
+                f"make it a POST: {statement[:80]!r}")
 
 
 def configure_engine(engine: Engine) -> None:
     """Attach our connection rules to this app's engine (never to every Engine)."""
+    if not event.contains(engine, "before_cursor_execute", _refuse_writes_while_reading):
+        event.listen(engine, "before_cursor_execute", _refuse_writes_while_reading)
     if engine.dialect.name == "sqlite" and not event.contains(engine, "connect",
                                                               _sqlite_connect):
         event.listen(engine, "connect", _sqlite_connect)

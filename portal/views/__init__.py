@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.audit import describe
+from portal.database import declare_reads_only
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.views.htmx import is_htmx
@@ -32,6 +33,19 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+# Safe methods write nothing (link scanners send them too), so their transactions only
+# read: on SQLite they take no lock and never wait behind a writer.
+READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _declare_intent() -> None:
+    declare_reads_only(request.method in READ_ONLY_METHODS)
+
+
+def _end_intent(_exc: BaseException | None) -> None:
+    declare_reads_only(False)  # whatever runs next in this thread may write
 
 
 UNAVAILABLE = "errors/unavailable.html"  # asks the database nothing: for 500 and 503
@@ -68,6 +82,9 @@ def register_views(app: Flask) -> None:
     for module in (auth, staff, review_requests, clients, admin, client, finance, verify,
                    metrics):
         app.register_blueprint(module.bp)
+    # First of all before-request hooks: the intent must be set before anything reads.
+    app.before_request_funcs.setdefault(None, []).insert(0, _declare_intent)
+    app.teardown_request(_end_intent)
     app.after_request(_security_headers)
 
     app.jinja_env.globals["whose_turn"] = whose_turn
