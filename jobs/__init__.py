@@ -1,9 +1,10 @@
 """RQ job functions: they take ids, load rows, call portal code, and commit.
 
 A worker process builds the app once, on its first job, and runs each job in a fresh
-app context. In RQ's synchronous mode the job runs in the context the after-commit hook
-gives it (portal/notifications/queue.py), with a session of its own; called by hand (the
-CLI, tests) it runs in the caller's context.
+app context. In the embedded default (no REDIS_URL) the in-process background runner
+(portal/notifications/background.py) gives each job a fresh app context of the app that
+asked for it, so a session of its own; called by hand (the CLI, tests) a job runs in the
+caller's context.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from portal import audit
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Role
+from portal.notifications import background
 from portal.notifications.smtp import console_quiet
 from portal.people import accounts
 
@@ -82,8 +83,9 @@ def load_demo(if_empty: bool) -> None:
         click.echo("The database already has data; demo data not loaded.")
     else:
         load()
-        with console_quiet():  # the demo's emails stay on the Outbox page
+        with console_quiet(current_app.config):  # the demo's emails stay on the Outbox page
             db.session.commit()
+            background.wait_until_idle(current_app)  # they are sent quietly, before we go on
         click.echo("Demo data loaded.")
     click.echo("\nDemo logins (password for each: " + DEMO_LOGINS["password"] + "):")
     for role, email in DEMO_LOGINS["users"]:

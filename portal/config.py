@@ -77,6 +77,8 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", "5")),
         # Seconds before each retry of a failed send (RQ Retry, and the relay's backoff).
         "MAIL_RETRY_INTERVALS": env.get("MAIL_RETRY_INTERVALS", "60,300,1800,7200"),
+        # Seconds one webhook POST may take in all (connect, send, status and headers).
+        "WEBHOOK_TIMEOUT": float(env.get("WEBHOOK_TIMEOUT", "10")),
         "REMINDER_FIRST_AFTER_DAYS": int(env.get("REMINDER_FIRST_AFTER_DAYS", "2")),
         "REMINDER_EVERY_DAYS": int(env.get("REMINDER_EVERY_DAYS", "2")),
         "REMINDER_MAX": int(env.get("REMINDER_MAX", "5")),

@@ -44,6 +44,7 @@ from portal.models import (
     today_utc,
     utcnow,
 )
+from portal.notifications import background
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct horse battery"
@@ -136,13 +137,29 @@ def app_config(tmp_path) -> dict[str, Any]:
     }
 
 
+def _settle_jobs(app: Flask) -> Callable[[Any], None]:
+    """Without Redis, jobs run on the app's background thread after the commit. A commit
+    on the test's own thread (its requests through the test client included) waits until
+    they have all run, so the test reads their results; live servers' threads do not."""
+    test_thread = threading.get_ident()
+
+    def settle(session: Any) -> None:
+        if threading.get_ident() == test_thread and not session.in_nested_transaction():
+            assert background.wait_until_idle(app, timeout=60), "background jobs still running"
+    return settle
+
+
 @pytest.fixture
 def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": database_url})
     limiter.reset()
+    settle = _settle_jobs(app)
+    sa.event.listen(db.session, "after_commit", settle)  # after the hook that dispatches
     with app.app_context():
         _empty_all_tables()
         yield app
+        sa.event.remove(db.session, "after_commit", settle)
+        assert background.stop(app, timeout=60), "background jobs still running"
         db.session.remove()
         db.engine.dispose()
 

@@ -1,4 +1,6 @@
-"""The embedded default under concurrency (issue 11, hole 3): SQLite reads beside a writer.
+"""The embedded default under concurrency (issue 11, holes 3 and 4): SQLite reads beside a
+writer, and jobs on the in-process background worker, so no request waits on SMTP or a
+webhook receiver, and a webhook POST holds no transaction and has one overall deadline.
 
 Loopback only; every wait is bounded, and no assertion is about time (figures are
 reported): each proof is structural (a lock held by the test, a server that holds its
@@ -6,20 +8,35 @@ answer until the test lets go).
 """
 from __future__ import annotations
 
+import asyncio
+import json
+import socket
 import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
 from portal.database import WriteWhileReading
 from portal.extensions import db
-from portal.models import DeliverableState, User
+from portal.models import (
+    DeliverableState,
+    OutboxMessage,
+    OutboxStatus,
+    Role,
+    User,
+    WebhookDelivery,
+)
+from portal.notifications import background, webhooks
+from portal.notifications.queue import enqueue_unless_waiting
 from portal.workflow.links import issue_token
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, _free_port
 from tests.test_load_faults import CSRF, Reply, Visitor, served
 
 S = DeliverableState
@@ -101,3 +118,208 @@ def test_a_get_request_that_writes_is_refused_on_every_backend(app, staff):
     staff.name = "Written after the GET"  # its end lifted the declaration
     db.session.commit()
     assert db.session.scalar(select(User.name).where(User.id == staff.id)) == staff.name
+
+
+# --- hole 4: no request waits on SMTP -----------------------------------------------------
+
+class HoldingSmtpSink:
+    """A real SMTP server on loopback; after `hold()` it keeps each message at DATA until
+    `release()` (bounded), so the test decides when SMTP answers."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.accepted: list[str] = []
+        self.arrived = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                sink.arrived.set()
+                await asyncio.get_running_loop().run_in_executor(None, sink._gate.wait, 30)
+                sink.accepted.extend(envelope.rcpt_tos)
+                return "250 OK"
+
+        self.port = _free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def hold(self) -> None:
+        self.arrived.clear()
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+
+@pytest.fixture
+def holding_sink(app_config: dict[str, Any]):
+    """Request before `app`: the embedded default (no REDIS_URL) mailing to this sink."""
+    sink = HoldingSmtpSink()
+    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port)
+    yield sink
+    sink.release()
+    sink.controller.stop()
+
+
+def test_embedded_a_post_answers_while_smtp_still_holds_its_email(holding_sink, app,
+        make_deliverable, staff):
+    """Staff resend a link (an email at the commit). The response arrives while the SMTP
+    server still holds that email: had the request waited on SMTP it could not answer
+    before the test releases the server, which it does only after the answer."""
+    d = make_deliverable(S.DELIVERED)  # its invitation goes through: the sink passes
+    approver_id, contact, email = (d.open_request.approvers[0].id,
+                                   d.open_request.approvers[0].contact.email, staff.email)
+    invitations = holding_sink.accepted.count(contact)
+    assert invitations == 1
+
+    holding_sink.hold()
+    try:
+        with served(app) as base:
+            sam = Visitor(base, timeout=10)
+            _sign_in(sam, email)
+            reply = sam.send("POST", f"/approvers/{approver_id}/resend", {})
+            assert reply.status == 302, reply  # answered ...
+            assert holding_sink.arrived.wait(10), "the email job never reached SMTP"
+            assert holding_sink.accepted.count(contact) == invitations  # ... mail still held
+    finally:
+        holding_sink.release()
+    assert background.wait_until_idle(app, timeout=30)
+
+    assert holding_sink.accepted.count(contact) == invitations + 1
+    statuses = db.session.scalars(select(OutboxMessage.status)).all()
+    assert set(statuses) == {OutboxStatus.SENT}
+
+
+# --- hole 4: a webhook POST holds no transaction and has one overall deadline -------------
+
+@pytest.fixture
+def admin(make_user) -> User:
+    return make_user(Role.ADMIN, email="ada@agency.example", name="Ada Admin")
+
+
+class Trickler:
+    """A receiver that answers a byte at a time, one every 0.2 s, for at most 5 s: every
+    read gets something, so a per-read timeout never fires; only a deadline stops it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.hung_up = threading.Event()  # the sender closed before we were done
+        self.lasted = 0.0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        started = time.monotonic()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(25):  # a header line that never ends
+                    time.sleep(0.2)
+                    connection.sendall(b"z")
+            except OSError:
+                self.hung_up.set()
+        self.lasted = time.monotonic() - started
+
+    def stop(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+def test_a_trickling_receiver_is_cut_off_by_the_overall_deadline(report, app, admin,
+                                                                 make_deliverable):
+    app.config["WEBHOOK_TIMEOUT"] = 1
+    trickler = Trickler()
+    try:
+        webhooks.register(admin, trickler.url, "Slow", allow_private=True)
+        db.session.commit()
+        make_deliverable(S.DELIVERED)  # request.delivered: posted by the background job
+        assert trickler.hung_up.wait(10), "the receiver was never cut off"
+    finally:
+        trickler.stop()
+    report(f"a receiver trickling a byte every 0.2 s, WEBHOOK_TIMEOUT=1: cut off after "
+           f"{trickler.lasted:.2f} s (it would have taken 5 s)")
+    delivery = db.session.scalar(select(WebhookDelivery))
+    assert (delivery.status, delivery.attempts) == (OutboxStatus.PENDING, 1)  # retried later
+    assert delivery.last_error == "TimeoutError: no complete answer within 1 s in all"
+    assert delivery.claimed_until is None
+
+
+class StallingReceiver:
+    """Takes the POST, then answers 204 only when the test lets it (bounded)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.posts = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.posts += 1
+                receiver.arrived.set()
+                receiver.release.wait(20)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_no_transaction_or_row_lock_is_held_while_a_webhook_posts(app, admin):
+    """While the receiver holds the POST, another connection locks and updates the
+    delivery's row at once (NOWAIT on PostgreSQL; on SQLite the write lock itself), and a
+    second attempt leaves it alone: the committed claim, not a lock, keeps others off."""
+    receiver = StallingReceiver()
+    try:
+        endpoint = webhooks.register(admin, receiver.url, "Billing", allow_private=True)
+        delivery = WebhookDelivery(endpoint=endpoint, event_id="evt_stall",
+                                   event_type="request.viewed",
+                                   payload=json.dumps({"id": "evt_stall"}))
+        db.session.add(delivery)
+        db.session.flush()
+        delivery_id = delivery.id
+        db.session.commit()  # written without a job: the test hands it over below
+        assert enqueue_unless_waiting(webhooks.DELIVER_JOB, delivery_id,
+                                      job_id=f"webhook-{delivery_id}")
+        assert receiver.arrived.wait(10), "the delivery job never posted"
+
+        row = WebhookDelivery.__table__
+        with db.engine.connect() as other:
+            claimed = other.execute(select(row.c.claimed_until).where(row.c.id == delivery_id)
+                                    .with_for_update(nowait=True)).scalar_one()
+            other.execute(update(row).where(row.c.id == delivery_id)
+                          .values(last_error="touched while the POST was out"))
+            other.commit()
+        assert claimed is not None
+        assert webhooks.deliver(delivery_id) == OutboxStatus.PENDING  # claimed: left alone
+        assert receiver.posts == 1
+    finally:
+        receiver.release.set()
+        assert background.wait_until_idle(app, timeout=30)
+        receiver.stop()
+
+    delivered = db.session.get(WebhookDelivery, delivery_id)
+    assert (delivered.status, delivered.attempts, delivered.last_status_code) == (
+        OutboxStatus.SENT, 1, 204)
+    assert delivered.last_error == "" and delivered.claimed_until is None
+    assert receiver.posts == 1

@@ -18,7 +18,13 @@ from portal.errors import IllegalTransition
 from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
 from portal.notifications import smtp
-from portal.notifications.delivery import RetryPolicy, Undeliverable, attempt
+from portal.notifications.delivery import (
+    Outcome,
+    RetryPolicy,
+    Send,
+    Undeliverable,
+    attempt,
+)
 from portal.notifications.queue import after_commit, relay_after_commit
 from portal.permissions import require_staff
 
@@ -39,18 +45,25 @@ def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None
     """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
     so the queue retries it; the last attempt marks the row failed instead."""
     now = now or utcnow()
+    config = current_app.config
 
-    def send(message: OutboxMessage) -> str:
+    def prepare(message: OutboxMessage) -> Send:
         try:
-            message.transport = smtp.send(message, current_app.config)
-        except smtp.DeliveryFailed as exc:
-            return str(exc)
+            email = smtp.build_email(message, config["MAIL_DEFAULT_SENDER"])
         except (ValueError, TypeError) as exc:  # the email module refused to build it
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        message.sent_at = now
-        return ""
 
-    result = attempt(OutboxMessage, message_id, send, retry_policy(), now)
+        def send() -> Outcome:  # outside any transaction
+            try:
+                transport = smtp.send(email, config)
+            except smtp.DeliveryFailed as exc:
+                return Outcome(str(exc))
+            except (ValueError, TypeError) as exc:  # a header that cannot be written out
+                raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
+            return Outcome(fields={"transport": transport, "sent_at": now})
+        return send
+
+    result = attempt(OutboxMessage, message_id, prepare, retry_policy(), now)
     if result.retrying:
         raise smtp.DeliveryFailed(result.error)
     return result.status

@@ -1,4 +1,5 @@
-"""The job queue: Redis with a real worker, or RQ's synchronous mode in-process.
+"""The job queue: Redis with real workers, or (no REDIS_URL) the in-process background
+runner (portal/notifications/background.py); either way no request waits for a job.
 
 Redis is only transport. Jobs are enqueued after the transaction that asked for them
 commits (a session hook), under deterministic ids. Enqueueing never fails a request:
@@ -16,6 +17,8 @@ from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
+from portal.notifications import background
+
 log = logging.getLogger(__name__)
 QUEUE_NAME = "signoff"
 
@@ -25,17 +28,18 @@ def redis_connection(url: str) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
 
 
+def _embedded() -> background.Runner | None:
+    """The in-process runner when there is no Redis to hand jobs to."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return None if app.config["REDIS_URL"] else background.runner(app)
+
+
 def job_queue() -> Queue:
+    """The RQ queue on REDIS_URL."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     queue = app.extensions.get("signoff_queue")
     if queue is None:
-        url = app.config["REDIS_URL"]
-        if url:
-            queue = Queue(QUEUE_NAME, connection=redis_connection(url))
-        else:
-            import fakeredis  # only the embedded default needs it
-
-            queue = Queue(QUEUE_NAME, is_async=False, connection=fakeredis.FakeRedis())
+        queue = Queue(QUEUE_NAME, connection=redis_connection(app.config["REDIS_URL"]))
         app.extensions["signoff_queue"] = queue
     return queue
 
@@ -57,9 +61,12 @@ def _waiting(queue: Queue, job_id: str) -> bool:
 
 def waiting(job_id: str) -> bool:
     """Is this job already in the queue, bound to run? (False when Redis is away.)"""
+    runner = _embedded()
+    if runner is not None:
+        return runner.waiting(job_id)
     queue = job_queue()
     try:
-        return queue.is_async and _waiting(queue, job_id)
+        return _waiting(queue, job_id)
     except RedisError:
         return False
 
@@ -68,15 +75,19 @@ def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
                            retries: list[int] | None = None) -> bool:
     """Enqueue under a deterministic id unless that job is already waiting to run.
 
-    A job that started and died with its worker is enqueued again: the row lock and
-    status check in the job itself make a second run harmless. False when Redis is down.
+    A job that started and died with its worker is enqueued again: the claim and status
+    check in the job itself make a second run harmless. False when Redis is down.
+    In-process there are no timed retries (`retries`): the relay hands a failed row on.
     """
+    runner = _embedded()
+    if runner is not None:
+        return runner.submit(background.Job(func, args, job_id))
     queue = job_queue()
     options: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
     if retries:
         options["retry"] = Retry(max=len(retries), interval=retries)
     try:
-        if queue.is_async and _waiting(queue, job_id):
+        if _waiting(queue, job_id):
             return False
         queue.enqueue(func, *args, **options)
     except RedisError as exc:
@@ -115,11 +126,8 @@ def _dispatch(session: Session) -> None:
     jobs = session.info.pop(AFTER_COMMIT_KEY, [])
     if not jobs:
         return
-    # A committed session emits no more SQL, and RQ's synchronous mode runs the job right
-    # here: give it a context (and so a session and transaction) of its own.
-    with current_app.app_context():
-        for func, args, job_id, retries in jobs:
-            enqueue_unless_waiting(func, *args, job_id=job_id, retries=retries)
+    for func, args, job_id, retries in jobs:
+        enqueue_unless_waiting(func, *args, job_id=job_id, retries=retries)
 
 
 def _forget(session: Session, transaction: SessionTransaction) -> None:

@@ -1,19 +1,25 @@
-"""POSTs to addresses an admin typed in, without letting them reach our own network (SSRF).
+"""POSTs to addresses an admin typed in, without letting them reach our own network (SSRF),
+and without letting a slow receiver hold us for long.
 
 The host is resolved once, every address is checked, and the connection goes to the
 checked address (DNS cannot swap in an internal one between the check and the request).
+The whole exchange has one deadline: a socket timeout bounds each read, so a receiver
+trickling a byte a second would never trip it; a watchdog shuts the socket instead.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from urllib.parse import urlsplit
 
 from portal.errors import InvalidInput
 
-TIMEOUT = 10
+DEADLINE = 10.0  # seconds for the whole POST: connect, send, status line and headers
 
 
 class UnsafeDestination(InvalidInput):
@@ -66,25 +72,67 @@ def resolve_safely(url: str, allow_private: bool) -> tuple[str, str, int]:
 class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to an address we already checked, still verifying the certificate's name."""
 
-    def __init__(self, address: str, host: str, port: int) -> None:
-        super().__init__(host, port, timeout=TIMEOUT, context=ssl.create_default_context())
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        # The plain socket is set first, so the watchdog can cut a handshake that trickles.
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def post(url: str, allow_private: bool, body: str, headers: dict[str, str]) -> int:
+class _Watchdog:
+    """Shuts the connection's socket at the deadline, which ends any read or write blocked
+    on it at once (plain or TLS); `fired` says that is why the exchange failed."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(max(seconds, 0.0), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing to cut
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def post(url: str, allow_private: bool, body: str, headers: dict[str, str], *,
+         deadline: float = DEADLINE) -> int:
+    """POST and return the status code, within `deadline` seconds in all (TimeoutError)."""
+    started = time.monotonic()
     scheme, address, port = resolve_safely(url, allow_private)
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    left = deadline - (time.monotonic() - started)
+    if left <= 0:
+        raise TimeoutError(f"no answer within {deadline:g} s in all (name lookup)")
     connection: http.client.HTTPConnection = (
-        _PinnedHTTPS(address, parts.hostname or "", port) if scheme == "https"
-        else http.client.HTTPConnection(address, port, timeout=TIMEOUT))
+        _PinnedHTTPS(address, parts.hostname or "", port, left) if scheme == "https"
+        else http.client.HTTPConnection(address, port, timeout=left))
+    # A TCP connect is bounded by the socket timeout (`left`); the rest by the watchdog.
+    watchdog = _Watchdog(connection, left)
     try:
+        connection.connect()
+        if watchdog.fired:
+            raise TimeoutError("connected too late")
         connection.request("POST", path, body=body.encode(),
                            headers={**headers, "Host": parts.netloc})
-        return connection.getresponse().status
+        status = connection.getresponse().status
+        if watchdog.fired:  # a cut can pass for the end of the headers
+            raise TimeoutError("cut off")
+        return status
+    except (OSError, http.client.HTTPException) as exc:
+        if watchdog.fired:
+            raise TimeoutError(f"no complete answer within {deadline:g} s in all") from exc
+        raise
     finally:
+        watchdog.cancel()
         connection.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -15,18 +14,19 @@ import click
 
 from portal.models import OutboxMessage
 
-# The console transport's echo, switched off where emails only need to exist (the demo's
-# fixtures are listed on the Outbox page instead of flooding the terminal).
-_echo = ContextVar("console_echo", default=True)
+QUIET = "MAIL_CONSOLE_QUIET"
 
 
 @contextmanager
-def console_quiet() -> Iterator[None]:
-    token = _echo.set(False)
+def console_quiet(config: dict[str, Any]) -> Iterator[None]:
+    """The console transport echoes nothing meanwhile, whichever thread sends (the
+    background jobs too): the demo's fixtures are listed on the Outbox page instead of
+    flooding the terminal. A setting of the app, since the sender is another thread."""
+    config[QUIET] = True
     try:
         yield
     finally:
-        _echo.reset(token)
+        config.pop(QUIET, None)
 
 
 class DeliveryFailed(Exception):
@@ -51,13 +51,15 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     return email
 
 
-def send(message: OutboxMessage, config: dict[str, Any]) -> str:
-    """Send one message; returns the transport's name. Raises DeliveryFailed."""
-    email = build_email(message, config["MAIL_DEFAULT_SENDER"])
+def send(email: EmailMessage, config: dict[str, Any]) -> str:
+    """Send one built message; returns the transport's name. Raises DeliveryFailed.
+    Called outside any database transaction (notifications/delivery.py)."""
     if not config.get("MAIL_SERVER"):
-        if _echo.get() and not config.get("TESTING"):
+        if not config.get(QUIET) and not config.get("TESTING"):
+            text = email.get_body(preferencelist=("plain",))
             click.echo(f"\n--- email to {email['To']} ---\nSubject: {email['Subject']}\n\n"
-                       f"{message.body_text}\n--- end of email ---\n", err=True)
+                       f"{text.get_content() if text else ''}\n--- end of email ---\n",
+                       err=True)
         return "console"
     try:
         with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=15) as smtp:

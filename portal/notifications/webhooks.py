@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal import audit
@@ -23,7 +24,7 @@ from portal.database import due_pending_ids
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import OutboxStatus, User, WebhookDelivery, WebhookEndpoint, utcnow
-from portal.notifications.delivery import RetryPolicy, attempt
+from portal.notifications.delivery import Outcome, RetryPolicy, Send, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
 from portal.notifications.safe_http import UnsafeDestination, post, resolve_safely
 from portal.permissions import require_admin
@@ -97,31 +98,34 @@ def signature(secret: str, timestamp: int, body: str) -> str:
 
 
 def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | None:
-    """One attempt at one delivery; a disabled endpoint's deliveries wait, untouched."""
+    """One attempt at one delivery; a disabled endpoint's deliveries wait, untouched.
+    The POST happens outside any transaction, cut off after WEBHOOK_TIMEOUT in all."""
     now = now or utcnow()
-    if not db.session.scalar(select(WebhookEndpoint.active).join(WebhookDelivery.endpoint)
-                             .where(WebhookDelivery.id == delivery_id)):
-        return OutboxStatus.PENDING if db.session.get(WebhookDelivery, delivery_id) else None
+    deadline = float(current_app.config["WEBHOOK_TIMEOUT"])
 
-    def send(delivery: WebhookDelivery) -> str:
-        timestamp = int(now.timestamp())
+    def prepare(delivery: WebhookDelivery) -> Send | None:
         endpoint = delivery.endpoint
+        if not endpoint.active:
+            return None
+        timestamp = int(now.timestamp())
+        url, allow_private, body = endpoint.url, endpoint.allow_private_network, delivery.payload
         headers = {"Content-Type": "application/json", "User-Agent": "Signoff-Webhooks/1",
                    "Signoff-Event-Id": delivery.event_id,
                    "Signoff-Event-Type": delivery.event_type,
                    "Signoff-Timestamp": str(timestamp),
-                   "Signoff-Signature": signature(endpoint.secret, timestamp, delivery.payload)}
-        try:
-            code = post(endpoint.url, endpoint.allow_private_network, delivery.payload, headers)
-        except (OSError, http.client.HTTPException, InvalidInput) as exc:
-            return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        delivery.last_status_code = code
-        if not 200 <= code < 300:
-            return f"HTTP {code}"
-        delivery.delivered_at = now
-        return ""
+                   "Signoff-Signature": signature(endpoint.secret, timestamp, body)}
 
-    return attempt(WebhookDelivery, delivery_id, send, RETRY, now).status
+        def send() -> Outcome:
+            try:
+                code = post(url, allow_private, body, headers, deadline=deadline)
+            except (OSError, http.client.HTTPException, InvalidInput) as exc:
+                return Outcome(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+            if not 200 <= code < 300:
+                return Outcome(f"HTTP {code}", {"last_status_code": code})
+            return Outcome(fields={"last_status_code": code, "delivered_at": now})
+        return send
+
+    return attempt(WebhookDelivery, delivery_id, prepare, RETRY, now).status
 
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:

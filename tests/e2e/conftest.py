@@ -105,7 +105,7 @@ def _e2e_settings(database_url: str, app_config: dict[str, Any], smtp_sink: Smtp
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{live_port}",
         "SIGNING_KEY": str(key), "SIGNING_CERT": str(cert), "SIGNING_PKCS12": "",
         "SIGNING_TSA_URL": "",
-        "REDIS_URL": "",  # RQ's synchronous mode: jobs run inside the request
+        "REDIS_URL": "",  # the embedded default: jobs on the in-process background worker
         "RATELIMIT_STORAGE_URI": "memory://",
         "CLIENT_RATE_LIMIT": "10000 per minute", "RENEW_RATE_LIMIT": "1000 per minute",
         "VERIFY_RATE_LIMIT": "1000 per minute",
