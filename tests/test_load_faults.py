@@ -313,12 +313,13 @@ def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(repor
         visitor.open_link(token)
         cookie = "; ".join(f"{c.name}={c.value}" for c in visitor.jar)
         body = urllib.parse.urlencode(
-            {"choice": "approve", "confirm": "1", "csrf_token": visitor.csrf}).encode()
+            {"choice": "approve", "confirm": "1", "csrf_token": visitor.csrf,
+             "sha256": visitor.shown}).encode()
         opener = urllib.request.build_opener(_NoRedirect())
 
         def approve() -> None:
             # The same session for all hundred: one approver double-, triple-… clicking.
-            request = urllib.request.Request(f"{base}/review/decision", data=body,
+            request = urllib.request.Request(f"{base}{visitor.page}/decision", data=body,
                                              method="POST", headers={"Cookie": cookie})
             barrier.wait(timeout=20)
             started = time.monotonic()
