@@ -36,6 +36,7 @@ from portal.files.filetypes import clean_filename
 from portal.models import (
     Comment,
     Decision,
+    DecisionCode,
     DeliverableState,
     OutboxMessage,
     Policy,
@@ -922,6 +923,23 @@ def token_in_access_log(w: World):
             "line logged, redacted": "GET /r/[token] HTTP/1.1" in logged}
 
 
+def guessing_the_emailed_code(w: World):
+    """Step-up on: the code is kept only as a keyed hash, five wrong tries use it up, and
+    without a confirmed code there is no decision."""
+    db.session.get(ReviewRequest, w.a1.request_id).require_code = True
+    db.session.commit()
+    client_a = w.client_a
+    sent = client_a.post(f"{client_a.review}/code").status_code
+    row = db.session.scalars(select(DecisionCode)).one()
+    guesses = [client_a.post(f"{client_a.review}/code/confirm", {"code": f"{n:06d}"})
+               for n in range(6)]
+    db.session.refresh(row)
+    return {"sent": sent, "guesses": [g.status_code for g in guesses],
+            "last answer": "Too many wrong tries" in text(guesses[-1]),
+            "tries counted": row.tries, "stored as": "hash" if len(row.digest) == 64 else "?",
+            "decision": decide(client_a).status_code, "decisions": count(Decision)}
+
+
 def token_in_url(w: World):
     browser = w.new_browser()
     redirect = browser.get(f"/r/{w.token_a}")
@@ -985,6 +1003,9 @@ CASES = [
           "Referrer-Policy": "same-origin"}),
     Case("token: never in the access log", token_in_access_log,
          {"page": 200, "token logged": False, "line logged, redacted": True}),
+    Case("step-up: guessing the emailed code", guessing_the_emailed_code,
+         {"sent": 200, "guesses": [422] * 6, "last answer": True, "tries counted": 5,
+          "stored as": "hash", "decision": 403, "decisions": 0}),
     Case("token: expired link renewed to the attacker's address", renew_to_attacker,
          {"status": 200, "to attacker": 0, "to the contact on file": 1}),
     # other people's data

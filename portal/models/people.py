@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -76,6 +76,8 @@ class Client(db.Model):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # New requests ask for a one-time code emailed to the approver before a decision.
+    require_code_default: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="client", order_by="Contact.name"

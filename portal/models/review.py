@@ -55,6 +55,13 @@ class RejectionScope(Choice):
     CHANGE_REQUEST = "change_request"
 
 
+class IdentityCheck(Choice):
+    """How the person deciding showed they are the approver."""
+
+    LINK = "link"  # held the personal link emailed to the address on file
+    EMAIL_CODE = "email_code"  # and typed a one-time code emailed to that address
+
+
 def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
@@ -80,6 +87,8 @@ class ReviewRequest(db.Model):
         choice_column(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True
     )
     link_ttl_days: Mapped[int] = mapped_column(default=14)
+    # Step-up: a decision needs a one-time code emailed to the approver's address.
+    require_code: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Reminder policy, copied from the settings' defaults when the request is made.
     reminder_first_after_days: Mapped[int] = mapped_column(default=2, server_default="2")
     reminder_every_days: Mapped[int] = mapped_column(default=2, server_default="2")
@@ -177,8 +186,27 @@ class Decision(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(512), default="")
+    identity: Mapped[IdentityCheck] = mapped_column(
+        choice_column(IdentityCheck, "identity_check"), default=IdentityCheck.LINK,
+        server_default=IdentityCheck.LINK.value)
 
     approver: Mapped[Approver] = relationship(back_populates="decision")
+
+
+class DecisionCode(db.Model):
+    """A one-time code emailed to an approver before a decision. Only its keyed hash is
+    kept; it is good for a few tries within minutes, and once."""
+
+    __tablename__ = "decision_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("approvers.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # by a decision
 
 
 class Comment(db.Model):

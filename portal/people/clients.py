@@ -26,6 +26,14 @@ def create_client(actor: User, name: str, contacts: list[tuple[str, str]]) -> Cl
     return client
 
 
+def set_code_default(actor: User, client: Client, required: bool) -> None:
+    """Whether new requests to this client ask for an emailed code before a decision."""
+    require_staff(actor)
+    if client.require_code_default != required:
+        client.require_code_default = required
+        audit.record(actor, "client.code_default", client, required=required)
+
+
 def add_contact(actor: User, client: Client, name: str, email: str) -> Contact:
     require_staff(actor)
     name = single_line(name, "The contact's name", 120)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.models import Approver, ReviewRequest, Version
+from portal.workflow import step_up
 from portal.workflow.comments import client_thread
 from portal.workflow.turns import request_status_for
 
@@ -56,6 +57,7 @@ def page(approver: Approver) -> dict[str, Any]:
         "client": deliverable.project.client, "history": history,
         "comments": client_thread(review_request.id),
         "status_line": request_status_for(approver),
+        "step_up": step_up.state(approver),
     }
 
 

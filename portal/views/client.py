@@ -27,7 +27,7 @@ from portal.reports import review_page
 from portal.views.client_access import access, add_grant, gone_page, no_access_page
 from portal.views.common import certificate_response, no_store, send_stored
 from portal.views.htmx import is_htmx, render
-from portal.workflow import links, record_decision
+from portal.workflow import links, record_decision, step_up
 from portal.workflow.comments import post_comment
 from portal.workflow.invitations import record_view, send_fresh_link
 from portal.workflow.links import LinkState
@@ -98,7 +98,8 @@ def _viewing(public_id: str) -> Approver:
     return approver
 
 
-FORM_DEFAULTS = {"choice": None, "decision_error": None, "comment_error": None, "form": {}}
+FORM_DEFAULTS = {"choice": None, "decision_error": None, "comment_error": None, "form": {},
+                 "code_error": None, "code_notice": None}
 
 
 def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
@@ -239,4 +240,56 @@ def decide(public_id: str):
         return no_store(render("client/review.html", block="decision_panel",
                                 oob_blocks=("comments",), **_page_context(_acting(public_id))))
     flash("Your decision is recorded.")
+    return redirect(url_for("client.review", public_id=public_id), code=303)
+
+
+CODE_ANSWERS = {
+    step_up.CodeCheck.WRONG: "That code is not right. Check the newest email and try again.",
+    step_up.CodeCheck.EXPIRED: "That code has expired. Ask for a new one.",
+    step_up.CodeCheck.NO_TRIES_LEFT: "Too many wrong tries for this code. Ask for a new one.",
+    step_up.CodeCheck.NONE_SENT: "Ask for a code first.",
+}
+
+
+def _panel(public_id: str, status: int = 200, **extra: Any) -> Response:
+    return no_store(render("client/review.html", block="decision_panel", status=status,
+                           **_page_context(_acting(public_id), **extra)))
+
+
+@bp.post("/review/<public_id>/code")
+@limiter.limit(_link_limit)
+def send_code(public_id: str):
+    approver = _acting(public_id)
+    try:
+        step_up.send_code(approver, seen_sha256=request.form.get("sha256"))
+        db.session.commit()
+    except PageOutOfDate as exc:
+        db.session.rollback()
+        return _out_of_date(exc)
+    except DomainError as exc:
+        db.session.rollback()
+        return _panel(public_id, exc.status, code_error=exc.message)
+    return _panel(public_id, code_notice="We have emailed you a code. It works for "
+                  f"{int(step_up.CODE_TTL.total_seconds() // 60)} minutes.")
+
+
+@bp.post("/review/<public_id>/code/confirm")
+@limiter.limit(_link_limit)
+def confirm_code(public_id: str):
+    approver = _acting(public_id)
+    try:
+        answer = step_up.confirm_code(approver, request.form.get("code", ""),
+                                      seen_sha256=request.form.get("sha256"))
+        db.session.commit()  # a wrong try counts too
+    except PageOutOfDate as exc:
+        db.session.rollback()
+        return _out_of_date(exc)
+    except DomainError as exc:
+        db.session.rollback()
+        return _panel(public_id, exc.status, code_error=exc.message)
+    if answer != step_up.CodeCheck.CONFIRMED:
+        return _panel(public_id, 422, code_error=CODE_ANSWERS[answer])
+    if is_htmx():
+        return _panel(public_id)
+    flash("Code confirmed: you can decide now.")
     return redirect(url_for("client.review", public_id=public_id), code=303)

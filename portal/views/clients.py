@@ -96,6 +96,17 @@ def update_contact(contact_id: int):
         "Contact saved. Links sent to an old address no longer work.")
 
 
+@bp.post("/clients/<int:client_id>/code-default")
+@staff_only
+def code_default(client_id: int):
+    client = get_or_404(Client, client_id)
+    required = request.form.get("require_code") == "1"
+    return _act_on_client(client_id, lambda: people.set_code_default(
+        acting_user(), client, required),
+        "New requests will ask for an emailed code before a decision." if required
+        else "New requests will not ask for an emailed code.")
+
+
 @bp.post("/clients/<int:client_id>/projects")
 @staff_only
 def add_project(client_id: int):

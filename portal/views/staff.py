@@ -148,7 +148,8 @@ def deliver(deliverable_id: int):
             raise InvalidInput("Choose parallel or sequential approval.")
         due = parse_date(request.form.get("due_date"), "The due date")
         workflow.deliver(acting_user(), deliverable, contacts, Policy(policy_raw), due,
-                         reminder_policy=_reminder_policy(request.form))
+                         reminder_policy=_reminder_policy(request.form),
+                         require_code=request.form.get("require_code") == "1")
     return act_on_deliverable(deliverable_id, action,
                               "Delivered. The approvers have been emailed.")
 

@@ -13,6 +13,7 @@ from portal.models import (
     Approver,
     ApproverStatus,
     Decision,
+    IdentityCheck,
     Outcome,
     Policy,
     RejectionScope,
@@ -20,6 +21,7 @@ from portal.models import (
     ReviewRequest,
     utcnow,
 )
+from portal.workflow import step_up
 from portal.workflow.closing import DECIDED, close_request
 from portal.workflow.invitations import invite
 from portal.workflow.on_screen import check_on_screen
@@ -67,11 +69,15 @@ def record_decision(
     scope = scope if outcome == Outcome.REJECTED else None
     text = _checked_text(outcome, text, scope)
     now = now or utcnow()
+    identity = IdentityCheck.LINK
+    if request.require_code:
+        step_up.use_confirmation(approver, now)
+        identity = IdentityCheck.EMAIL_CODE
     version = request.version
     decision = Decision(
         approver_id=approver.id, request_id=request.id, version_id=version.id,
         version_sha256=version.sha256, outcome=outcome, text=text, scope=scope, at=now,
-        ip=ip[:64], user_agent=user_agent[:512],
+        ip=ip[:64], user_agent=user_agent[:512], identity=identity,
     )
     try:
         with db.session.begin_nested():
@@ -84,7 +90,7 @@ def record_decision(
     audit.record(approver.contact, f"decision.{outcome.value}", decision,
                  deliverable=version.deliverable, version=version.number,
                  sha256=version.sha256, text=text, scope=scope.value if scope else None,
-                 ip=decision.ip)
+                 ip=decision.ip, identity=identity.value)
     if outcome == Outcome.REJECTED:
         close_request(request, RequestStatus.CHANGES_REQUESTED, now)
     else:

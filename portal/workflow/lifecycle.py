@@ -179,9 +179,10 @@ class ReminderPolicy:
 def deliver(
     actor: User, deliverable: Deliverable, contacts: Sequence[Contact], policy: Policy,
     due_date: date | None, today: date | None = None,
-    reminder_policy: ReminderPolicy | None = None,
+    reminder_policy: ReminderPolicy | None = None, require_code: bool | None = None,
 ) -> ReviewRequest:
-    """Send the reviewed current version to the chosen contacts for their decision."""
+    """Send the reviewed current version to the chosen contacts for their decision.
+    `require_code` None takes the client's default for the emailed-code step-up."""
     require_staff(actor)
     if deliverable.state not in {S.DRAFT, S.IN_REVIEW, S.READY}:
         raise IllegalTransition(
@@ -208,6 +209,7 @@ def deliver(
         reminder_first_after_days=reminder_policy.first_after_days,
         reminder_every_days=reminder_policy.every_days,
         reminder_max=reminder_policy.max_reminders,
+        require_code=client.require_code_default if require_code is None else require_code,
     )
     db.session.add(request)
     for position, contact in enumerate(contacts, start=1):
@@ -219,5 +221,5 @@ def deliver(
         invite(approver, now)
     audit.record(actor, "request.delivered", request, deliverable=deliverable,
                  version=version.number, policy=policy.value, due_date=due_date.isoformat(),
-                 approvers=[c.email for c in contacts])
+                 approvers=[c.email for c in contacts], require_code=request.require_code)
     return request
