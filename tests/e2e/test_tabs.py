@@ -142,6 +142,37 @@ def test_two_requests_in_two_tabs_each_decision_lands_on_its_own(
             footer_id: [(JANE[1], "Footer looks right")]}
 
 
+def test_five_tabs_of_one_browser_each_act_on_what_they_show(
+        browser_page: Journey, staff, colleague, make_client, make_project, smtp_sink):
+    """The issue's bar: five review links open in five tabs; every comment and decision,
+    made in an order unlike the order of opening, lands on its own tab's document."""
+    j = browser_page
+    project = _acme(make_client, make_project)
+    jane = project.client.contacts[0]
+    titles = ["Logo", "Brochure", "Poster", "Banner", "Flyer"]
+    ids = [_deliver(staff, colleague, project, title, [jane]).id for title in titles]
+    db.session.commit()
+    links = _links(smtp_sink, JANE[1], len(titles))
+
+    first = j.actor()
+    opened = [first] + [first.context.new_page() for _ in titles[1:]]
+    for tab, link in zip(opened, links, strict=True):
+        tab.goto(link)
+    # Which tab shows which deliverable, as read off each page's heading.
+    by_title = {tab.locator("h1").inner_text().split(" · ")[0].strip(): tab for tab in opened}
+    tabs = [by_title[title] for title in titles]
+    for i in (3, 0, 4, 1, 2):
+        _comment(tabs[i], f"Note on {titles[i]}")
+    for i in (4, 2, 0, 3, 1):
+        _approve(tabs[i], titles[i])
+        expect(tabs[i].locator("#decision-panel")).to_contain_text("Jane Doe — approved")
+
+    with reading():
+        assert _outcomes(*ids) == {i: [(JANE[1], "approved", 1)] for i in ids}
+        assert _comments(*ids) == {i: [(JANE[1], f"Note on {t}")]
+                                   for i, t in zip(ids, titles, strict=True)}
+
+
 # --- 2. a new version while a tab is open ---------------------------------------------------
 
 def _cancel_and_redeliver(staff_id: int, colleague_id: int, deliverable_id: int) -> None:
