@@ -19,10 +19,12 @@ from portal.models import (
     Contact,
     Decision,
     Deliverable,
+    Outcome,
     ReviewRequest,
     User,
 )
 from portal.notifications import webhooks
+from portal.notifications.attachments import certificate_key
 from portal.notifications.compose import compose
 from portal.urls import external_url
 
@@ -132,8 +134,29 @@ def _review_asked(asked_by: User, deliverable: Deliverable, _event: AuditEvent) 
 
 @on("certificate.issued")
 def _certificate(_actor: Any, certificate: Certificate, _event: AuditEvent) -> None:
+    _send_certificate(certificate)
     webhooks.emit("certificate.issued", {
         "certificate": {"id": certificate.public_id, "pdf_sha256": certificate.pdf_sha256,
                         "issued_at": certificate.issued_at.isoformat(),
                         "verify_url": verify_url(certificate.public_id)},
         **request_data(certificate.request)})
+
+
+def _send_certificate(certificate: Certificate) -> None:
+    """Every approver who decided gets the finished certificate, attached at send time
+    (notifications/attachments.py); one email each, however often the job runs."""
+    request = certificate.request
+    version = request.version
+    deliverable = version.deliverable
+    deciders = [a for a in request.approvers if a.decision is not None and a.contact.email]
+    conditions = [{"name": a.contact.name, "text": a.decision.text} for a in deciders
+                  if a.decision.outcome == Outcome.APPROVED_WITH_CONDITIONS
+                  and a.decision.text]
+    for approver in deciders:
+        compose(to_addr=approver.contact.email or "", to_name=approver.contact.name,
+                template="certificate_issued",
+                idempotency_key=certificate_key(certificate.public_id, approver.id),
+                deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
+                certificate=certificate, deliverable=deliverable, version=version,
+                outcome=request.status.label, conditions=conditions,
+                verify_url=verify_url(certificate.public_id))

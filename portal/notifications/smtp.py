@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from portal.models import OutboxMessage
+from portal.notifications import attachments
 
 QUIET = "MAIL_CONSOLE_QUIET"
 
@@ -34,7 +35,8 @@ class DeliveryFailed(Exception):
 
 
 def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
-    """Multipart text + HTML with the headers mail servers and clients expect."""
+    """Multipart text + HTML with the headers mail servers and clients expect, and the
+    files the row names (notifications/attachments.py; ValueError if one cannot be had)."""
     _, sender_addr = parseaddr(sender)
     domain = sender_addr.rpartition("@")[2] or "localhost"
     email = EmailMessage()
@@ -48,6 +50,9 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
+    for item in attachments.for_message(message):  # read now, inside the claim
+        email.add_attachment(item.content, maintype=item.maintype, subtype=item.subtype,
+                             filename=item.filename)
     return email
 
 
