@@ -52,6 +52,8 @@ class OutboxMessage(db.Model):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
     deliverable_id: Mapped[int | None] = mapped_column(ForeignKey("deliverables.id"), index=True)
+    # A file the email carries, read from the store when it is sent (never copied here).
+    attachment_certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     status: Mapped[OutboxStatus] = mapped_column(
         choice_column(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )

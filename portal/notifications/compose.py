@@ -5,7 +5,7 @@ from flask import render_template
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import OutboxMessage
+from portal.models import Certificate, OutboxMessage
 from portal.notifications.outbox import send_after_commit
 
 
@@ -17,11 +17,13 @@ def compose(
     idempotency_key: str,
     deliverable_id: int | None = None,
     reply_to: str = "",
+    attachment: Certificate | None = None,
     **context: object,
 ) -> OutboxMessage:
     """Render `emails/<template>.{subject,txt,html}` into a pending outbox row.
 
-    The idempotency key makes a retried action write the same message only once.
+    The idempotency key makes a retried action write the same message only once. An
+    `attachment` (a certificate) is attached from the file store when the email is sent.
     """
     existing = db.session.scalar(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
@@ -37,6 +39,7 @@ def compose(
         body_text=render_template(f"emails/{template}.txt", **context),
         body_html=render_template(f"emails/{template}.html", **context),
         deliverable_id=deliverable_id,
+        attachment_certificate_id=attachment.id if attachment is not None else None,
     )
     db.session.add(message)
     db.session.flush()

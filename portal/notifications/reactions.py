@@ -157,6 +157,7 @@ def _send_certificate(certificate: Certificate) -> None:
                 template="certificate_issued",
                 idempotency_key=certificate_key(certificate.public_id, approver.id),
                 deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
-                certificate=certificate, deliverable=deliverable, version=version,
+                attachment=certificate, certificate=certificate, deliverable=deliverable,
+                version=version,
                 outcome=request.status.label, conditions=conditions,
                 verify_url=verify_url(certificate.public_id))
