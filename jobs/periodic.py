@@ -10,6 +10,7 @@ def every_minute(at: str | None = None) -> dict[str, int]:
     """Reminders, escalations and expiries that are due, then the outbox relays."""
     from portal.certificates import ask_again_for_missing
     from portal.extensions import db
+    from portal.files.render import ask_again_for_stale
     from portal.models import utcnow
     from portal.notifications import outbox, webhooks
     from portal.workflow import reminders
@@ -20,10 +21,11 @@ def every_minute(at: str | None = None) -> dict[str, int]:
         relayed = outbox.relay(now) + webhooks.relay(now)
         # A certificate job lost with Redis is asked for again (queued at the commit).
         certificates = ask_again_for_missing()
+        renders = ask_again_for_stale(now)  # and a render job lost the same way
         db.session.commit()
         return {"reminders": report.reminders, "escalations": report.escalations,
                 "expired": report.expired, "relayed": relayed,
-                "certificates_requested": certificates}
+                "certificates_requested": certificates, "renders_requested": renders}
 
 
 def daily_digest(at: str | None = None) -> int:

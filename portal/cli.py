@@ -22,6 +22,7 @@ audit_cli = AppGroup("audit", help="Check the audit trail.")
 demo = AppGroup("demo", help="Demo data for a first look.")
 jobs_cli = AppGroup("jobs", help="Run the periodic jobs by hand or from system cron.")
 certs = AppGroup("certs", help="The key that seals approval certificates.")
+files = AppGroup("files", help="Stored files and their page previews.")
 
 
 @certs.command("init")
@@ -132,6 +133,31 @@ def digest(at: str | None) -> None:
     click.echo(f"digests: {daily_digest(_at(at))}")
 
 
+@files.command("render")
+@click.option("--missing", is_flag=True,
+              help="Versions without a preview, previews still pending, and previews whose "
+                   "images are gone from the store.")
+@click.option("--failed", is_flag=True, help="Previews that failed (after raising a limit).")
+@click.argument("version_ids", nargs=-1, type=int)
+def render_previews(missing: bool, failed: bool, version_ids: tuple[int, ...]) -> None:
+    """Make page previews again, here and now (renders are derived data)."""
+    from portal.files.render import render_version
+    from portal.files.render_missing import mark_for_rendering
+
+    if not (missing or failed or version_ids):
+        raise click.UsageError("Name versions, or pass --missing or --failed.")
+    chosen = mark_for_rendering(missing=missing, failed=failed, version_ids=version_ids)
+    db.session.commit()
+    counts: dict[str, int] = {}
+    for version_id in chosen:
+        status = render_version(version_id)
+        label = status.value if status else "gone"
+        counts[label] = counts.get(label, 0) + 1
+        click.echo(f"version {version_id}: {label}")
+    summary = ", ".join(f"{label}: {n}" for label, n in sorted(counts.items()))
+    click.echo(f"{len(chosen)} versions rendered" + (f" ({summary})" if summary else "") + ".")
+
+
 def init_app(app: Flask) -> None:
-    for group in (users, audit_cli, demo, jobs_cli, certs):
+    for group in (users, audit_cli, demo, jobs_cli, certs, files):
         app.cli.add_command(group)

@@ -98,6 +98,11 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024 + 64 * 1024,
         "ACCEPTED_UPLOAD_TYPES": env.get("ACCEPTED_UPLOAD_TYPES", ACCEPTED_TYPES_DEFAULT),
         "FILE_STORE": env.get("FILE_STORE", str(instance_path / "files")),
+        # Page previews (portal/files/render.py): what one file's renderer may spend.
+        "RENDER_CPU_SECONDS": int(env.get("RENDER_CPU_SECONDS", "60")),
+        "RENDER_MEMORY_MB": int(env.get("RENDER_MEMORY_MB", "1024")),
+        "RENDER_MAX_PAGES": int(env.get("RENDER_MAX_PAGES", "300")),
+        "RENDER_MAX_IMAGE_MEGAPIXELS": float(env.get("RENDER_MAX_IMAGE_MEGAPIXELS", "50")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": https,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
-from portal.models import DeliverableState, Role, Version
+from portal.models import DeliverableState, PageRender, Role, Version
 from tests.conftest import stored_path
 
 S = DeliverableState
@@ -96,6 +96,13 @@ def stored_files(app) -> set[str]:
     if not root.exists():
         return set()
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def preview_files(app) -> set[str]:
+    """The page images the render job stored (derived data, beside the versions)."""
+    keys = {k for page in db.session.scalars(select(PageRender))
+            for k in (page.display_key, page.thumb_key)}
+    return {stored_path(app, k).relative_to(store_root(app)).as_posix() for k in keys}
 
 
 def all_files(root: Path) -> set[str]:
@@ -195,8 +202,12 @@ def test_same_bytes_uploaded_twice_are_stored_once(app, sam, deliverable):
     assert [v.number for v in versions] == [1, 2, 3]
     assert [v.file_name for v in versions[1:]] == ["a.pdf", "b.pdf"]
     assert {v.storage_key for v in versions[1:]} == {digest}
-    assert stored_files(app) - before == {
+    assert stored_files(app) - before - preview_files(app) == {
         str(stored_path(app, digest).relative_to(store_root(app)))}
+    # Its previews too: the same page makes the same images, stored once.
+    twins = db.session.scalars(select(PageRender).where(
+        PageRender.version_id.in_([v.id for v in versions[1:]]))).all()
+    assert len(twins) == 2 and twins[0].display_key == twins[1].display_key
 
 
 def test_upload_to_a_ready_deliverable_sends_it_back_to_draft(sam, make_deliverable):

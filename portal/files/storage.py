@@ -86,6 +86,28 @@ class FileStore:
             os.replace(tmp_name, final)
         return key
 
+    def put_file(self, path: Path) -> str:
+        """Move a file we made (a render) into the store under its hash; returns the key.
+        `path` must be on the store's file system (a temporary folder inside it)."""
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+        key = digest.hexdigest()
+        final = self.path_for(key)
+        if final.exists():
+            path.unlink()
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+        return key
+
+    def scratch(self) -> Path:
+        """A folder for work in progress, on the store's file system."""
+        incoming = self.root / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        return incoming
+
     def read_bytes(self, key: str) -> bytes:
         return self.path_for(key).read_bytes()
 

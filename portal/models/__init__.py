@@ -9,6 +9,7 @@ from portal.models.records import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.models.renders import PageRender, RenderStatus, VersionRender
 from portal.models.review import (
     APPROVED_STATUSES,
     Approver,
@@ -52,10 +53,12 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Outcome",
+    "PageRender",
     "Policy",
     "Project",
     "RejectionScope",
     "Reminder",
+    "RenderStatus",
     "RequestStatus",
     "ReviewOutcome",
     "ReviewRequest",
@@ -63,6 +66,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "Version",
+    "VersionRender",
     "WebhookDelivery",
     "WebhookEndpoint",
     "today_utc",

@@ -23,9 +23,12 @@ CSP = (
 
 def _security_headers(response: Response) -> Response:
     # What a signed-in person sees is theirs: no shared or disk cache keeps it. (g holds
-    # the user only if this request loaded one; static files never do.)
+    # the user only if this request loaded one; static files never do.) A response that
+    # says it is immutable (a page image, named by its hash, served after an access check
+    # as private: views/render_files.py) keeps its long-lived private caching on purpose.
     user = g.get("_login_user")
-    if user is not None and user.is_authenticated and request.endpoint != "static":
+    if (user is not None and user.is_authenticated and request.endpoint != "static"
+            and not response.cache_control.immutable):
         response.cache_control.private = True
         response.cache_control.no_store = True
     response.headers.setdefault("Content-Security-Policy", CSP)
@@ -71,11 +74,13 @@ def register_views(app: Flask) -> None:
         admin,
         auth,
         client,
+        client_renders,  # noqa: F401  (page images, on the client blueprint)
         clients,
         finance,
         metrics,
         review_requests,
         staff,
+        staff_renders,  # noqa: F401  (page images, on the staff blueprint)
         verify,
     )
 

@@ -11,6 +11,7 @@ from flask import current_app
 from portal import audit
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
 from portal.extensions import db
+from portal.files.render import request_render
 from portal.files.storage import file_store
 from portal.models import (
     APPROVED_STATES,
@@ -83,6 +84,7 @@ def upload_version(
         what_changed=(what_changed or "").strip(), uploaded_by=actor,
     )
     db.session.add(version)
+    request_render(version)  # the viewer's page images, made by a job after the commit
     deliverable.state = S.DRAFT
     deliverable.reviewer = None
     _touch(deliverable)
