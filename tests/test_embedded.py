@@ -8,15 +8,11 @@ answer until the test lets go).
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import sqlite3
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -36,7 +32,8 @@ from portal.models import (
 from portal.notifications import background, webhooks
 from portal.notifications.queue import enqueue_unless_waiting
 from portal.workflow.links import issue_token
-from tests.conftest import PASSWORD, _free_port
+from tests.conftest import PASSWORD
+from tests.servers import HoldingSmtpSink, StallingReceiver, Trickler
 from tests.test_load_faults import CSRF, Reply, Visitor, served
 
 S = DeliverableState
@@ -122,38 +119,6 @@ def test_a_get_request_that_writes_is_refused_on_every_backend(app, staff):
 
 # --- hole 4: no request waits on SMTP -----------------------------------------------------
 
-class HoldingSmtpSink:
-    """A real SMTP server on loopback; after `hold()` it keeps each message at DATA until
-    `release()` (bounded), so the test decides when SMTP answers."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.accepted: list[str] = []
-        self.arrived = threading.Event()
-        self._gate = threading.Event()
-        self._gate.set()
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-                sink.arrived.set()
-                await asyncio.get_running_loop().run_in_executor(None, sink._gate.wait, 30)
-                sink.accepted.extend(envelope.rcpt_tos)
-                return "250 OK"
-
-        self.port = _free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def hold(self) -> None:
-        self.arrived.clear()
-        self._gate.clear()
-
-    def release(self) -> None:
-        self._gate.set()
-
-
 @pytest.fixture
 def holding_sink(app_config: dict[str, Any]):
     """Request before `app`: the embedded default (no REDIS_URL) mailing to this sink."""
@@ -200,41 +165,6 @@ def admin(make_user) -> User:
     return make_user(Role.ADMIN, email="ada@agency.example", name="Ada Admin")
 
 
-class Trickler:
-    """A receiver that answers a byte at a time, one every 0.2 s, for at most 5 s: every
-    read gets something, so a per-read timeout never fires; only a deadline stops it."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(10)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
-        self.hung_up = threading.Event()  # the sender closed before we were done
-        self.lasted = 0.0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        try:
-            connection, _ = self.listener.accept()
-        except OSError:
-            return
-        started = time.monotonic()
-        with connection:
-            connection.recv(65536)
-            try:
-                connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-                for _ in range(25):  # a header line that never ends
-                    time.sleep(0.2)
-                    connection.sendall(b"z")
-            except OSError:
-                self.hung_up.set()
-        self.lasted = time.monotonic() - started
-
-    def stop(self) -> None:
-        self.listener.close()
-        self.thread.join(timeout=10)
-
-
 def test_a_trickling_receiver_is_cut_off_by_the_overall_deadline(report, app, admin,
                                                                  make_deliverable):
     app.config["WEBHOOK_TIMEOUT"] = 1
@@ -252,37 +182,6 @@ def test_a_trickling_receiver_is_cut_off_by_the_overall_deadline(report, app, ad
     assert (delivery.status, delivery.attempts) == (OutboxStatus.PENDING, 1)  # retried later
     assert delivery.last_error == "TimeoutError: no complete answer within 1 s in all"
     assert delivery.claimed_until is None
-
-
-class StallingReceiver:
-    """Takes the POST, then answers 204 only when the test lets it (bounded)."""
-
-    def __init__(self) -> None:
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        self.posts = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.posts += 1
-                receiver.arrived.set()
-                receiver.release.wait(20)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_no_transaction_or_row_lock_is_held_while_a_webhook_posts(app, admin):

@@ -3,7 +3,10 @@
 One table (`CASES`), one test. Each `Case` runs its attack against a fresh `World` — two
 clients, A and B, each with a request out for review; client A's every typed field carries
 a script payload — and compares what happened with the expected answer. Like every test,
-it runs on SQLite and on PostgreSQL.
+it runs on SQLite and on PostgreSQL. The World's app is the embedded default (no Redis:
+jobs run on the in-process background worker) and is made afresh for every case, so a
+case may change one of its settings; misbehaving servers (an SMTP server that holds its
+mail, slow webhook receivers) listen on loopback (tests/servers.py).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import io
 import logging
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ import pytest
 import sqlalchemy as sa
 from markupsafe import escape
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
 from portal import create_app, workflow
@@ -37,15 +41,18 @@ from portal.models import (
     Comment,
     Decision,
     DecisionCode,
+    Deliverable,
     DeliverableState,
     OutboxMessage,
     Policy,
     ReviewRequest,
     Role,
+    User,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from portal.notifications import outbox
+from portal.notifications import background, outbox, webhooks
+from portal.notifications.queue import enqueue_unless_waiting
 from portal.workflow.links import issue_token
 from tests.conftest import (
     PASSWORD,
@@ -57,6 +64,8 @@ from tests.conftest import (
     token_payload,
 )
 from tests.hostile_pdfs import text_bomb_pdf
+from tests.servers import HoldingSmtpSink, StallingReceiver, Trickler
+from tests.test_load_faults import Visitor, served
 
 S = DeliverableState
 MB = 1024 * 1024
@@ -89,6 +98,7 @@ def app_config(app_config: dict[str, Any], seal: tuple[Path, Path]) -> dict[str,
         MAX_UPLOAD_MB=1, MAX_CONTENT_LENGTH=MB + 64 * 1024,
         SIGNING_KEY=str(key), SIGNING_CERT=str(cert), SIGNING_PKCS12="",
         PROPAGATE_EXCEPTIONS=False,  # a crash is a 500 page, as an attacker would see it
+        REDIS_URL="",  # the embedded default: jobs run on the in-process background worker
     )
     return app_config
 
@@ -101,8 +111,9 @@ class World:
     admin; a browser per actor, signed in or holding its link, made on first use."""
 
     def __init__(self, app, make_browser, make_user, make_client, make_project,
-                 make_deliverable, staff, colleague) -> None:
+                 make_deliverable, staff, colleague, report) -> None:
         self.app, self._browser, self._make_deliverable = app, make_browser, make_deliverable
+        self.report = report  # a figure a case measured, listed at the end (never asserted)
         self.staff, self.colleague = staff, colleague
         self.finance = make_user(Role.FINANCE, email="fiona@agency.example")
         self.admin = make_user(Role.ADMIN, email="ada@agency.example")
@@ -204,9 +215,9 @@ class World:
 
 @pytest.fixture
 def world(app, make_browser, make_user, make_client, make_project, make_deliverable, staff,
-          colleague) -> World:
+          colleague, report) -> World:
     return World(app, make_browser, make_user, make_client, make_project, make_deliverable,
-                 staff, colleague)
+                 staff, colleague, report)
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -847,6 +858,167 @@ def database_gone(w: World):
     return answers
 
 
+# --- the embedded default: reads beside a writer, nothing waits on SMTP or a receiver --------
+
+def _outcome(step: Callable[[], Any]) -> Any:
+    """What a step returned (an enum as its value), or the name of what it raised."""
+    try:
+        result = step()
+    except Exception as exc:
+        return type(exc).__name__
+    return getattr(result, "value", result)
+
+
+def pages_beside_a_writer(w: World):
+    """Another connection is part-way through a write and keeps it open (SQLite's write
+    lock; the row's lock on PostgreSQL) while pages are fetched: every page answers, and
+    shows the last commit, not the write under way (tests/test_embedded.py: the same over
+    real HTTP)."""
+    sam, client_a, anonymous = w.sam, w.client_a, w.new_browser()
+    a_id = w.a.id
+    pages = {"dashboard": (sam, "/"), "deliverable page": (sam, f"/deliverables/{a_id}"),
+             "deliverables list": (sam, "/deliverables"),
+             "client review page": (client_a, client_a.review),
+             "sign-in page": (anonymous, "/login")}
+    db.session.commit()  # the test's own session holds nothing from here
+    table = Deliverable.__table__
+    with db.engine.connect() as writer:  # on SQLite it begins IMMEDIATE: the write lock
+        writer.execute(update(table).where(table.c.id == a_id).values(title="Being rewritten"))
+        started = time.monotonic()
+        answers = {name: browser.get(url) for name, (browser, url) in pages.items()}
+        held = time.monotonic() - started
+        writer.rollback()
+    w.report(f"{len(answers)} pages beside a writer holding its lock: {held:.2f} s in all "
+             "(SQLite's busy_timeout is 5 s a page)")
+    return {**{name: r.status_code for name, r in answers.items()},
+            "the write under way shown": any("Being rewritten" in text(r)
+                                             for r in answers.values())}
+
+
+def write_inside_a_read(w: World):
+    """GET and HEAD transactions begin read-only (on SQLite deferred, taking no lock), so
+    code that writes inside one (under a link scanner's GET, say) fails at once on every
+    backend, not only under contention; the request's end lifts the declaration."""
+    staff_id = w.staff.id
+    db.session.commit()
+
+    def write() -> str:
+        db.session.get(User, staff_id).name = "Written"
+        db.session.flush()
+        return "written"
+
+    def inside(method: str) -> Any:
+        with w.app.test_request_context("/", method=method):
+            w.app.preprocess_request()  # the before-request hooks: the read-only declaration
+            try:
+                return _outcome(write)
+            finally:
+                db.session.rollback()
+
+    def after_a_get() -> Any:
+        inside("GET")
+        with w.app.app_context():
+            try:
+                return _outcome(write)
+            finally:
+                db.session.rollback()
+    return {"GET": contextvars.Context().run(inside, "GET"),
+            "HEAD": contextvars.Context().run(inside, "HEAD"),
+            "after the GET, same thread": contextvars.Context().run(after_a_get)}
+
+
+def smtp_holds_the_mail(w: World):
+    """The mail server (slow, or a tarpit) keeps each message at DATA until the test lets
+    go, which it does only after the decision answered: the receipt is sent after the
+    commit on the background worker, not inside the request."""
+    sink = HoldingSmtpSink()
+    w.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port)
+    maker = w.a1.contact.email
+    try:
+        with served(w.app) as base:  # real HTTP: the request runs on a thread of its own
+            client = Visitor(base, timeout=10)
+            client.open_link(w.token_a)
+            sink.hold()
+            try:
+                decided = client.send("POST", f"{client.page}/decision",
+                                      {"choice": "approve", "confirm": "1"})
+                reached = sink.arrived.wait(10)
+                held = sink.accepted == []
+            finally:
+                sink.release()
+        idle = background.wait_until_idle(w.app, timeout=30)
+    finally:
+        sink.controller.stop()
+    receipt = db.session.scalar(select(OutboxMessage.status).where(
+        OutboxMessage.to_addr == maker, OutboxMessage.idempotency_key.like("receipt:%")))
+    return {"decision": decided.status, "an email reached SMTP": reached,
+            "SMTP still held it": held, "jobs done after release": idle,
+            "receipt": getattr(receipt, "value", receipt), "delivered": maker in sink.accepted}
+
+
+def _register_webhook(w: World, url: str) -> None:
+    assert w.ada.post("/admin/webhooks", {"url": url, "description": "receiver",
+                                          "allow_private": "1"}).status_code == 302
+
+
+def trickling_webhook_receiver(w: World):
+    """A receiver answering a byte every 0.2 s (for 5 s) never trips a per-read timeout;
+    the delivery's overall deadline (WEBHOOK_TIMEOUT, 1 s here) cuts it off, and the
+    delivery waits for its next attempt with the reason."""
+    w.app.config["WEBHOOK_TIMEOUT"] = 1
+    trickler = Trickler()
+    try:
+        _register_webhook(w, trickler.url)
+        w._make_deliverable(S.DELIVERED)  # request.delivered; the commit waits for the job
+        cut = trickler.hung_up.wait(10)
+    finally:
+        trickler.stop()
+    w.report(f"receiver trickling a byte every 0.2 s, WEBHOOK_TIMEOUT=1: cut off after "
+             f"{trickler.lasted:.2f} s (it would have taken 5 s)")
+    delivery = db.session.scalars(select(WebhookDelivery)).one()
+    return {"cut off": cut, "status": delivery.status.value, "attempts": delivery.attempts,
+            "error": delivery.last_error, "claim released": delivery.claimed_until is None}
+
+
+def webhook_post_holds_no_lock(w: World):
+    """While a receiver keeps the POST open, another connection locks and updates the
+    delivery's row at once (NOWAIT on PostgreSQL; on SQLite the write lock itself), and a
+    second attempt leaves the row alone: a committed claim keeps others off, not a lock."""
+    receiver = StallingReceiver()
+    try:
+        _register_webhook(w, receiver.url)
+        delivery = WebhookDelivery(endpoint=db.session.scalars(select(WebhookEndpoint)).one(),
+                                   event_id="evt_stall", event_type="request.viewed",
+                                   payload='{"id":"evt_stall"}')
+        db.session.add(delivery)
+        db.session.flush()
+        delivery_id = delivery.id
+        db.session.commit()  # written without a job: handed over below
+        enqueue_unless_waiting(webhooks.DELIVER_JOB, delivery_id,
+                               job_id=f"webhook-{delivery_id}")
+        posted = receiver.arrived.wait(10)
+        row = WebhookDelivery.__table__
+
+        def lock_and_update() -> str:
+            with db.engine.connect() as other:
+                claim = other.execute(select(row.c.claimed_until).where(row.c.id == delivery_id)
+                                      .with_for_update(nowait=True)).scalar_one()
+                other.execute(update(row).where(row.c.id == delivery_id)
+                              .values(last_error="touched while the POST was out"))
+                other.commit()
+            return "claimed" if claim is not None else "not claimed"
+        during = _outcome(lock_and_update)
+        second = _outcome(lambda: webhooks.deliver(delivery_id))
+    finally:
+        receiver.release.set()
+        idle = background.wait_until_idle(w.app, timeout=30)
+        receiver.stop()
+    delivered = db.session.get(WebhookDelivery, delivery_id)
+    return {"posted": posted, "row locked and updated during the POST": during,
+            "second attempt": second, "jobs done": idle, "posts": receiver.posts,
+            "after": (delivered.status.value, delivered.attempts, delivered.last_status_code)}
+
+
 # --- headers and URLs -------------------------------------------------------------------------
 
 def security_headers(w: World):
@@ -1097,6 +1269,9 @@ CASES = [
           "project name with NUL": 422, "deliverable title with LF": 422, "changed": []}),
     Case("email: a message that cannot be built fails visibly", unbuildable_email,
          {"status": "failed", "retries left": False, "on delivery problems": True}),
+    Case("email: an SMTP server holding the message holds no request", smtp_holds_the_mail,
+         {"decision": 303, "an email reached SMTP": True, "SMTP still held it": True,
+          "jobs done after release": True, "receipt": "sent", "delivered": True}),
     # content: uploads
     Case("upload: file over MAX_UPLOAD_MB", _refused_upload(lambda: _pdf_of(MB + 1), "big.pdf"),
          {"status": 413, "versions": 1, "changed": []}),
@@ -1135,6 +1310,16 @@ CASES = [
          {"registered": 302, "switched off": 302, "staff switches on": 403,
           "staff rotates": 403, "decision": 303, "deliveries": 0,
           "still off, same secret": (False, True)}),
+    Case("webhook: a receiver trickling its answer is cut off by the deadline",
+         trickling_webhook_receiver,
+         {"cut off": True, "status": "pending", "attempts": 1,
+          "error": "TimeoutError: no complete answer within 1 s in all",
+          "claim released": True}),
+    Case("webhook: no row lock is held while a receiver keeps the POST open",
+         webhook_post_holds_no_lock,
+         {"posted": True, "row locked and updated during the POST": "claimed",
+          "second attempt": "pending", "jobs done": True, "posts": 1,
+          "after": ("sent", 1, 204)}),
     # the audit trail
     Case("audit: an edited row", audit_tamper(
         "UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 3"),
@@ -1145,6 +1330,12 @@ CASES = [
           "names": (4, "event 4 is missing. 3 events before it are intact.")}),
     Case("database: unreachable, error pages still answer", database_gone,
          {"staff": (503, "5", True), "client": (503, "5", True), "htmx": (503, "5", True)}),
+    Case("database: a writer holding its lock, pages still answer", pages_beside_a_writer,
+         {"dashboard": 200, "deliverable page": 200, "deliverables list": 200,
+          "client review page": 200, "sign-in page": 200, "the write under way shown": False}),
+    Case("database: a write inside a GET or HEAD request", write_inside_a_read,
+         {"GET": "WriteWhileReading", "HEAD": "WriteWhileReading",
+          "after the GET, same thread": "written"}),
     # headers
     Case("headers: CSP, framing, nosniff, referrer", security_headers,
          {"staff page": STRICT_HEADERS, "client page": STRICT_HEADERS,
