@@ -1112,6 +1112,51 @@ def guessing_the_emailed_code(w: World):
             "decision": decide(client_a).status_code, "decisions": count(Decision)}
 
 
+def decision_naming_another_version(w: World):
+    """A form (or an API call) naming a version the request is not about records nothing."""
+    client_a = w.client_a
+    answers = {label: decide(client_a, sha256=sha).status_code for label, sha in (
+        ("B's version", w.b.current_version.sha256), ("made up", "0" * 64), ("none", ""))}
+    db.session.refresh(w.a1)
+    return {**answers, "decisions": count(Decision), "A1": w.a1.status.value}
+
+
+def another_contacts_link_in_the_same_browser(w: World):
+    """Another site makes A1's browser open B's link (a top-level GET carries the cookies):
+    a grant for B is added beside A1's, and A1's page still acts only for A1."""
+    client_a = w.client_a
+    assert client_a.get(f"/r/{w.token_b}").status_code == 303
+    mine = f"/review/{w.a1.public_id}"
+    shown = w.a.current_version.sha256
+    comment = client_a.post(f"{mine}/comments", {"body": "Mine", "sha256": shown})
+    decision = client_a.post(f"{mine}/decision", {"choice": "approve", "confirm": "1",
+                                                  "sha256": shown})
+    filed = db.session.scalars(select(Comment.request_id).where(Comment.body == "Mine")).all()
+    db.session.refresh(w.b1)
+    return {"comment": comment.status_code, "decision": decision.status_code,
+            "comment filed under": ["A" if r == w.a1.request_id else "B" for r in filed],
+            "decided": sorted(w.label[d.approver_id] for d in db.session.scalars(
+                select(Decision))), "B1": w.b1.status.value}
+
+
+def redelivered_while_the_page_is_open(w: World):
+    """Staff cancel A's request and send version 2 while A1's page shows version 1."""
+    client_a, staff = w.client_a, w.staff
+    shown = client_a.on_screen
+    workflow.cancel_request(staff, db.session.get(ReviewRequest, w.a1.request_id))
+    workflow.upload_version(staff, w.a, io.BytesIO(sample_pdf("A, second cut")), "v2.pdf",
+                            "Second cut")
+    workflow.submit_for_review(staff, w.a, w.colleague)
+    workflow.review_internally(w.colleague, w.a, approve=True)
+    workflow.deliver(staff, w.a, [w.a1.contact], Policy.PARALLEL, future(7))
+    db.session.commit()
+    answer = decide(client_a, sha256=shown)
+    comment = client_a.post(f"{client_a.review}/comments", {"body": "late", "sha256": shown})
+    return {"decision": answer.status_code, "comment": comment.status_code,
+            "says": "version 2 of" in text(answer) and "is waiting for you" in text(answer),
+            "decisions": count(Decision), "comments": count(Comment)}
+
+
 def token_in_url(w: World):
     browser = w.new_browser()
     redirect = browser.get(f"/r/{w.token_a}")
@@ -1175,6 +1220,14 @@ CASES = [
           "Referrer-Policy": "same-origin"}),
     Case("token: never in the access log", token_in_access_log,
          {"page": 200, "token logged": False, "line logged, redacted": True}),
+    Case("integrity: a decision naming another version", decision_naming_another_version,
+         {"B's version": 409, "made up": 409, "none": 409, "decisions": 0, "A1": "invited"}),
+    Case("integrity: another contact's link opened in the same browser",
+         another_contacts_link_in_the_same_browser,
+         {"comment": 303, "decision": 303, "comment filed under": ["A"], "decided": ["A1"],
+          "B1": "invited"}),
+    Case("integrity: re-delivered while the page is open", redelivered_while_the_page_is_open,
+         {"decision": 409, "comment": 409, "says": True, "decisions": 0, "comments": 0}),
     Case("step-up: guessing the emailed code", guessing_the_emailed_code,
          {"sent": 200, "guesses": [422] * 6, "last answer": True, "tries counted": 5,
           "stored as": "hash", "decision": 403, "decisions": 0}),
