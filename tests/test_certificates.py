@@ -52,6 +52,7 @@ from portal.models import (
     Deliverable,
     DeliverableState,
     Outcome,
+    PageRender,
     Policy,
     RequestStatus,
     ReviewRequest,
@@ -589,10 +590,12 @@ def test_issuing_again_returns_the_same_certificate(signing, app, make_deliverab
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.verb == "certificate.issued")) == 1
     assert by_public_id(public_id.lower()).id == first.id
-    # Nothing was rendered again: the store holds the approved file and one certificate.
+    # Nothing was rendered again: the store holds the approved file (and its page preview)
+    # and one certificate.
     store = Path(app.config["FILE_STORE"])
     files = {p.name for p in store.rglob("*") if p.is_file() and "incoming" not in p.parts}
-    assert files == {request.version.storage_key, first.storage_key}
+    preview = db.session.execute(select(PageRender.display_key, PageRender.thumb_key)).one()
+    assert files == {request.version.storage_key, first.storage_key, *preview}
 
 
 def test_without_a_key_approval_works_and_the_sweep_issues_it_later(app, make_deliverable,
