@@ -163,6 +163,9 @@ VERB_LABELS = {
     "decision.approved": "Client approved",
     "decision.approved_with_conditions": "Client approved with conditions",
     "decision.rejected": "Client rejected",
+    "condition.met": "Condition marked met",
+    "condition.wont_do": "Condition marked won't do",
+    "condition.reopened": "Condition reopened",
 }
 
 

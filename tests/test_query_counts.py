@@ -3,11 +3,24 @@ from __future__ import annotations
 
 import io
 
+from sqlalchemy import select
+
 from portal import workflow
 from portal.demo.samples import sample_pdf
 from portal.extensions import db
-from portal.models import DeliverableState, Outcome, Policy, RejectionScope
+from portal.models import (
+    Condition,
+    ConditionStatus,
+    Decision,
+    DeliverableState,
+    Outcome,
+    Policy,
+    RejectionScope,
+    Role,
+    Version,
+)
 from portal.workflow.comments import post_comment
+from portal.workflow.conditions import resolve_condition
 from portal.workflow.links import issue_token
 from tests.conftest import future, on_screen
 
@@ -73,4 +86,83 @@ def test_dashboard_and_list_queries_do_not_grow_with_rows(report, browser, count
             make_deliverable(state)
     large = counts()
     report(f"dashboard: {small[0]} queries; list: {small[1]} queries")
+    assert large == small
+
+
+# --- conditions of approvals ----------------------------------------------------------------
+
+def _approve_with_conditions(request, items: int) -> None:
+    for approver in request.approvers:
+        workflow.record_decision(approver, Outcome.APPROVED_WITH_CONDITIONS,
+                                 conditions=[f"Condition {i} of {approver.contact.name}"
+                                             for i in range(items)],
+                                 seen_sha256=on_screen(approver))
+
+
+def _new_version_meeting_half(staff, colleague, d, n: int, *, deliver: bool = True):
+    """Version n, which meets every other open condition (the rest are left open)."""
+    workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"v{n}.pdf", "Fixes")
+    open_ones = db.session.scalars(
+        select(Condition).join(Decision).join(Version, Decision.version_id == Version.id)
+        .where(Condition.status == ConditionStatus.OPEN, Version.deliverable_id == d.id)
+        .order_by(Condition.id)).all()
+    for condition in open_ones[::2]:
+        resolve_condition(staff, condition, ConditionStatus.MET, d.current_version)
+    if deliver:
+        workflow.submit_for_review(staff, d, colleague)
+        workflow.review_internally(colleague, d, approve=True)
+        workflow.deliver(staff, d, d.project.client.contacts[:2], Policy.PARALLEL, future())
+    db.session.commit()
+
+
+def test_pages_with_conditions_answer_in_fixed_queries(report, browser, make_browser,
+                                                       count_queries, make_deliverable,
+                                                       staff, colleague):
+    """The client's page (earlier versions' conditions) and the staff deliverable page
+    (the checklist) cost the same however many versions and conditions there are."""
+    d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
+    sam = make_browser()
+    sam.login(staff.email)
+    counts = {}
+    for n in range(2, 6):
+        _approve_with_conditions(d.open_request or d.requests[0], items=n)
+        _new_version_meeting_half(staff, colleague, d, n)
+        client = _review_page_queries(browser, count_queries, d, comments=1)
+        with count_queries() as staff_page:
+            assert sam.get(f"/deliverables/{d.id}").status_code == 200
+        counts[n] = (client, staff_page.count)
+    report(f"(client review page, staff deliverable page) queries by version: {counts}")
+    assert counts[5] == counts[3]
+
+
+def test_finance_and_dashboard_queries_do_not_grow_with_conditions(
+        report, make_browser, make_user, count_queries, make_deliverable, staff, colleague):
+    finance, sam = make_browser(), make_browser()
+    finance.login(make_user(Role.FINANCE).email)
+    sam.login(staff.email)
+
+    def add(items: int) -> None:
+        for resolved in (False, True):
+            d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
+            _approve_with_conditions(d.open_request, items)
+            db.session.commit()
+            if resolved:
+                _new_version_meeting_half(staff, colleague, d, 2, deliver=False)
+
+    def counts() -> tuple[int, int, int]:
+        with count_queries() as listing:
+            assert finance.get("/finance").status_code == 200
+        with count_queries() as export:
+            assert finance.get("/finance/export.csv").status_code == 200
+        with count_queries() as board:
+            assert "open condition" in sam.get("/").get_data(as_text=True)
+        return listing.count, export.count, board.count
+
+    add(1)
+    small = counts()
+    for _ in range(3):
+        add(5)
+    large = counts()
+    report(f"with conditions: finance list {small[0]}, CSV {small[1]}, dashboard {small[2]} "
+           "queries")
     assert large == small

@@ -11,6 +11,7 @@ import segno
 from flask import current_app, render_template
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.certificates.render import html_to_pdf
@@ -19,10 +20,14 @@ from portal.extensions import db
 from portal.files.storage import file_store
 from portal.models import (
     APPROVED_STATUSES,
+    Approver,
     AuditEvent,
     Certificate,
     Comment,
+    Condition,
+    Decision,
     ReviewRequest,
+    Version,
     utcnow,
 )
 from portal.notifications.queue import after_commit
@@ -39,6 +44,20 @@ def new_public_id() -> str:
 
 def verify_url(public_id: str) -> str:
     return external_url("verify.by_link", public_id=public_id)
+
+
+def _earlier_conditions(version: Version) -> list[tuple[Condition, int]]:
+    """Conditions set on earlier versions of this deliverable, with the version each was
+    set on, as they stand now (met, won't do, or still open)."""
+    rows = db.session.execute(
+        select(Condition, Version.number).join(Decision, Condition.decision_id == Decision.id)
+        .join(Version, Decision.version_id == Version.id)
+        .where(Version.deliverable_id == version.deliverable_id, Version.number < version.number)
+        .order_by(Version.number, Decision.id, Condition.position)
+        .options(selectinload(Condition.resolved_in_version),
+                 selectinload(Condition.decision).selectinload(Decision.approver)
+                 .selectinload(Approver.contact))).all()
+    return [(condition, number) for condition, number in rows]
 
 
 def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dict:
@@ -58,6 +77,7 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
         "version": version, "deliverable": deliverable, "client": client,
         "project": deliverable.project, "zone": client.zone,
         "review": version.internal_approval, "events": events, "comment_count": comments,
+        "earlier_conditions": _earlier_conditions(version),
         "request_events": [e for e in events if e.at >= request.sent_at],
         "chain_head": audit.head_hash(), "verify_url": url,
         "qr_data_uri": segno.make(url, error="m").svg_data_uri(scale=4, border=1),

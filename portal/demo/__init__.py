@@ -59,14 +59,15 @@ def load() -> None:
     delivered = deliverable("Landing page copy", "All copy for the campaign landing page.", 2)
     workflow.deliver(admin, delivered, [jane, john], Policy.SEQUENTIAL, due)
 
-    for title, outcome, text in (
-        ("Logo refresh", Outcome.APPROVED, ""),
-        ("Brochure", Outcome.APPROVED_WITH_CONDITIONS, "Fix the typo on page 2 before print."),
-        ("Social media kit", Outcome.REJECTED, "The colours do not match our brand book."),
+    for title, outcome, text, conditions in (
+        ("Logo refresh", Outcome.APPROVED, "", None),
+        ("Brochure", Outcome.APPROVED_WITH_CONDITIONS, "",
+         ["Fix the typo on page 2 before print.", "Use the 2025 logo on the back cover."]),
+        ("Social media kit", Outcome.REJECTED, "The colours do not match our brand book.", None),
     ):
         item = deliverable(title, f"{title} for the relaunch.", 2)
         request = workflow.deliver(admin, item, [jane], Policy.PARALLEL, due)
         scope = RejectionScope.IN_SCOPE if outcome == Outcome.REJECTED else None
         workflow.record_decision(request.approvers[0], outcome, text, scope,
-                                 ip="127.0.0.1", user_agent="demo data",
+                                 conditions=conditions, ip="127.0.0.1", user_agent="demo data",
                                  seen_sha256=request.version.sha256)

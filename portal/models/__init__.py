@@ -1,5 +1,6 @@
 """All models, importable from one place (Alembic sees them through this import)."""
 from portal.models.base import UTCDateTime, today_utc, utcnow
+from portal.models.conditions import Condition, ConditionStatus
 from portal.models.people import Client, Contact, Project, Role, User
 from portal.models.records import (
     AuditEvent,
@@ -43,6 +44,8 @@ __all__ = [
     "Certificate",
     "Client",
     "Comment",
+    "Condition",
+    "ConditionStatus",
     "Contact",
     "Decision",
     "DecisionCode",

@@ -15,6 +15,7 @@ from portal.models.people import Contact, User
 from portal.models.work import Version
 
 if TYPE_CHECKING:
+    from portal.models.conditions import Condition
     from portal.models.records import Certificate
 
 
@@ -191,6 +192,9 @@ class Decision(db.Model):
         server_default=IdentityCheck.LINK.value)
 
     approver: Mapped[Approver] = relationship(back_populates="decision")
+    # Approved with conditions: each condition a tracked item (text is then a note).
+    conditions: Mapped[list[Condition]] = relationship(
+        back_populates="decision", order_by="Condition.position")
 
 
 class DecisionCode(db.Model):

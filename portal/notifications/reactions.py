@@ -66,6 +66,7 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
     _receipt(decision)
     webhooks.emit("decision.recorded", {
         "decision": {"id": decision.id, "outcome": decision.outcome.value, "text": decision.text,
+                     "conditions": [c.text for c in decision.conditions],
                      "scope": decision.scope.value if decision.scope else None,
                      "at": decision.at.isoformat() if decision.at else None,
                      "approver": {"name": approver.contact.name,
@@ -149,9 +150,10 @@ def _send_certificate(certificate: Certificate) -> None:
     version = request.version
     deliverable = version.deliverable
     deciders = [a for a in request.approvers if a.decision is not None and a.contact.email]
-    conditions = [{"name": a.contact.name, "text": a.decision.text} for a in deciders
+    conditions = [{"name": a.contact.name,
+                   "text": "; ".join(c.text for c in a.decision.conditions)} for a in deciders
                   if a.decision.outcome == Outcome.APPROVED_WITH_CONDITIONS
-                  and a.decision.text]
+                  and a.decision.conditions]
     for approver in deciders:
         compose(to_addr=approver.contact.email or "", to_name=approver.contact.name,
                 template="certificate_issued",

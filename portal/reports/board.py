@@ -14,6 +14,7 @@ from portal.models import (
     APPROVED_STATES,
     Approver,
     AuditEvent,
+    Condition,
     Decision,
     Deliverable,
     DeliverableState,
@@ -30,6 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.people.clients import account_managers
+from portal.reports import conditions
 
 SECTION_SIZE = 10
 PAGE_SIZE = 50
@@ -76,6 +78,9 @@ def attention(user: User, today: date | None = None) -> dict[str, list[Deliverab
         .order_by(ReviewRequest.sent_at, Deliverable.id),
         "approved": base.where(Deliverable.state.in_(APPROVED_STATES))
         .order_by(Deliverable.last_activity_at.desc()),
+        # Approved (or sent back) with conditions nobody has marked met or won't do yet.
+        "open_conditions": base.where(Deliverable.id.in_(conditions.with_open_conditions()))
+        .order_by(Deliverable.last_activity_at, Deliverable.id),
     }
     sections = {name: list(db.session.scalars(q.limit(SECTION_SIZE)))
                 for name, q in queries.items()}
@@ -155,13 +160,25 @@ def latest_rejection(deliverable: Deliverable) -> Decision | None:
         .order_by(Decision.id.desc()).limit(1))
 
 
+def _decisions_loaded() -> tuple[Any, ...]:
+    """Each approver's decision and its conditions, as the deliverable page shows them."""
+    to_decision = (selectinload(Deliverable.versions).selectinload(Version.requests)
+                   .selectinload(ReviewRequest.approvers).selectinload(Approver.decision))
+    to_conditions = to_decision.selectinload(Decision.conditions)
+    return (to_conditions.selectinload(Condition.resolved_in_version),
+            to_conditions.selectinload(Condition.resolved_by))
+
+
 def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
     """Everything the staff deliverable page shows, in a fixed number of queries."""
     deliverable = db.session.scalar(
         with_rows_loaded(select(Deliverable)).where(Deliverable.id == deliverable_id)
         .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
                  selectinload(Deliverable.versions).selectinload(Version.requests)
-                 .selectinload(ReviewRequest.comments)))
+                 .selectinload(ReviewRequest.comments),
+                 selectinload(Deliverable.versions).selectinload(Version.requests)
+                 .selectinload(ReviewRequest.certificate),
+                 *_decisions_loaded()))
     if deliverable is None:
         return None
     version = deliverable.current_version
@@ -173,5 +190,6 @@ def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
                        if version is None or u.id != version.uploaded_by_id],
         "failed_messages": [m for m in emails if m.status == OutboxStatus.FAILED],
         "rejection": latest_rejection(deliverable), "policies": list(Policy),
+        "conditions": conditions.checklist(deliverable),
         "today": today_utc(), "now": utcnow(),
     }

@@ -13,6 +13,8 @@ from portal.extensions import db
 from portal.models import (
     APPROVED_STATUSES,
     Approver,
+    Condition,
+    Decision,
     Deliverable,
     Project,
     ReviewRequest,
@@ -21,7 +23,7 @@ from portal.models import (
 
 PAGE_SIZE = 25
 CSV_HEADER = ["certificate", "client", "project", "deliverable", "version", "file", "sha256",
-              "approved_at_utc", "outcome", "approvers", "conditions"]
+              "approved_at_utc", "outcome", "approvers", "conditions", "open_conditions"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ def _query(filters: Filters) -> Select:
         .options(selectinload(ReviewRequest.version).selectinload(Version.deliverable)
                  .selectinload(Deliverable.project).selectinload(Project.client),
                  selectinload(ReviewRequest.approvers).selectinload(Approver.contact),
-                 selectinload(ReviewRequest.approvers).selectinload(Approver.decision),
+                 selectinload(ReviewRequest.approvers).selectinload(Approver.decision)
+                 .selectinload(Decision.conditions).selectinload(Condition.resolved_in_version),
                  selectinload(ReviewRequest.certificate))
     )
     if filters.client:
@@ -76,12 +79,16 @@ def csv_rows(filters: Filters) -> Iterator[list[Any]]:
     yield CSV_HEADER
     for r in db.session.scalars(_query(filters)):
         deliverable = r.version.deliverable
-        conditions = " | ".join(f"{a.contact.name}: {a.decision.text}" for a in r.approvers
-                                if a.decision and a.decision.text)
+        decided = [a for a in r.approvers if a.decision]
+        conditions = " | ".join(
+            [f"{a.contact.name}: {c.text} ({c.resolution})"
+             for a in decided for c in a.decision.conditions]
+            + [f"{a.contact.name} (note): {a.decision.text}" for a in decided if a.decision.text])
+        still_open = sum(c.is_open for a in decided for c in a.decision.conditions)
         yield [_cell(value) for value in [
             r.certificate.public_id if r.certificate else "", deliverable.project.client.name,
             deliverable.project.name, deliverable.title, r.version.number, r.version.file_name,
             r.version.sha256, r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else "",
             r.status.value, "; ".join(f"{a.contact.name} <{a.contact.email}>"
-                                      for a in r.approvers), conditions,
+                                      for a in r.approvers), conditions, still_open,
         ]]

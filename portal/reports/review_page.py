@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
-from portal.models import Approver, ReviewRequest, Version
+from portal.models import Approver, Condition, Decision, ReviewRequest, Version
 from portal.workflow import step_up
 from portal.workflow.comments import client_thread
 from portal.workflow.turns import request_status_for
@@ -22,7 +22,8 @@ def approver_by_public_id(public_id: Any) -> Approver | None:
             selectinload(Approver.request).selectinload(ReviewRequest.approvers)
             .selectinload(Approver.contact),
             selectinload(Approver.request).selectinload(ReviewRequest.approvers)
-            .selectinload(Approver.decision),
+            .selectinload(Approver.decision).selectinload(Decision.conditions)
+            .selectinload(Condition.resolved_in_version),
             selectinload(Approver.contact)))
 
 
@@ -48,17 +49,26 @@ def page(approver: Approver) -> dict[str, Any]:
                               Version.number < version.number, Version.requests.any())
         .order_by(Version.number.desc())
         .options(selectinload(Version.requests).selectinload(ReviewRequest.approvers)
-                 .selectinload(Approver.decision),
+                 .selectinload(Approver.decision).selectinload(Decision.conditions)
+                 .selectinload(Condition.resolved_in_version),
                  selectinload(Version.requests).selectinload(ReviewRequest.approvers)
                  .selectinload(Approver.contact))).all()
     return {
         "approver": approver, "review_request": review_request, "version": version,
         "deliverable": deliverable, "project": deliverable.project,
         "client": deliverable.project.client, "history": history,
+        "earlier_conditions": _earlier_conditions(history),
         "comments": client_thread(review_request.id),
         "status_line": request_status_for(approver),
         "step_up": step_up.state(approver),
     }
+
+
+def _earlier_conditions(history: list[Version]) -> list[dict[str, Any]]:
+    """The approvals with conditions on earlier versions, newest version first: each
+    condition and how it stands now."""
+    return [{"version": v, "approver": a} for v in history for r in v.requests
+            for a in r.approvers if a.decision is not None and a.decision.conditions]
 
 
 def thread(approver: Approver) -> dict[str, Any]:

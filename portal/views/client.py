@@ -29,6 +29,7 @@ from portal.views.common import certificate_response, no_store, send_stored
 from portal.views.htmx import is_htmx, render
 from portal.workflow import links, record_decision, step_up
 from portal.workflow.comments import post_comment
+from portal.workflow.conditions import MAX_CONDITION_LEN, MAX_CONDITIONS
 from portal.workflow.invitations import record_view, send_fresh_link
 from portal.workflow.links import LinkState
 from portal.workflow.on_screen import PageOutOfDate, check_current
@@ -37,6 +38,7 @@ bp = Blueprint("client", __name__)
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/webp", "image/svg+xml"}
 CHOICES = {"approve": Outcome.APPROVED, "approve_with_conditions": Outcome.APPROVED_WITH_CONDITIONS,
            "reject": Outcome.REJECTED}
+CONDITION_ROWS = 3  # boxes the conditions form starts with; "Add another" adds one
 
 
 def _link_limit() -> str:
@@ -99,7 +101,8 @@ def _viewing(public_id: str) -> Approver:
 
 
 FORM_DEFAULTS = {"choice": None, "decision_error": None, "comment_error": None, "form": {},
-                 "code_error": None, "code_notice": None}
+                 "code_error": None, "code_notice": None, "condition_rows": CONDITION_ROWS,
+                 "max_conditions": MAX_CONDITIONS, "condition_len": MAX_CONDITION_LEN}
 
 
 def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
@@ -212,11 +215,22 @@ def _chosen_scope() -> RejectionScope | None:
     return RejectionScope(raw) if raw in {s.value for s in RejectionScope} else None
 
 
+def _conditions_form(more: bool = False) -> tuple[list[str] | None, int]:
+    """The condition boxes as sent (None from a form without any: its text is the one
+    condition), and how many boxes to show again: as many, and one more when asked."""
+    typed = request.form.getlist("condition") if "condition" in request.form else None
+    return typed, min(max(len(typed or []), CONDITION_ROWS) + more, MAX_CONDITIONS)
+
+
 @bp.post("/review/<public_id>/decision")
 @limiter.limit(_link_limit)
 def decide(public_id: str):
     approver = _acting(public_id)
     choice = request.form.get("choice", "")
+    if choice == "approve_with_conditions" and request.form.get("add_condition"):
+        # "Add another condition" without JavaScript: the same form, one more box.
+        return _panel(public_id, choice=choice, form=request.form,
+                      condition_rows=_conditions_form(more=True)[1])
     try:
         if choice not in CHOICES:
             raise InvalidInput("Choose approve, approve with conditions, or reject.")
@@ -224,7 +238,7 @@ def decide(public_id: str):
             raise InvalidInput("Tick the box to confirm your decision.")
         record_decision(approver, CHOICES[choice], request.form.get("text", ""),
                         _chosen_scope(), seen_sha256=request.form.get("sha256"),
-                        ip=request.remote_addr or "",
+                        conditions=_conditions_form()[0], ip=request.remote_addr or "",
                         user_agent=request.headers.get("User-Agent", ""))
         db.session.commit()
     except PageOutOfDate as exc:
@@ -233,7 +247,8 @@ def decide(public_id: str):
     except DomainError as exc:
         db.session.rollback()
         context = _page_context(_acting(public_id), choice=choice if choice in CHOICES else None,
-                                decision_error=exc, form=request.form)
+                                decision_error=exc, form=request.form,
+                                condition_rows=_conditions_form()[1])
         return no_store(render("client/review.html", block="decision_panel",
                                 status=exc.status, **context))
     if is_htmx():  # the thread closes with the request, so it is refreshed too

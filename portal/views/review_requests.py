@@ -1,4 +1,5 @@
-"""Staff actions on a request that is out with the client: links and the thread."""
+"""Staff actions on a request: links and the thread while it is out with the client, and
+afterwards the conditions of its approvals."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,11 +9,21 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from portal import workflow
+from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.models import Approver, OutboxMessage, ReviewRequest, User
+from portal.models import (
+    Approver,
+    Condition,
+    ConditionStatus,
+    OutboxMessage,
+    ReviewRequest,
+    User,
+    Version,
+)
 from portal.notifications import outbox
 from portal.views.common import act_on_deliverable, acting_user, get_or_404, staff_only
 from portal.workflow.comments import post_comment
+from portal.workflow.conditions import resolve_condition as resolve
 from portal.workflow.invitations import resend_link, revoke_link
 from portal.workflow.reminders import send_reminder_now
 
@@ -90,3 +101,28 @@ def remind(approver_id: int):
 @staff_only
 def revoke(approver_id: int):
     return _act_on_approver(approver_id, revoke_link, "{name}'s link no longer works.")
+
+
+CONDITION_DONE = {
+    ConditionStatus.MET: "Condition {n} is marked met.",
+    ConditionStatus.WONT_DO: "Condition {n} is marked won't do; the client sees your reason.",
+    ConditionStatus.OPEN: "Condition {n} is open again.",
+}
+
+
+@bp.post("/conditions/<int:condition_id>")
+@staff_only
+def resolve_condition(condition_id: int):
+    """Mark a condition met in a later version, won't do (with a reason), or reopen it."""
+    condition = get_or_404(Condition, condition_id)
+    raw, version_id = request.form.get("status", ""), request.form.get("version_id", type=int)
+    status = ConditionStatus(raw) if raw in {s.value for s in ConditionStatus} else None
+
+    def act(_deliverable: object) -> None:
+        if status is None:
+            raise InvalidInput("Choose met, won't do, or reopen.")
+        version = db.session.get(Version, version_id) if version_id else None
+        resolve(acting_user(), condition, status, version, request.form.get("note", ""))
+    decided = db.session.get(Version, condition.decision.version_id)
+    return act_on_deliverable(decided.deliverable_id, act,
+                              CONDITION_DONE.get(status, "").format(n=condition.position))

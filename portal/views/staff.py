@@ -23,6 +23,7 @@ from portal.models import (
 )
 from portal.people.clients import account_managers
 from portal.reports import board
+from portal.reports.conditions import open_counts
 from portal.views.common import (
     act_on_deliverable,
     acting_user,
@@ -42,8 +43,9 @@ bp = Blueprint("staff", __name__)
 def dashboard():
     if not current_user.can_change_work:  # finance lives on the approved-work list
         return redirect(url_for("finance.approved"))
-    return render("staff/dashboard.html", sections=board.attention(acting_user()),
-                  days_waiting=board.days_waiting)
+    sections = board.attention(acting_user())
+    return render("staff/dashboard.html", sections=sections, days_waiting=board.days_waiting,
+                  open_conditions=open_counts(sections["open_conditions"]))
 
 
 def _list_filters() -> board.Filters:

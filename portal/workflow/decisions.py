@@ -1,6 +1,7 @@
 """The client's move: an explicit decision on a named version, and what it sets off."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,7 @@ from portal.models import (
 )
 from portal.workflow import step_up
 from portal.workflow.closing import DECIDED, close_request
+from portal.workflow.conditions import add_conditions, checked_items
 from portal.workflow.invitations import invite
 from portal.workflow.on_screen import check_on_screen
 
@@ -33,28 +35,40 @@ class AlreadyDecided(DomainError):
     pass
 
 
-def _checked_text(outcome: Outcome, text: str, scope: RejectionScope | None) -> str:
+def _checked(outcome: Outcome, text: str, scope: RejectionScope | None,
+             conditions: Sequence[str] | None) -> tuple[str, list[str]]:
+    """The decision's text (a note beside conditions) and its conditions, checked."""
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"Please keep it under {MAX_TEXT} characters.")
-    if outcome == Outcome.APPROVED_WITH_CONDITIONS and not text:
-        raise InvalidInput("Write the conditions of your approval.")
+    items: list[str] = []
+    if outcome == Outcome.APPROVED_WITH_CONDITIONS:
+        if conditions is None:  # one text, as before: it is the one condition
+            items, text = checked_items([" ".join(text.split())]), ""
+        else:
+            items = checked_items(" ".join((c or "").split()) for c in conditions)
+    elif conditions and any(c and c.strip() for c in conditions):
+        raise InvalidInput("Only an approval with conditions takes conditions.")
     if outcome == Outcome.REJECTED:
         if not text:
             raise InvalidInput("Write the reason for rejecting, so the team knows what to change.")
         if scope is None:
             raise InvalidInput("Say whether the change is within the original scope or a change "
                                "request.")
-    return text
+    return text, items
 
 
 def record_decision(
     approver: Approver, outcome: Outcome, text: str = "", scope: RejectionScope | None = None,
-    *, seen_sha256: str | None, ip: str = "", user_agent: str = "",
-    now: datetime | None = None,
+    *, seen_sha256: str | None, conditions: Sequence[str] | None = None, ip: str = "",
+    user_agent: str = "", now: datetime | None = None,
 ) -> Decision:
     """Record one approver's explicit decision on the version they saw (its SHA-256) and
-    move the request on."""
+    move the request on.
+
+    An approval with conditions names them as separate items (`conditions`, each tracked
+    until staff resolve it; `text` is then an optional note). Given no list, its `text` is
+    the one condition, as before items existed."""
     # Serialise decisions on one request, so the last approval is seen exactly once.
     request = lock_row(ReviewRequest, approver.request_id)
     db.session.refresh(approver)
@@ -67,7 +81,7 @@ def record_decision(
     if approver.status == ApproverStatus.QUEUED:
         raise IllegalTransition("It is not your turn yet: an earlier approver decides first.")
     scope = scope if outcome == Outcome.REJECTED else None
-    text = _checked_text(outcome, text, scope)
+    text, items = _checked(outcome, text, scope, conditions)
     now = now or utcnow()
     identity = IdentityCheck.LINK
     if request.require_code:
@@ -79,6 +93,7 @@ def record_decision(
         version_sha256=version.sha256, outcome=outcome, text=text, scope=scope, at=now,
         ip=ip[:64], user_agent=user_agent[:512], identity=identity,
     )
+    add_conditions(decision, items)
     try:
         with db.session.begin_nested():
             db.session.add(decision)
@@ -90,7 +105,8 @@ def record_decision(
     audit.record(approver.contact, f"decision.{outcome.value}", decision,
                  deliverable=version.deliverable, version=version.number,
                  sha256=version.sha256, text=text, scope=scope.value if scope else None,
-                 ip=decision.ip, identity=identity.value)
+                 ip=decision.ip, identity=identity.value,
+                 **({"conditions": items} if items else {}))
     if outcome == Outcome.REJECTED:
         close_request(request, RequestStatus.CHANGES_REQUESTED, now)
     else:

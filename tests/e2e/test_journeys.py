@@ -281,12 +281,12 @@ def test_clients_approve_in_turn_first_with_conditions(
 
     conditions = "Use the 2025 logo before launch."
     c1.get_by_role("button", name="Approve with conditions").click()
-    c1.get_by_label("Conditions", exact=True).fill(conditions)
+    c1.get_by_label("Condition 1", exact=True).fill(conditions)
     c1.get_by_label(f"I approve version 1 of {TITLE} on these conditions.").check()
     j.shot(c1, "03-jane-conditions-phone")
     c1.get_by_role("button", name="Confirm approval").click()
     expect(_panel(c1)).to_contain_text(f"{jane} — approved with conditions")
-    expect(_panel(c1).locator(".quote")).to_have_text(f"“{conditions}”")
+    expect(_panel(c1).locator(".conditions .condition-text")).to_have_text(conditions)
     expect(_status_line(c1)).to_have_text(f"Your decision is recorded. Waiting for {john}")
     expect(c1.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
     assert c1.evaluate("window.__sameDocument") == "kept"
@@ -296,7 +296,7 @@ def test_clients_approve_in_turn_first_with_conditions(
         request = db.session.get(ReviewRequest, setup.request_id)
         first, second = request.approvers
         assert first.decision.outcome == Outcome.APPROVED_WITH_CONDITIONS
-        assert first.decision.text == conditions
+        assert [c.text for c in first.decision.conditions] == [conditions]
         assert first.decision.version_sha256 == request.version.sha256
         assert first.last_viewed_at is not None
         assert second.status == ApproverStatus.INVITED and second.decision is None
@@ -332,7 +332,8 @@ def test_clients_approve_in_turn_first_with_conditions(
     a.goto(f"/deliverables/{setup.deliverable_id}")
     expect(_staff_badge(a)).to_have_text("approved with conditions")
     request_line = a.locator(".request").first
-    expect(request_line).to_contain_text(f"“{conditions}”")
+    expect(request_line).to_contain_text("1 condition")
+    expect(a.locator("#conditions")).to_contain_text(conditions)
     expect(request_line.get_by_role("link", name=re.compile(r"^Certificate "))).to_be_visible()
     expect(a.locator("#deliverable-main .badge.locked")).to_be_visible()
     j.shot(a, "07-staff-approved-with-conditions")
