@@ -1,5 +1,6 @@
 """All models, importable from one place (Alembic sees them through this import)."""
 from portal.models.base import UTCDateTime, today_utc, utcnow
+from portal.models.compare import PageDiff
 from portal.models.conditions import Condition, ConditionStatus
 from portal.models.people import Client, Contact, Project, Role, User
 from portal.models.records import (
@@ -56,6 +57,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Outcome",
+    "PageDiff",
     "PageRender",
     "Policy",
     "Project",
