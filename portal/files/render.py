@@ -229,9 +229,12 @@ def rasterise(source: Path, work: Path, kind: str, caps: dict[str, Any],
     if done.returncode != 0:
         log.warning("renderer for %s ended with %s: %s", source.name, done.returncode,
                     done.stderr[-2000:].decode(errors="replace"))
-        if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        if done.returncode == -signal.SIGXCPU:
             return {"error": "Previewing it needs more than the "
                              f"{caps['cpu_seconds']} s of processor time we allow."}
+        if done.returncode == -signal.SIGKILL:
+            return {"error": "The previewer was stopped on this file (it needs more time or "
+                             "memory than we allow)."}
         if done.returncode < 0:
             return {"error": "The previewer stopped on this file "
                              f"({_signal_name(-done.returncode)})."}
