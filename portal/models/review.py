@@ -5,7 +5,18 @@ import secrets
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false, or_, text
+from sqlalchemy import (
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    or_,
+    text,
+)
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -223,12 +234,24 @@ class Comment(db.Model):
     body: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The version it was made on, and where on it: a page, and optionally a spot (x, y) or
+    # a box (x, y, w, h) as fractions of the page, so a pin survives zoom and resolution.
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
+    page: Mapped[int | None]
+    x: Mapped[float | None] = mapped_column(Float)
+    y: Mapped[float | None] = mapped_column(Float)
+    w: Mapped[float | None] = mapped_column(Float)
+    h: Mapped[float | None] = mapped_column(Float)
     # Set once the comment went out in the owner's daily digest.
     digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     request: Mapped[ReviewRequest] = relationship(back_populates="comments")
     author_contact: Mapped[Contact | None] = relationship()
     author_user: Mapped[User | None] = relationship()
+
+    @property
+    def pinned(self) -> bool:
+        return self.page is not None
 
     @property
     def author_name(self) -> str:

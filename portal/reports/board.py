@@ -31,7 +31,8 @@ from portal.models import (
     utcnow,
 )
 from portal.people.clients import account_managers
-from portal.reports import conditions
+from portal.reports import conditions, renders
+from portal.reports.pins import pins
 
 SECTION_SIZE = 10
 PAGE_SIZE = 50
@@ -191,5 +192,16 @@ def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
         "failed_messages": [m for m in emails if m.status == OutboxStatus.FAILED],
         "rejection": latest_rejection(deliverable), "policies": list(Policy),
         "conditions": conditions.checklist(deliverable),
-        "today": today_utc(), "now": utcnow(),
+        "today": today_utc(), "now": utcnow(), **_document(version),
     }
+
+
+def _document(version: Version | None) -> dict[str, Any]:
+    """The current version in the viewer, with the pins of its newest request's thread
+    (internal notes included: this is the staff page)."""
+    if version is None:
+        return {"viewer": None, "pins": pins([], 0), "pin_request": None}
+    request = max(version.requests, key=lambda r: r.id, default=None)
+    return {"viewer": renders.viewer(version.id),
+            "pins": pins(request.comments if request else [], version.id),
+            "pin_request": request}

@@ -8,6 +8,8 @@ from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.models import Approver, Condition, Decision, ReviewRequest, Version
+from portal.reports import renders
+from portal.reports.pins import pins
 from portal.workflow import step_up
 from portal.workflow.comments import client_thread
 from portal.workflow.turns import request_status_for
@@ -58,9 +60,9 @@ def page(approver: Approver) -> dict[str, Any]:
         "deliverable": deliverable, "project": deliverable.project,
         "client": deliverable.project.client, "history": history,
         "earlier_conditions": _earlier_conditions(history),
-        "comments": client_thread(review_request.id),
         "status_line": request_status_for(approver),
         "step_up": step_up.state(approver),
+        **thread(approver),
     }
 
 
@@ -72,6 +74,10 @@ def _earlier_conditions(history: list[Version]) -> list[dict[str, Any]]:
 
 
 def thread(approver: Approver) -> dict[str, Any]:
-    """Just what the thread block shows: htmx posts need no history or preview."""
-    return {"approver": approver, "review_request": approver.request,
-            "comments": client_thread(approver.request_id)}
+    """The thread and what the viewer shows of it (the pages and their pins): what a
+    comment post redraws. No history."""
+    comments = client_thread(approver.request_id)
+    version_id = approver.request.version_id
+    return {"approver": approver, "review_request": approver.request, "comments": comments,
+            "viewer": renders.viewer(version_id, approver.public_id),
+            "pins": pins(comments, version_id)}

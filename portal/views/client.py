@@ -33,6 +33,7 @@ from portal.workflow.conditions import MAX_CONDITION_LEN, MAX_CONDITIONS
 from portal.workflow.invitations import record_view, send_fresh_link
 from portal.workflow.links import LinkState
 from portal.workflow.on_screen import PageOutOfDate, check_current
+from portal.workflow.pins import pin_from_form
 
 bp = Blueprint("client", __name__)
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/webp", "image/svg+xml"}
@@ -121,6 +122,11 @@ def review(public_id: str):
         return gone_page(approver)
     if state == LinkState.EXPIRED:
         return _expired_page(approver)
+    if request.args.get("part") == "viewer":  # the placeholder asking for the pages
+        context = _comments_context(approver)
+        # 286 stops htmx polling once the pages are there (or never will be).
+        return no_store(render("client/review.html", block="viewer",
+                               status=200 if context["viewer"].pending else 286, **context))
     choice = request.args.get("choice")
     context = _page_context(approver, choice=choice if choice in CHOICES else None)
     block = "decision_panel" if "choice" in request.args else None
@@ -191,7 +197,7 @@ def comment(public_id: str):
     approver = _acting(public_id)
     try:
         post_comment(approver.contact, approver.request, request.form.get("body", ""),
-                     seen_sha256=request.form.get("sha256"))
+                     seen_sha256=request.form.get("sha256"), pin=pin_from_form(request.form))
         db.session.commit()
     except PageOutOfDate as exc:
         db.session.rollback()
@@ -203,8 +209,8 @@ def comment(public_id: str):
             approver, comment_error=exc, form=request.form)
         return no_store(render("client/review.html", block="comments", status=exc.status,
                                 **context))
-    if is_htmx():
-        return no_store(render("client/review.html", block="comments",
+    if is_htmx():  # the thread, and the pages' markers with it
+        return no_store(render("client/review.html", block="comments", oob_blocks=("viewer",),
                                 **_comments_context(approver)))
     flash("Your comment is posted.")
     return redirect(url_for("client.review", public_id=public_id) + "#comments", code=303)
@@ -253,7 +259,8 @@ def decide(public_id: str):
                                 status=exc.status, **context))
     if is_htmx():  # the thread closes with the request, so it is refreshed too
         return no_store(render("client/review.html", block="decision_panel",
-                                oob_blocks=("comments",), **_page_context(_acting(public_id))))
+                                oob_blocks=("comments", "viewer"),
+                                **_page_context(_acting(public_id))))
     flash("Your decision is recorded.")
     return redirect(url_for("client.review", public_id=public_id), code=303)
 

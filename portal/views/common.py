@@ -79,11 +79,16 @@ def certificate_response(public_id: str) -> Response:
 
 
 def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
-                       form: Any = None) -> Response:
+                       form: Any = None, part: str | None = None) -> Response:
     context = board.deliverable_detail(deliverable_id)
     if context is None:
         abort(404)
-    return render("staff/deliverable.html", block="main", status=error.status if error else 200,
+    status = error.status if error else 200
+    if part == "viewer" and context["viewer"] is not None:  # the placeholder asking again
+        # 286 stops htmx polling once the pages are there (or never will be).
+        return render("staff/deliverable.html", block="viewer", form=MultiDict(), **context,
+                      status=200 if context["viewer"].pending else 286)
+    return render("staff/deliverable.html", block="main", status=status,
                   error=error, form=form or MultiDict(), **context)
 
 

@@ -25,6 +25,7 @@ from portal.views.common import act_on_deliverable, acting_user, get_or_404, sta
 from portal.workflow.comments import post_comment
 from portal.workflow.conditions import resolve_condition as resolve
 from portal.workflow.invitations import resend_link, revoke_link
+from portal.workflow.pins import pin_from_form
 from portal.workflow.reminders import send_reminder_now
 
 bp = Blueprint("review_requests", __name__)
@@ -51,7 +52,7 @@ def comment(request_id: int):
     return act_on_deliverable(
         _deliverable_id(review_request),
         lambda _d: post_comment(acting_user(), review_request, request.form.get("body", ""),
-                                internal=internal),
+                                internal=internal, pin=pin_from_form(request.form)),
         "Internal note added." if internal else "Reply posted; the client sees it.")
 
 

@@ -84,7 +84,7 @@ def deliverables():
 @bp.get("/deliverables/<int:deliverable_id>")
 @login_required
 def deliverable_page(deliverable_id: int):
-    return render_deliverable(deliverable_id)
+    return render_deliverable(deliverable_id, part=request.args.get("part"))
 
 
 @bp.post("/deliverables/<int:deliverable_id>/versions")

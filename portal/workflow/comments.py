@@ -13,15 +13,17 @@ from portal.extensions import db
 from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, utcnow
 from portal.permissions import require_staff
 from portal.workflow.on_screen import check_on_screen
+from portal.workflow.pins import Pin, check_pin
 
 MAX_COMMENT = 5000
 
 
 def post_comment(author: User | Contact, request: ReviewRequest, body: str,
                  *, seen_sha256: str | None = None, internal: bool = False,
-                 now: datetime | None = None) -> Comment:
+                 pin: Pin | None = None, now: datetime | None = None) -> Comment:
     """A contact's comment must name the version on their screen (`seen_sha256`); staff
-    comment from the deliverable's own page, where there is only one request to mean."""
+    comment from the deliverable's own page, where there is only one request to mean.
+    A comment is stored against the request's version, pinned to a spot when `pin`."""
     # Lock the request first, in the same order as a decision does, so a comment and a
     # decision on one request never wait on each other in opposite orders.
     request = lock_row(ReviewRequest, request.id)
@@ -31,6 +33,8 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
     if len(body) > MAX_COMMENT:
         raise InvalidInput(f"Comments can be at most {MAX_COMMENT} characters "
                            f"(this one has {len(body)}).")
+    if pin is not None:
+        check_pin(pin, request.version_id)
     if isinstance(author, User):
         require_staff(author)
         comment = Comment(request=request, author_user=author, body=body, internal=internal)
@@ -42,10 +46,15 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
             raise IllegalTransition(f"This request is {request.status.label}; it takes no more "
                                     "comments.")
         comment = Comment(request=request, author_contact=author, body=body)
+    comment.version_id = request.version_id
+    if pin is not None:
+        comment.page, comment.x, comment.y, comment.w, comment.h = (
+            pin.page, pin.x, pin.y, pin.w, pin.h)
     db.session.add(comment)
     request.version.deliverable.last_activity_at = now or utcnow()
     audit.record(author, "comment.internal" if internal else "comment.posted", comment,
-                 deliverable=request.version.deliverable, length=len(body))
+                 deliverable=request.version.deliverable, length=len(body),
+                 page=comment.page)
     return comment
 
 

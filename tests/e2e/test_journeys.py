@@ -106,13 +106,13 @@ def _status_line(page: Page):
 
 
 def _pdf_viewer_loaded(page: Page) -> None:
-    """Chromium shows a framed PDF through its viewer, a chrome-extension:// frame inside
-    ours: it appears only when the file was allowed to load and to be framed."""
-    deadline = time.monotonic() + 15
-    while not any(f.url.startswith("chrome-extension://") for f in page.frames):
-        assert time.monotonic() < deadline, f"no PDF viewer; frames: {[f.url for f in page.frames]}"
-        page.wait_for_timeout(100)
-    page.wait_for_timeout(1000)  # let it paint the page before a screenshot
+    """The viewer shows the document's pages as images (rendered by the job after the
+    upload; the placeholder polls until they are there), each one actually decoded."""
+    first = page.locator("#viewer .page img").first
+    expect(first).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#viewer .page img')].slice(0, 1)"
+        ".every(img => img.complete && img.naturalWidth > 0)")
 
 
 def _staff_badge(page: Page):
@@ -165,7 +165,7 @@ def test_staff_prepares_colleague_reviews_and_delivers_in_sequence(
     a.get_by_label("What changed").fill("First cut")
     a.get_by_role("button", name="Upload version").click()
     expect(a.get_by_text("New version uploaded.")).to_be_visible()
-    expect(a.get_by_role("link", name="homepage.pdf")).to_be_visible()
+    expect(a.get_by_role("link", name="homepage.pdf", exact=True)).to_be_visible()
     expect(a.get_by_role("heading", name="Submit version 1 for internal review")).to_be_visible()
     a.get_by_label("Reviewer").select_option(label=colleague_b.name)
     j.shot(a, "04-uploaded-choose-reviewer")
@@ -258,12 +258,12 @@ def test_clients_approve_in_turn_first_with_conditions(
     expect(c1.get_by_role("heading", level=1)).to_contain_text(TITLE)
     expect(c1.get_by_text(f"Review for {CLIENT}")).to_be_visible()
     expect(_status_line(c1)).to_have_text("Waiting for your decision")
-    preview = c1.locator("iframe.pdf-frame")
-    expect(preview).to_be_visible()
+    _pdf_viewer_loaded(c1)
+    preview = c1.locator("#viewer .page img").first
     response = c1.request.get(preview.get_attribute("src"))
     assert response.status == 200, response.status
-    assert response.headers["content-type"] == "application/pdf"
-    assert response.body().startswith(b"%PDF")
+    assert response.headers["content-type"].startswith("image/")
+    assert "immutable" in response.headers["cache-control"]
     expect(c1.get_by_role("link", name="Download homepage.pdf")).to_be_visible()
     expect(_panel(c1).locator(".approver-list")).to_contain_text(f"{jane} (you) — invited")
     _pdf_viewer_loaded(c1)
