@@ -9,13 +9,15 @@ import io
 import re
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from portal import workflow
+from portal.certificates import create_development_key
 from portal.extensions import db
 from portal.models import Comment, DeliverableState, Policy
 from portal.workflow.links import issue_token
-from tests.conftest import future
+from tests.conftest import future, stored_path
 from tests.test_renders import three_page_pdf
 
 
@@ -134,3 +136,30 @@ def test_the_viewer_placeholder_stops_polling_once_pages_exist(client_tab):
     html = part.get_data(as_text=True)
     assert html.lstrip().startswith('<section id="viewer"') and 'id="page-3"' in html
     assert "HX-Request" in part.headers["Vary"]
+
+
+@pytest.fixture(scope="session")
+def seal_key(tmp_path_factory: pytest.TempPathFactory):
+    return create_development_key(tmp_path_factory.mktemp("pins-seal"), "Pins seal")
+
+
+@pytest.fixture
+def sealing(app_config, seal_key):
+    key, cert = seal_key
+    app_config.update(SIGNING_KEY=str(key), SIGNING_CERT=str(cert), SIGNING_PKCS12="")
+
+
+def test_the_certificate_lists_pinned_comments_with_their_page(sealing, app, client_tab,
+                                                               delivered, sam):
+    client_tab.post(f"{client_tab.review}/comments",
+                    {"body": "Bigger headline", "page": "2", "x": "0.3", "y": "0.1"})
+    sam.post(f"/requests/{delivered.open_request.id}/comments",
+             {"body": "Secret pinned note", "internal": "1", "page": "3"})
+    assert client_tab.post(f"{client_tab.review}/decision",
+                           {"choice": "approve", "confirm": "1"}).status_code == 303
+    certificate = delivered.requests[0].certificate
+    assert certificate is not None
+    pdf = PdfReader(io.BytesIO(stored_path(app, certificate.storage_key).read_bytes()))
+    flat = re.sub(r"\s+", "", "".join(p.extract_text() or "" for p in pdf.pages))
+    assert "p.2" in flat and "Biggerheadline" in flat
+    assert "Secretpinnednote" not in flat

@@ -71,12 +71,16 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
     comments = db.session.scalar(
         select(db.func.count(Comment.id)).where(Comment.request_id == request.id,
                                                 Comment.internal.is_(False)))
+    pinned = db.session.scalars(
+        select(Comment).where(Comment.request_id == request.id, Comment.internal.is_(False),
+                              Comment.page.is_not(None)).order_by(Comment.id)).all()
     url = verify_url(public_id)
     return {
         "public_id": public_id, "issued_at": issued_at, "request": request,
         "version": version, "deliverable": deliverable, "client": client,
         "project": deliverable.project, "zone": client.zone,
         "review": version.internal_approval, "events": events, "comment_count": comments,
+        "pinned_comments": pinned,
         "earlier_conditions": _earlier_conditions(version),
         "request_events": [e for e in events if e.at >= request.sent_at],
         "chain_head": audit.head_hash(), "verify_url": url,
