@@ -166,3 +166,37 @@ def test_finance_and_dashboard_queries_do_not_grow_with_conditions(
     report(f"with conditions: finance list {small[0]}, CSV {small[1]}, dashboard {small[2]} "
            "queries")
     assert large == small
+
+
+def test_review_and_staff_pages_do_not_grow_with_pages_and_pins(report, make_browser,
+                                                               count_queries, make_deliverable,
+                                                               staff, colleague):
+    from portal.workflow.pins import Pin
+    from tests.test_renders import three_page_pdf
+
+    def counts(pdf: bytes, pins: int) -> tuple[int, int]:
+        d = make_deliverable(DeliverableState.DRAFT, with_version=False)
+        workflow.upload_version(staff, d, io.BytesIO(pdf), "doc.pdf", "")
+        workflow.submit_for_review(staff, d, colleague)
+        workflow.review_internally(colleague, d, approve=True)
+        request = workflow.deliver(staff, d, d.project.client.contacts[:1], Policy.PARALLEL,
+                                   future())
+        approver = request.approvers[0]
+        for i in range(pins):
+            post_comment(approver.contact, request, f"Pin {i}", seen_sha256=on_screen(approver),
+                         pin=Pin(1 + i % 3 if pdf != small_pdf else 1, 0.5, 0.5))
+        db.session.commit()
+        client, sam = make_browser(), make_browser()
+        sam.login(staff.email)
+        client.get(f"/r/{issue_token(approver)}")
+        with count_queries() as review:
+            assert client.get(client.review).status_code == 200
+        with count_queries() as deliverable_page:
+            assert sam.get(f"/deliverables/{d.id}").status_code == 200
+        return review.count, deliverable_page.count
+
+    small_pdf = sample_pdf("one page")
+    few, many = counts(small_pdf, 1), counts(three_page_pdf(), 24)
+    report(f"review page / staff deliverable page: {few} queries with 1 page and 1 pin, "
+           f"{many} with 3 pages and 24 pins")
+    assert many == few
