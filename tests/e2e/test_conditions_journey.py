@@ -20,16 +20,8 @@ from portal.models import (
     User,
 )
 from portal.workflow.links import issue_token
-from tests.conftest import IN_CI
+from tests.e2e.browser_api import expect
 from tests.e2e.conftest import DESKTOP, TIMEOUT_MS, Journey, Person, reading
-
-try:
-    from playwright.sync_api import expect
-except ImportError as exc:  # skipped with the reason; under CI=true a failure
-    if IN_CI:
-        raise
-    pytest.skip(f"Chromium is not available: the playwright package is not installed ({exc})",
-                allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
 

@@ -37,7 +37,7 @@ from portal.models import (
 from portal.notifications import background
 from portal.workflow import links
 from portal.workflow.links import LinkState
-from tests.conftest import IN_CI
+from tests.e2e.browser_api import Page, expect
 from tests.e2e.conftest import (
     LINK,
     Journey,
@@ -48,14 +48,6 @@ from tests.e2e.conftest import (
     text_of,
     wait_for_mail,
 )
-
-try:
-    from playwright.sync_api import Page, expect
-except ImportError as exc:  # skipped with the reason; under CI=true a failure
-    if IN_CI:
-        raise
-    pytest.skip(f"Chromium is not available: the playwright package is not installed ({exc})",
-                allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
 

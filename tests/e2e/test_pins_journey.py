@@ -11,17 +11,10 @@ from portal import workflow
 from portal.extensions import db
 from portal.models import Comment, DeliverableState, Policy
 from portal.workflow.links import issue_token
-from tests.conftest import IN_CI, future
+from tests.conftest import future
+from tests.e2e.browser_api import Page, expect
 from tests.e2e.conftest import Journey, Person, reading
 from tests.test_renders import three_page_pdf
-
-try:
-    from playwright.sync_api import Page, expect
-except ImportError as exc:  # skipped with the reason; under CI=true a failure
-    if IN_CI:
-        raise
-    pytest.skip(f"Chromium is not available: the playwright package is not installed ({exc})",
-                allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
 

@@ -8,16 +8,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Decision, DeliverableState, IdentityCheck
-from tests.conftest import IN_CI
+from tests.e2e.browser_api import expect
 from tests.e2e.conftest import Journey, link_in, reading, wait_for_mail
-
-try:
-    from playwright.sync_api import expect
-except ImportError as exc:  # skipped with the reason; under CI=true a failure
-    if IN_CI:
-        raise
-    pytest.skip(f"Chromium is not available: the playwright package is not installed ({exc})",
-                allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
 

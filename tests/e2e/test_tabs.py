@@ -28,16 +28,9 @@ from portal.models import (
     RequestStatus,
     User,
 )
-from tests.conftest import IN_CI, future
+from tests.conftest import future
+from tests.e2e.browser_api import Page, expect
 from tests.e2e.conftest import Journey, link_in, off_the_browser_thread, reading, wait_for_mail
-
-try:
-    from playwright.sync_api import Page, expect
-except ImportError as exc:  # skipped with the reason; under CI=true a failure
-    if IN_CI:
-        raise
-    pytest.skip(f"Chromium is not available: the playwright package is not installed ({exc})",
-                allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
 
