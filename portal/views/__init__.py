@@ -74,12 +74,14 @@ def register_views(app: Flask) -> None:
         admin,
         auth,
         client,
+        client_compare,  # noqa: F401  (compare, on the client blueprint)
         client_renders,  # noqa: F401  (page images, on the client blueprint)
         clients,
         finance,
         metrics,
         review_requests,
         staff,
+        staff_compare,  # noqa: F401  (compare, on the staff blueprint)
         staff_renders,  # noqa: F401  (page images, on the staff blueprint)
         verify,
     )
