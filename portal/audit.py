@@ -166,6 +166,9 @@ VERB_LABELS = {
     "condition.met": "Condition marked met",
     "condition.wont_do": "Condition marked won't do",
     "condition.reopened": "Condition reopened",
+    "point.addressed": "Client's point marked addressed",
+    "point.wont_change": "Client's point marked won't change",
+    "point.reopened": "Client's point reopened",
 }
 
 

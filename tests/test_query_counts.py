@@ -14,6 +14,7 @@ from portal.models import (
     Decision,
     DeliverableState,
     Outcome,
+    PointStatus,
     Policy,
     RejectionScope,
     Role,
@@ -21,6 +22,7 @@ from portal.models import (
 )
 from portal.workflow.comments import post_comment
 from portal.workflow.conditions import resolve_condition
+from portal.workflow.feedback import resolve_point
 from portal.workflow.links import issue_token
 from tests.conftest import future, on_screen
 
@@ -200,3 +202,41 @@ def test_review_and_staff_pages_do_not_grow_with_pages_and_pins(report, make_bro
     report(f"review page / staff deliverable page: {few} queries with 1 page and 1 pin, "
            f"{many} with 3 pages and 24 pins")
     assert many == few
+
+
+def test_pages_with_earlier_points_answer_in_fixed_queries(report, browser, make_browser,
+                                                           count_queries, make_deliverable,
+                                                           staff, colleague):
+    """The client's "points from earlier versions" and the staff page's list of the
+    client's points cost the same however many versions and points there are."""
+    d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
+    sam = make_browser()
+    sam.login(staff.email)
+    counts = {}
+    for n in range(2, 6):
+        request = d.open_request
+        for approver in request.approvers:
+            for i in range(n):
+                post_comment(approver.contact, request, f"Point {i}",
+                             seen_sha256=on_screen(approver))
+        db.session.commit()
+        first = request.approvers[0]
+        workflow.record_decision(first, Outcome.REJECTED, "Again", RejectionScope.IN_SCOPE,
+                                 seen_sha256=on_screen(first))
+        workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"v{n}.pdf", "More")
+        workflow.submit_for_review(staff, d, colleague)
+        workflow.review_internally(colleague, d, approve=True)
+        workflow.deliver(staff, d, d.project.client.contacts[:2], Policy.PARALLEL, future())
+        for k, point in enumerate(request.comments):  # some addressed, some won't change
+            if k % 3 == 0:
+                resolve_point(staff, point, PointStatus.ADDRESSED, d.current_version, "Done")
+            elif k % 3 == 1:
+                resolve_point(staff, point, PointStatus.WONT_CHANGE, note="As agreed")
+        db.session.commit()
+        client = _review_page_queries(browser, count_queries, d, comments=1)
+        with count_queries() as staff_page:
+            assert sam.get(f"/deliverables/{d.id}").status_code == 200
+        counts[n] = (client, staff_page.count)
+    report(f"with earlier points: (client review page, staff deliverable page) queries by "
+           f"version: {counts}")
+    assert counts[5] == counts[3]

@@ -224,6 +224,18 @@ class DecisionCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # by a decision
 
 
+class PointStatus(Choice):
+    """How a client's comment (a "point") stands in later versions."""
+
+    OPEN = "open"
+    ADDRESSED = "addressed"
+    WONT_CHANGE = "wont_change"
+
+    @property
+    def label(self) -> str:
+        return {"wont_change": "won't change"}.get(self.value, self.value)
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
 
@@ -244,10 +256,23 @@ class Comment(db.Model):
     h: Mapped[float | None] = mapped_column(Float)
     # Set once the comment went out in the owner's daily digest.
     digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A client's point, followed across versions: addressed in a later version (with an
+    # optional note) or won't change (with a reason the client sees); reopened as open.
+    resolution_status: Mapped[PointStatus] = mapped_column(
+        choice_column(PointStatus, "point_status"), default=PointStatus.OPEN,
+        server_default=PointStatus.OPEN.value)
+    resolved_in_version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
+    resolution_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[ReviewRequest] = relationship(back_populates="comments")
     author_contact: Mapped[Contact | None] = relationship()
-    author_user: Mapped[User | None] = relationship()
+    author_user: Mapped[User | None] = relationship(foreign_keys=[author_user_id])
+    version: Mapped[Version | None] = relationship(foreign_keys=[version_id], viewonly=True)
+    resolved_in_version: Mapped[Version | None] = relationship(
+        foreign_keys=[resolved_in_version_id])
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
 
     @property
     def pinned(self) -> bool:
@@ -257,6 +282,27 @@ class Comment(db.Model):
     def author_name(self) -> str:
         author = self.author_user or self.author_contact
         return author.name if author else "Unknown"
+
+    @property
+    def is_client_point(self) -> bool:
+        return self.author_contact_id is not None and not self.internal
+
+    @property
+    def point_open(self) -> bool:
+        return self.resolution_status == PointStatus.OPEN
+
+    @property
+    def resolution(self) -> str:
+        """How the point stands, in words a client reads: open, addressed in version 3: …,
+        won't change: …"""
+        note = self.resolution_note
+        if self.resolution_status == PointStatus.ADDRESSED:
+            version = self.resolved_in_version
+            done = f"addressed in version {version.number}" if version else "addressed"
+            return f"{done}: {note}" if note else done
+        if self.resolution_status == PointStatus.WONT_CHANGE:
+            return f"won't change: {note}"
+        return "open"
 
 
 class Reminder(db.Model):

@@ -31,7 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.people.clients import account_managers
-from portal.reports import conditions, renders
+from portal.reports import conditions, feedback, renders
 from portal.reports.pins import pins
 
 SECTION_SIZE = 10
@@ -192,6 +192,7 @@ def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
         "failed_messages": [m for m in emails if m.status == OutboxStatus.FAILED],
         "rejection": latest_rejection(deliverable), "policies": list(Policy),
         "conditions": conditions.checklist(deliverable),
+        "points": feedback.staff_points(deliverable),
         "today": today_utc(), "now": utcnow(), **_document(version),
     }
 

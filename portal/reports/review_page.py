@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.models import Approver, Condition, Decision, ReviewRequest, Version
-from portal.reports import renders
+from portal.reports import feedback, renders
 from portal.reports.pins import pins
 from portal.workflow import step_up
 from portal.workflow.comments import client_thread
@@ -60,6 +60,7 @@ def page(approver: Approver) -> dict[str, Any]:
         "deliverable": deliverable, "project": deliverable.project,
         "client": deliverable.project.client, "history": history,
         "earlier_conditions": _earlier_conditions(history),
+        "earlier_points": feedback.earlier_points(version),
         "status_line": request_status_for(approver),
         "step_up": step_up.state(approver),
         **thread(approver),

@@ -1,5 +1,5 @@
 """Staff actions on a request: links and the thread while it is out with the client, and
-afterwards the conditions of its approvals."""
+afterwards the conditions of its approvals and the client's points across versions."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,9 +13,11 @@ from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import (
     Approver,
+    Comment,
     Condition,
     ConditionStatus,
     OutboxMessage,
+    PointStatus,
     ReviewRequest,
     User,
     Version,
@@ -24,6 +26,7 @@ from portal.notifications import outbox
 from portal.views.common import act_on_deliverable, acting_user, get_or_404, staff_only
 from portal.workflow.comments import post_comment
 from portal.workflow.conditions import resolve_condition as resolve
+from portal.workflow.feedback import resolve_point as resolve_client_point
 from portal.workflow.invitations import resend_link, revoke_link
 from portal.workflow.pins import pin_from_form
 from portal.workflow.reminders import send_reminder_now
@@ -127,3 +130,28 @@ def resolve_condition(condition_id: int):
     decided = db.session.get(Version, condition.decision.version_id)
     return act_on_deliverable(decided.deliverable_id, act,
                               CONDITION_DONE.get(status, "").format(n=condition.position))
+
+
+POINT_DONE = {
+    PointStatus.ADDRESSED: "The client's point is marked addressed.",
+    PointStatus.WONT_CHANGE: "The client's point is marked won't change; they see your reason.",
+    PointStatus.OPEN: "The client's point is open again.",
+}
+
+
+@bp.post("/points/<int:comment_id>")
+@staff_only
+def resolve_point(comment_id: int):
+    """Mark a client's point addressed in a later version, won't change (with a reason),
+    or reopen it."""
+    comment = get_or_404(Comment, comment_id)
+    raw, version_id = request.form.get("status", ""), request.form.get("version_id", type=int)
+    status = PointStatus(raw) if raw in {s.value for s in PointStatus} else None
+
+    def act(_deliverable: object) -> None:
+        if status is None:
+            raise InvalidInput("Choose addressed, won't change, or reopen.")
+        version = db.session.get(Version, version_id) if version_id else None
+        resolve_client_point(acting_user(), comment, status, version,
+                             request.form.get("note", ""))
+    return act_on_deliverable(_deliverable_id(comment.request), act, POINT_DONE.get(status, ""))
