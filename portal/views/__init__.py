@@ -77,6 +77,7 @@ def register_views(app: Flask) -> None:
         client_compare,  # noqa: F401  (compare, on the client blueprint)
         client_feedback,  # noqa: F401  (reopening points, on the client blueprint)
         client_renders,  # noqa: F401  (page images, on the client blueprint)
+        client_step_up,  # noqa: F401  (the emailed code, on the client blueprint)
         clients,
         finance,
         metrics,

@@ -5,6 +5,7 @@ the version on screen, so a tab acts only on what it shows (see client_access.py
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -27,7 +28,7 @@ from portal.reports import review_page
 from portal.views.client_access import access, add_grant, gone_page, no_access_page
 from portal.views.common import certificate_response, no_store, send_stored
 from portal.views.htmx import is_htmx, render
-from portal.workflow import links, record_decision, step_up
+from portal.workflow import links, record_decision
 from portal.workflow.comments import post_comment
 from portal.workflow.conditions import MAX_CONDITION_LEN, MAX_CONDITIONS
 from portal.workflow.invitations import record_view, send_fresh_link
@@ -77,6 +78,22 @@ def _out_of_date(exc: PageOutOfDate) -> Response:
     if is_htmx():  # whichever piece asked, the whole page is what is out of date
         response.headers.update({"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
     return no_store(response)
+
+
+def attempt(action: Callable[[], Any],
+            refused: Callable[[DomainError], Response]) -> tuple[Any, Response | None]:
+    """Run one client action and commit it. When the domain refuses, nothing is kept and
+    the answer is the out-of-date page or `refused`'s."""
+    try:
+        result = action()
+        db.session.commit()
+    except PageOutOfDate as exc:
+        db.session.rollback()
+        return None, _out_of_date(exc)
+    except DomainError as exc:
+        db.session.rollback()
+        return None, refused(exc)
+    return result, None
 
 
 def _acting(public_id: str) -> Approver:
@@ -155,14 +172,13 @@ def renew(public_id: str):
 @limiter.limit(_link_limit)
 def viewed(public_id: str):
     approver = _acting(public_id)
-    try:
-        record_view(approver, seen_sha256=request.form.get("sha256"),
-                    ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""))
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return _out_of_date(exc)
-    db.session.commit()
-    return "", 204
+
+    def refused(exc: DomainError) -> Response:
+        return make_response(exc.message, exc.status)
+    _, refusal = attempt(lambda: record_view(
+        approver, seen_sha256=request.form.get("sha256"), ip=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", "")), refused)
+    return refusal or ("", 204)
 
 
 @bp.get("/review/<public_id>/files/<int:version_id>")
@@ -195,20 +211,17 @@ def certificate(public_id: str):
 @limiter.limit(_link_limit)
 def comment(public_id: str):
     approver = _acting(public_id)
-    try:
-        post_comment(approver.contact, approver.request, request.form.get("body", ""),
-                     seen_sha256=request.form.get("sha256"), pin=pin_from_form(request.form))
-        db.session.commit()
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return _out_of_date(exc)
-    except DomainError as exc:
-        db.session.rollback()
-        approver = _acting(public_id)
+
+    def refused(exc: DomainError) -> Response:
         context = (_comments_context if is_htmx() else _page_context)(
-            approver, comment_error=exc, form=request.form)
+            _acting(public_id), comment_error=exc, form=request.form)
         return no_store(render("client/review.html", block="comments", status=exc.status,
-                                **context))
+                               **context))
+    _, refusal = attempt(lambda: post_comment(
+        approver.contact, approver.request, request.form.get("body", ""),
+        seen_sha256=request.form.get("sha256"), pin=pin_from_form(request.form)), refused)
+    if refusal:
+        return refusal
     if is_htmx():  # the thread, and the pages' markers with it
         return no_store(render("client/review.html", block="comments", oob_blocks=("viewer",),
                                 **_comments_context(approver)))
@@ -237,7 +250,7 @@ def decide(public_id: str):
         # "Add another condition" without JavaScript: the same form, one more box.
         return _panel(public_id, choice=choice, form=request.form,
                       condition_rows=_conditions_form(more=True)[1])
-    try:
+    def decide_now() -> None:
         if choice not in CHOICES:
             raise InvalidInput("Choose approve, approve with conditions, or reject.")
         if not request.form.get("confirm"):
@@ -246,17 +259,16 @@ def decide(public_id: str):
                         _chosen_scope(), seen_sha256=request.form.get("sha256"),
                         conditions=_conditions_form()[0], ip=request.remote_addr or "",
                         user_agent=request.headers.get("User-Agent", ""))
-        db.session.commit()
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return _out_of_date(exc)
-    except DomainError as exc:
-        db.session.rollback()
+
+    def refused(exc: DomainError) -> Response:
         context = _page_context(_acting(public_id), choice=choice if choice in CHOICES else None,
                                 decision_error=exc, form=request.form,
                                 condition_rows=_conditions_form()[1])
         return no_store(render("client/review.html", block="decision_panel",
-                                status=exc.status, **context))
+                               status=exc.status, **context))
+    _, refusal = attempt(decide_now, refused)
+    if refusal:
+        return refusal
     if is_htmx():  # the thread closes with the request, so it is refreshed too
         return no_store(render("client/review.html", block="decision_panel",
                                 oob_blocks=("comments", "viewer"),
@@ -265,53 +277,6 @@ def decide(public_id: str):
     return redirect(url_for("client.review", public_id=public_id), code=303)
 
 
-CODE_ANSWERS = {
-    step_up.CodeCheck.WRONG: "That code is not right. Check the newest email and try again.",
-    step_up.CodeCheck.EXPIRED: "That code has expired. Ask for a new one.",
-    step_up.CodeCheck.NO_TRIES_LEFT: "Too many wrong tries for this code. Ask for a new one.",
-    step_up.CodeCheck.NONE_SENT: "Ask for a code first.",
-}
-
-
 def _panel(public_id: str, status: int = 200, **extra: Any) -> Response:
     return no_store(render("client/review.html", block="decision_panel", status=status,
                            **_page_context(_acting(public_id), **extra)))
-
-
-@bp.post("/review/<public_id>/code")
-@limiter.limit(_link_limit)
-def send_code(public_id: str):
-    approver = _acting(public_id)
-    try:
-        step_up.send_code(approver, seen_sha256=request.form.get("sha256"))
-        db.session.commit()
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return _out_of_date(exc)
-    except DomainError as exc:
-        db.session.rollback()
-        return _panel(public_id, exc.status, code_error=exc.message)
-    return _panel(public_id, code_notice="We have emailed you a code. It works for "
-                  f"{int(step_up.CODE_TTL.total_seconds() // 60)} minutes.")
-
-
-@bp.post("/review/<public_id>/code/confirm")
-@limiter.limit(_link_limit)
-def confirm_code(public_id: str):
-    approver = _acting(public_id)
-    try:
-        answer = step_up.confirm_code(approver, request.form.get("code", ""),
-                                      seen_sha256=request.form.get("sha256"))
-        db.session.commit()  # a wrong try counts too
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return _out_of_date(exc)
-    except DomainError as exc:
-        db.session.rollback()
-        return _panel(public_id, exc.status, code_error=exc.message)
-    if answer != step_up.CodeCheck.CONFIRMED:
-        return _panel(public_id, 422, code_error=CODE_ANSWERS[answer])
-    if is_htmx():
-        return _panel(public_id)
-    flash("Code confirmed: you can decide now.")
-    return redirect(url_for("client.review", public_id=public_id), code=303)

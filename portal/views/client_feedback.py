@@ -6,29 +6,20 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.wrappers import Response
 
 from portal.errors import DomainError
-from portal.extensions import db
 from portal.models import Comment
 from portal.reports import review_page
-from portal.views.client import _acting, _out_of_date, _page_context, bp
+from portal.views.client import _acting, _page_context, attempt, bp
 from portal.views.common import get_or_404, no_store
 from portal.views.htmx import is_htmx, render
 from portal.workflow.feedback import reopen_point_by_client
-from portal.workflow.on_screen import PageOutOfDate
 
 
 @bp.post("/review/<public_id>/points/<int:comment_id>/reopen")
 def reopen_point(public_id: str, comment_id: int) -> Response:
     approver = _acting(public_id)
     comment = get_or_404(Comment, comment_id)
-    try:
-        reopen_point_by_client(approver.contact, comment, current_request=approver.request,
-                               seen_sha256=request.form.get("sha256"))
-        db.session.commit()
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return _out_of_date(exc)
-    except DomainError as exc:
-        db.session.rollback()
+
+    def refused(exc: DomainError) -> Response:
         approver = _acting(public_id)
         if is_htmx():
             html = render_template("client/_earlier_points.html", points_error=exc,
@@ -36,6 +27,11 @@ def reopen_point(public_id: str, comment_id: int) -> Response:
             return no_store(Response(html, exc.status))
         return no_store(render("client/review.html", status=exc.status, points_error=exc,
                                **_page_context(approver)))
+    _, refusal = attempt(lambda: reopen_point_by_client(
+        approver.contact, comment, current_request=approver.request,
+        seen_sha256=request.form.get("sha256")), refused)
+    if refusal:
+        return refusal
     if is_htmx():
         return no_store(Response(render_template("client/_earlier_points.html",
                                                  **review_page.page(approver))))
