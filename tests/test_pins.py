@@ -92,10 +92,13 @@ def test_a_box_pin_and_a_page_pin_without_javascript(client_tab):
 @pytest.mark.parametrize(("form", "message"), [
     ({"page": "4", "x": "0.5", "y": "0.5"}, "there is no page 4"),
     ({"page": "two"}, "Choose a page from the list."),
+    ({"page": "²"}, "Choose a page from the list."),
+    ({"page": "9" * 5000}, "Choose a page from the list."),
     ({"page": "1", "x": "1.5", "y": "0.5"}, "The pin must be on the page."),
     ({"page": "1", "x": "nan", "y": "0.5"}, "The pin must be on the page."),
     ({"page": "1", "x": "0.8", "y": "0.5", "w": "0.5", "h": "0.1"}, "The box must be on the page."),
-], ids=["no-such-page", "not-a-number", "off-the-page", "nan", "box-off-the-page"])
+], ids=["no-such-page", "not-a-number", "superscript-digit", "huge", "off-the-page", "nan",
+        "box-off-the-page"])
 def test_a_pin_off_the_document_is_refused_and_the_comment_kept(client_tab, form, message):
     response = client_tab.post(f"{client_tab.review}/comments", {"body": "Keep me", **form})
     assert response.status_code == 422

@@ -1157,6 +1157,36 @@ def redelivered_while_the_page_is_open(w: World):
             "decisions": count(Decision), "comments": count(Comment)}
 
 
+def revoked_link_learns_nothing_new(w: World):
+    """Staff revoke A1's link and send A a new version: the old link's pages name nothing
+    of it (a cancelled request's would point on; a revoked one must not)."""
+    client_a, staff = w.client_a, w.staff
+    shown = client_a.on_screen
+    assert w.sam.post(f"/approvers/{w.a1.id}/revoke").status_code == 302
+    workflow.cancel_request(staff, db.session.get(ReviewRequest, w.a1.request_id))
+    workflow.upload_version(staff, w.a, io.BytesIO(sample_pdf("A, v2")), "v2.pdf", "v2")
+    workflow.submit_for_review(staff, w.a, w.colleague)
+    workflow.review_internally(w.colleague, w.a, approve=True)
+    workflow.deliver(staff, w.a, [w.a1.contact], Policy.PARALLEL, future(7))
+    db.session.commit()
+    pages = {"link": w.new_browser().get(f"/r/{w.token_a}"),
+             "open page": client_a.get(client_a.review),
+             "decision": decide(client_a, sha256=shown)}
+    return {name: (r.status_code, "version 2" in text(r)) for name, r in pages.items()}
+
+
+def reopening_points_by_guessed_id(w: World):
+    """The reopen route answers alike for a point that does not exist and another's."""
+    client_a = w.client_a
+    assert w.client_b.post(f"{w.client_b.review}/comments", {"body": "B's point"}).status_code \
+        == 303
+    theirs = db.session.scalars(select(Comment.id).where(Comment.body == "B's point")).one()
+    answers = {label: client_a.post(f"{client_a.review}/points/{cid}/reopen")
+               for label, cid in (("B's point", theirs), ("no such point", 999999))}
+    return {**{label: r.status_code for label, r in answers.items()},
+            "the same page": text(answers["B's point"]) == text(answers["no such point"])}
+
+
 def token_in_url(w: World):
     browser = w.new_browser()
     redirect = browser.get(f"/r/{w.token_a}")
@@ -1228,6 +1258,11 @@ CASES = [
           "B1": "invited"}),
     Case("integrity: re-delivered while the page is open", redelivered_while_the_page_is_open,
          {"decision": 409, "comment": 409, "says": True, "decisions": 0, "comments": 0}),
+    Case("token: a revoked link learns nothing of newer versions",
+         revoked_link_learns_nothing_new,
+         {"link": (410, False), "open page": (410, False), "decision": (403, False)}),
+    Case("data: reopening points by guessed id", reopening_points_by_guessed_id,
+         {"B's point": 403, "no such point": 403, "the same page": True}),
     Case("step-up: guessing the emailed code", guessing_the_emailed_code,
          {"sent": 200, "guesses": [422] * 6, "last answer": True, "tries counted": 5,
           "stored as": "hash", "decision": 403, "decisions": 0}),

@@ -25,6 +25,8 @@ from portal.models import (
     DecisionCode,
     DeliverableState,
     IdentityCheck,
+    OutboxMessage,
+    OutboxStatus,
     Policy,
     RequestStatus,
     utcnow,
@@ -98,6 +100,12 @@ def test_a_decision_needs_the_emailed_code_and_the_certificate_says_so(
     assert f"Your code to decide on {d.title}" in _text(message) and code in _text(message)
     [row] = db.session.scalars(select(DecisionCode)).all()
     assert row.digest != code and len(row.digest) == 64 and code not in row.digest
+    # Once sent, the stored copy of the email keeps no usable code either.
+    stored = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.idempotency_key.startswith("decision-code:"))).one()
+    assert stored.status == OutboxStatus.SENT
+    assert all(code not in text and "••••••" in text
+               for text in (stored.subject, stored.body_text, stored.body_html))
 
     wrong = "000000" if code != "000000" else "111111"
     answer = browser.htmx_post(f"{browser.review}/code/confirm", {"code": wrong})

@@ -41,6 +41,20 @@ def send_after_commit(message_id: int) -> None:
                  retries=list(retry_policy().intervals))
 
 
+# Emails carrying a one-time code (its first word in the subject): once sent, the code is
+# blanked in the stored copy, so the outbox never keeps a usable code.
+ONE_TIME_KEY_PREFIX = "decision-code:"
+BLANKED = "••••••"
+
+
+def _blanked_once_sent(message: OutboxMessage) -> dict[str, str]:
+    code = message.subject.split(" ", 1)[0]
+    if not message.idempotency_key.startswith(ONE_TIME_KEY_PREFIX) or not code.isdigit():
+        return {}
+    return {name: getattr(message, name).replace(code, BLANKED)
+            for name in ("subject", "body_text", "body_html")}
+
+
 def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None:
     """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
     so the queue retries it; the last attempt marks the row failed instead."""
@@ -52,6 +66,7 @@ def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None
             email = smtp.build_email(message, config["MAIL_DEFAULT_SENDER"])
         except (ValueError, TypeError) as exc:  # the email module refused to build it
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
+        blanked = _blanked_once_sent(message)
 
         def send() -> Outcome:  # outside any transaction
             try:
@@ -60,7 +75,7 @@ def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None
                 return Outcome(str(exc))
             except (ValueError, TypeError) as exc:  # a header that cannot be written out
                 raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-            return Outcome(fields={"transport": transport, "sent_at": now})
+            return Outcome(fields={"transport": transport, "sent_at": now, **blanked})
         return send
 
     result = attempt(OutboxMessage, message_id, prepare, retry_policy(), now)

@@ -25,7 +25,13 @@ from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, limiter
 from portal.models import Approver, Outcome, RejectionScope
 from portal.reports import review_page
-from portal.views.client_access import access, add_grant, gone_page, no_access_page
+from portal.views.client_access import (
+    access,
+    add_grant,
+    gone_page,
+    may_point_on,
+    no_access_page,
+)
 from portal.views.common import certificate_response, no_store, send_stored
 from portal.views.htmx import is_htmx, render
 from portal.workflow import links, record_decision
@@ -102,7 +108,8 @@ def _acting(public_id: str) -> Approver:
     approver, state = access(public_id)
     if state != LinkState.VALID:
         try:  # a replaced request says where to go now; a dead link just says so
-            check_current(approver.request, approver.contact)
+            if may_point_on(approver):
+                check_current(approver.request, approver.contact)
         except PageOutOfDate as exc:
             abort(_out_of_date(exc))
         abort(403, "This link has expired or been replaced. Open the latest link from your "

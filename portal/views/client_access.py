@@ -56,9 +56,18 @@ def no_access_page(approver: Approver | None) -> Response:
     return no_store(make_response(html, 403 if approver else 404))
 
 
+def may_point_on(approver: Approver) -> bool:
+    """Whether a dead link's page may point on to a newer version: only when its request
+    was cancelled (re-delivered, most often); a revoked link or a changed address learns
+    nothing."""
+    return (approver.request.status == RequestStatus.CANCELLED
+            and approver.link_revoked_at is None)
+
+
 def gone_page(approver: Approver) -> Response:
     html = render_template("client/gone.html", client=approver.contact.client,
-                           current=current_approver(approver))
+                           current=current_approver(approver) if may_point_on(approver)
+                           else None)
     return no_store(make_response(html, 410))
 
 

@@ -6,18 +6,20 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.wrappers import Response
 
 from portal.errors import DomainError
+from portal.extensions import db, limiter
 from portal.models import Comment
 from portal.reports import review_page
-from portal.views.client import _acting, _page_context, attempt, bp
-from portal.views.common import get_or_404, no_store
+from portal.views.client import _acting, _link_limit, _page_context, attempt, bp
+from portal.views.common import no_store
 from portal.views.htmx import is_htmx, render
 from portal.workflow.feedback import reopen_point_by_client
 
 
 @bp.post("/review/<public_id>/points/<int:comment_id>/reopen")
+@limiter.limit(_link_limit)
 def reopen_point(public_id: str, comment_id: int) -> Response:
     approver = _acting(public_id)
-    comment = get_or_404(Comment, comment_id)
+    comment = db.session.get(Comment, comment_id)
 
     def refused(exc: DomainError) -> Response:
         approver = _acting(public_id)

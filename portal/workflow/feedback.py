@@ -111,20 +111,25 @@ def reopen_point(actor: User, comment: Comment, note: str = "",
     return resolve_point(actor, comment, PointStatus.OPEN, note=note, now=now)
 
 
-def reopen_point_by_client(contact: Contact, comment: Comment, *,
+NOT_YOURS = "You can only reopen points on your own review."
+
+
+def reopen_point_by_client(contact: Contact, comment: Comment | None, *,
                            current_request: ReviewRequest, seen_sha256: str | None,
                            now: datetime | None = None) -> Comment:
     """A client contact reopens one of their organisation's points, acting from the current
     request of the same deliverable with its version on screen."""
     if not isinstance(contact, Contact):
         raise NotAllowed("Only the client reopens points from the review page.")
+    if comment is None:  # the same answer as someone else's: ids are not an oracle
+        raise NotAllowed(NOT_YOURS)
     point = _locked_point(comment)
     made_on = _made_on(point)
     deliverable: Deliverable = made_on.deliverable
     if (contact.client_id != deliverable.project.client_id
             or current_request.version.deliverable_id != deliverable.id
             or all(a.contact_id != contact.id for a in current_request.approvers)):
-        raise NotAllowed("You can only reopen points on your own review.")
+        raise NotAllowed(NOT_YOURS)
     check_on_screen(current_request, contact, seen_sha256)
     if current_request.status != RequestStatus.OPEN:
         raise IllegalTransition(f"This request is {current_request.status.label}; "

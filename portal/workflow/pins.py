@@ -7,6 +7,7 @@ JavaScript); anything out of range is refused with a plain message.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from sqlalchemy import select
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import VersionRender
+
+PAGE_NUMBER = re.compile(r"[0-9]{1,5}")  # ASCII digits only: "²" is a digit to str.isdigit
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def pin_from_form(form: Mapping[str, str]) -> Pin | None:
     page_raw = (form.get("page") or "").strip()
     if not page_raw:
         return None
-    if not page_raw.isdigit() or int(page_raw) < 1:
+    if not PAGE_NUMBER.fullmatch(page_raw) or int(page_raw) < 1:
         raise InvalidInput("Choose a page from the list.")
     x_raw, y_raw = (form.get("x") or "").strip(), (form.get("y") or "").strip()
     if not x_raw or not y_raw:

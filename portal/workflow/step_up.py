@@ -19,10 +19,12 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from portal import audit
+from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput, NotAllowed
 from portal.extensions import db
 from portal.models import Approver, ApproverStatus, DecisionCode, RequestStatus, utcnow
 from portal.notifications.compose import compose
+from portal.notifications.outbox import ONE_TIME_KEY_PREFIX
 from portal.workflow.on_screen import check_on_screen
 
 CODE_TTL = timedelta(minutes=10)
@@ -92,6 +94,7 @@ def send_code(approver: Approver, *, seen_sha256: str | None,
     check_on_screen(approver.request, approver.contact, seen_sha256)
     _require_decidable(approver)
     now = now or utcnow()
+    lock_row(Approver, approver.id)  # parallel asks count one after another
     recent = db.session.scalar(select(func.count()).select_from(DecisionCode).where(
         DecisionCode.approver_id == approver.id, DecisionCode.sent_at > now - timedelta(hours=1)))
     if recent >= CODES_PER_HOUR:
@@ -107,7 +110,7 @@ def send_code(approver: Approver, *, seen_sha256: str | None,
     db.session.flush()
     deliverable = approver.request.version.deliverable
     compose(to_addr=approver.contact.email or "", to_name=approver.contact.name,
-            template="decision_code", idempotency_key=f"decision-code:{row.id}",
+            template="decision_code", idempotency_key=f"{ONE_TIME_KEY_PREFIX}{row.id}",
             deliverable_id=deliverable.id, reply_to=deliverable.owner.email, code=code,
             minutes=int(CODE_TTL.total_seconds() // 60), deliverable=deliverable,
             version=approver.request.version)
@@ -122,6 +125,8 @@ def confirm_code(approver: Approver, typed: str, *, seen_sha256: str | None,
     _require_decidable(approver)
     now = now or utcnow()
     newest = _newest(approver)
+    if newest is not None:  # parallel tries queue here, so each one counts
+        newest = lock_row(DecisionCode, newest.id)
     if newest is None or newest.confirmed_at is not None:
         return CodeCheck.NONE_SENT
     if newest.tries >= MAX_TRIES:
@@ -136,11 +141,6 @@ def confirm_code(approver: Approver, typed: str, *, seen_sha256: str | None,
     audit.record(approver.contact, "decision_code.confirmed", approver,
                  deliverable=approver.request.version.deliverable)
     return CodeCheck.CONFIRMED
-
-
-def tries_left(approver: Approver) -> int:
-    newest = _newest(approver)
-    return MAX_TRIES - newest.tries if newest else MAX_TRIES
 
 
 def use_confirmation(approver: Approver, now: datetime) -> None:
