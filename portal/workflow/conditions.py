@@ -17,10 +17,10 @@ from portal.extensions import db
 from portal.models import Condition, ConditionStatus, Decision, User, Version, utcnow
 from portal.permissions import require_staff
 from portal.validation import single_line
+from portal.workflow.resolutions import MAX_NOTE_LEN, checked_resolution
 
 MAX_CONDITIONS = 10
 MAX_CONDITION_LEN = 500
-MAX_NOTE_LEN = 500
 NO_CONDITIONS = "Write the conditions of your approval."
 
 
@@ -69,16 +69,11 @@ def resolve_condition(
     if not condition.is_open:
         raise IllegalTransition(f"Condition {condition.position} is already marked "
                                 f"{condition.resolution}. Reopen it first.")
-    if status == ConditionStatus.MET:
-        if version is None:
-            raise InvalidInput("Choose the version that meets the condition.")
-        if version.deliverable_id != deliverable.id or version.number <= decided.number:
-            raise InvalidInput(f"A condition set on version {decided.number} is met in a later "
-                               f"version of {deliverable.title}.")
-        note = single_line(note, "The note", MAX_NOTE_LEN) if note else ""
-    else:
-        note = single_line(note, "The reason the client will see", MAX_NOTE_LEN)
-        version = None
+    version, note = checked_resolution(
+        status == ConditionStatus.MET, version, decided, note,
+        choose="Choose the version that meets the condition.",
+        later=f"A condition set on version {decided.number} is met in a later version of "
+              f"{deliverable.title}.")
     condition.status, condition.note = status, note
     condition.resolved_in_version, condition.resolved_by = version, actor
     condition.resolved_at = now

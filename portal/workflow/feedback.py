@@ -28,8 +28,8 @@ from portal.models import (
 from portal.permissions import require_staff
 from portal.validation import single_line
 from portal.workflow.on_screen import check_on_screen
+from portal.workflow.resolutions import MAX_NOTE_LEN, checked_resolution
 
-MAX_NOTE_LEN = 500
 NEEDS_REASON = "Give the reason the client will see for not changing it."
 
 
@@ -66,18 +66,13 @@ def resolve_point(
     if not point.point_open:
         raise IllegalTransition(f"This point is already marked {point.resolution}. "
                                 "Reopen it first.")
-    if status == PointStatus.ADDRESSED:
-        if version is None:
-            raise InvalidInput("Choose the version that addresses the point.")
-        if version.deliverable_id != deliverable.id or version.number <= made_on.number:
-            raise InvalidInput(f"A point made on version {made_on.number} is addressed in a "
-                               f"later version of {deliverable.title}.")
-        note = single_line(note, "The note", MAX_NOTE_LEN) if note else ""
-    else:
-        if not note:
-            raise InvalidInput(NEEDS_REASON)
-        note = single_line(note, "The reason the client will see", MAX_NOTE_LEN)
-        version = None
+    if status != PointStatus.ADDRESSED and not note:
+        raise InvalidInput(NEEDS_REASON)
+    version, note = checked_resolution(
+        status == PointStatus.ADDRESSED, version, made_on, note,
+        choose="Choose the version that addresses the point.",
+        later=f"A point made on version {made_on.number} is addressed in a later version of "
+              f"{deliverable.title}.")
     point.resolution_status, point.resolution_note = status, note
     point.resolved_in_version, point.resolved_by = version, actor
     point.resolved_at = now
