@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import zlib
 
+from portal.demo.samples import pdf_from_objects
+
 TEXT_OPERATOR = b"BT /F1 1 Tf (x) Tj ET\n"
 
 
@@ -35,17 +37,7 @@ def text_bomb_pdf(*, repeats: int = 300_000, pages: int = 5, draws: int = 4,
     if title is not None:
         objects.append(b"<< /Title " + _literal(title) + b" >>")
         info = b" /Info %d 0 R" % len(objects)
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, info, xref)
-    return bytes(out)
+    return pdf_from_objects(objects, trailer=info)
 
 
 def xref_bomb_pdf(entries: int = 1_000_000) -> bytes:

@@ -166,3 +166,20 @@ def test_the_certificate_lists_pinned_comments_with_their_page(sealing, app, cli
     flat = re.sub(r"\s+", "", "".join(p.extract_text() or "" for p in pdf.pages))
     assert "p.2" in flat and "Biggerheadline" in flat
     assert "Secretpinnednote" not in flat
+
+
+def test_the_staff_viewer_placeholder_answers_with_the_viewer_alone(client_tab, delivered, sam,
+                                                                    count_queries):
+    client_tab.post(f"{client_tab.review}/comments",
+                    {"body": "Here", "page": "2", "x": "0.5", "y": "0.5"})
+    with count_queries() as counter:
+        part = sam.get(f"/deliverables/{delivered.id}?part=viewer",
+                       headers={"HX-Request": "true"})
+    assert part.status_code == 286  # the pages exist: htmx stops asking
+    html = part.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="viewer"') and "Timeline" not in html
+    assert _markers(html) == ["1"]
+    full = sam.get(f"/deliverables/{delivered.id}", headers={"HX-Request": "true"})
+    with count_queries() as whole:
+        sam.get(f"/deliverables/{delivered.id}", headers={"HX-Request": "true"})
+    assert full.status_code == 200 and counter.count < whole.count

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 import jobs.periodic
 import jobs.renders
 from portal import workflow
-from portal.demo.samples import sample_png
+from portal.demo.samples import pdf_from_objects, sample_png
 from portal.extensions import db
 from portal.files.render import RENDER_JOB, job_id
 from portal.models import (
@@ -58,17 +58,7 @@ def raw_pdf(pages: int = 1, media_box: str = "0 0 595 842") -> bytes:
     ]
     objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [" + media_box.encode()
                 + b"] /Contents 4 0 R /Resources << /Font << /F1 3 0 R >> >> >>"] * pages
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_from_objects(objects, header=b"%PDF-1.4\n")
 
 
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:

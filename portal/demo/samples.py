@@ -17,7 +17,17 @@ def sample_pdf(title: str = "Sample deliverable") -> bytes:
         b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    return pdf_from_objects(objects)
+
+
+BINARY_MARK = b"%\xe2\xe3\xcf\xd3\n"  # tells tools the file is binary
+
+
+def pdf_from_objects(objects: list[bytes], *, trailer: bytes = b"",
+                     header: bytes = b"%PDF-1.4\n" + BINARY_MARK) -> bytes:
+    """A PDF file of these objects (numbered from 1, the first the catalog), with its
+    cross-reference table; `trailer` adds entries such as ` /Info 6 0 R`."""
+    out = bytearray(header)
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -25,8 +35,8 @@ def sample_pdf(title: str = "Sample deliverable") -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, trailer, xref)
     return bytes(out)
 
 

@@ -178,6 +178,12 @@ class Approver(db.Model):
     contact: Mapped[Contact] = relationship()
     decision: Mapped[Decision | None] = relationship(back_populates="approver")
 
+    @property
+    def awaiting_decision(self) -> bool:
+        """Their request is open and they have yet to decide (now or in their turn)."""
+        return (self.request.status == RequestStatus.OPEN
+                and self.status in (ApproverStatus.INVITED, ApproverStatus.QUEUED))
+
 
 class Decision(db.Model):
     """An explicit click by a named person, bound to the exact file decided on."""

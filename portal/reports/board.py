@@ -197,6 +197,15 @@ def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
     }
 
 
+def deliverable_document(deliverable_id: int) -> dict[str, Any] | None:
+    """Just what the staff viewer block shows (its placeholder asks every 2 s): the
+    deliverable, its current version in the viewer, and that version's pins."""
+    deliverable = db.session.get(Deliverable, deliverable_id)
+    if deliverable is None:
+        return None
+    return {"deliverable": deliverable, **_document(deliverable.current_version)}
+
+
 def _document(version: Version | None) -> dict[str, Any]:
     """The current version in the viewer, with the pins of its newest request's thread
     (internal notes included: this is the staff page)."""

@@ -12,7 +12,7 @@ from typing import Any
 from flask import abort, make_response, render_template, session
 from werkzeug.wrappers import Response
 
-from portal.models import Approver, ApproverStatus, RequestStatus
+from portal.models import Approver, RequestStatus
 from portal.reports import review_page
 from portal.views.common import no_store
 from portal.workflow import links
@@ -43,15 +43,10 @@ def _granted_generation(public_id: str) -> Any:
     return grant[0] if isinstance(grant, list) and grant else None
 
 
-def can_ask_for_link(approver: Approver) -> bool:
-    return (approver.request.status == RequestStatus.OPEN
-            and approver.status in (ApproverStatus.INVITED, ApproverStatus.QUEUED))
-
-
 def no_access_page(approver: Approver | None) -> Response:
     """A review URL this browser holds no link for: a way forward, not a dead end. It names
     nothing about the document, since the URL alone is not a secret."""
-    offer = approver is not None and can_ask_for_link(approver)
+    offer = approver is not None and approver.awaiting_decision
     html = render_template("client/no_access.html", approver=approver, offer=offer)
     return no_store(make_response(html, 403 if approver else 404))
 

@@ -80,14 +80,17 @@ def certificate_response(public_id: str) -> Response:
 
 def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
                        form: Any = None, part: str | None = None) -> Response:
+    if part == "viewer":  # the viewer's placeholder asking again: only the viewer
+        document = board.deliverable_document(deliverable_id)
+        if document is None or document["viewer"] is None:
+            abort(404)
+        # 286 stops htmx polling once the pages are there (or never will be).
+        return render("staff/deliverable.html", block="viewer", **document,
+                      status=200 if document["viewer"].pending else 286)
     context = board.deliverable_detail(deliverable_id)
     if context is None:
         abort(404)
     status = error.status if error else 200
-    if part == "viewer" and context["viewer"] is not None:  # the placeholder asking again
-        # 286 stops htmx polling once the pages are there (or never will be).
-        return render("staff/deliverable.html", block="viewer", form=MultiDict(), **context,
-                      status=200 if context["viewer"].pending else 286)
     return render("staff/deliverable.html", block="main", status=status,
                   error=error, form=form or MultiDict(), **context)
 

@@ -13,10 +13,8 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import (
     Approver,
-    ApproverStatus,
     Contact,
     Deliverable,
-    RequestStatus,
     ReviewRequest,
     Version,
 )
@@ -28,8 +26,7 @@ class PageOutOfDate(DomainError):
     def __init__(self, deliverable: Deliverable, version: Version,
                  current: Approver | None) -> None:
         self.deliverable, self.version, self.current = deliverable, version, current
-        waiting = (current is not None and current.request.status == RequestStatus.OPEN
-                   and current.status in (ApproverStatus.INVITED, ApproverStatus.QUEUED))
+        waiting = current is not None and current.awaiting_decision
         where = (f"version {version.number} of {deliverable.title} is waiting for you"
                  if waiting else
                  f"version {version.number} of {deliverable.title} is the current one")
