@@ -41,7 +41,7 @@ from portal import create_app, workflow
 from portal.demo.samples import sample_pdf
 from portal.extensions import db
 from portal.models import Approver, Client, Contact, Project, Role, User, today_utc
-from portal.models.review import Outcome, Policy, RejectionScope
+from portal.models.review import Outcome, Policy
 from portal.workflow import links
 from portal.workflow.comments import post_comment
 
@@ -94,7 +94,6 @@ def build_request(tag: str, comments: int) -> int:
                                      "Fix the footer",
                                      seen_sha256=request.version.sha256)
             workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
-                                     RejectionScope.IN_SCOPE,
                                      seen_sha256=request.version.sha256)
     db.session.commit()
     add_comments(request.approvers[0].id, comments)

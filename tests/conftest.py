@@ -346,7 +346,7 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
                          DeliverableState.READY):
             contacts = project.client.contacts[:approvers]
             request = workflow.deliver(staff, d, contacts, policy, future(7))
-            from portal.models import Outcome, RejectionScope
+            from portal.models import Outcome
             if state == DeliverableState.APPROVED:
                 for a in request.approvers:
                     workflow.record_decision(a, Outcome.APPROVED, seen_sha256=on_screen(a))
@@ -356,7 +356,6 @@ def make_deliverable(make_project, staff, colleague) -> Callable[..., Deliverabl
                                              seen_sha256=on_screen(a))
             elif state == DeliverableState.CHANGES_REQUESTED:
                 workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
-                                         RejectionScope.IN_SCOPE,
                                          seen_sha256=on_screen(request.approvers[0]))
         db.session.commit()
         assert d.state == state
@@ -475,6 +474,7 @@ def run_worker(app: Flask, jobs_config: dict[str, Any]):
             "SECRET_KEY": SECRET,
             "REDIS_URL": jobs_config["REDIS_URL"],
             "MAIL_SERVER": "127.0.0.1",
+            "MAIL_DEFAULT_SENDER": "review@agency.test",  # a real server needs a real domain
             "MAIL_PORT": str(jobs_config["MAIL_PORT"]),
             "MAIL_RETRY_INTERVALS": jobs_config["MAIL_RETRY_INTERVALS"],
             "MAIL_MAX_ATTEMPTS": str(jobs_config["MAIL_MAX_ATTEMPTS"]),

@@ -70,7 +70,7 @@ def _newest_link_to(address: str) -> str:
 
 
 def _decide(browser, choice: str = "approve", **form):
-    return browser.post(f"{browser.review}/decision", {"choice": choice, "confirm": "1", **form})
+    return browser.post(f"{browser.review}/decision", {"choice": choice, **form})
 
 
 def _staff_browser(make_browser, staff):
@@ -403,7 +403,7 @@ def test_approve_records_who_what_and_which_file(make_deliverable, browser):
     version = d.current_version
     _open(browser, issue_token(approver))
 
-    response = browser.post(f"{browser.review}/decision", {"choice": "approve", "confirm": "1"},
+    response = browser.post(f"{browser.review}/decision", {"choice": "approve"},
                             headers={"User-Agent": "TestBrowser/1.0 (client review)"})
     assert response.status_code == 303
     assert urllib.parse.urlsplit(response.headers["Location"]).path == browser.review
@@ -420,9 +420,9 @@ def test_approve_records_who_what_and_which_file(make_deliverable, browser):
     assert d.state == S.APPROVED and version.locked_at is not None
 
     page = browser.get(browser.review).get_data(as_text=True)
-    assert "Approved by everyone" in page and "Confirm approval" not in page
+    assert "Approved by everyone" in page and "Approve version" not in page
 
-    again = _decide(browser, "reject", text="Changed my mind", scope="in_scope")
+    again = _decide(browser, "request_changes", text="Changed my mind")
     assert again.status_code == 409
     assert _count(Decision) == 1
     db.session.refresh(approver)
@@ -430,18 +430,13 @@ def test_approve_records_who_what_and_which_file(make_deliverable, browser):
 
 
 @pytest.mark.parametrize(("form", "message"), [
-    ({"choice": "approve_with_conditions", "confirm": "1", "text": "  "},
+    ({"choice": "approve_with_conditions", "text": "  "},
      "Write the conditions of your approval."),
-    ({"choice": "reject", "confirm": "1", "scope": "in_scope"},
-     "Write the reason for rejecting"),
-    ({"choice": "reject", "confirm": "1", "text": "Wrong colours"},
-     "Say whether the change is within the original scope"),
-    ({"choice": "approve"}, "Tick the box to confirm your decision."),
-    ({"choice": "reject", "text": "Wrong colours", "scope": "in_scope"},
-     "Tick the box to confirm your decision."),
-    ({"choice": "approve_forever", "confirm": "1"}, "Choose approve"),
-], ids=["conditions-without-text", "reject-without-reason", "reject-without-scope",
-        "approve-without-confirm", "reject-without-confirm", "unknown-choice"])
+    ({"choice": "request_changes", "text": "  "}, "Write what should change"),
+    ({"choice": "reject", "text": "Wrong colours"}, "Choose approve"),
+    ({"choice": "approve_forever"}, "Choose approve"),
+], ids=["conditions-without-text", "changes-without-what", "old-reject-choice",
+        "unknown-choice"])
 def test_incomplete_decisions_are_422_with_an_inline_error(make_deliverable, browser,
                                                            form, message):
     d = make_deliverable(S.DELIVERED)
@@ -497,7 +492,7 @@ def test_sequential_second_approver_waits_for_the_first(make_deliverable, make_b
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert f"Waiting for {first.contact.name} to decide first" in html
-    assert "Confirm approval" not in second_client.get(
+    assert "Approve version 1 of" not in second_client.get(
         f"{second_client.review}?choice=approve").get_data(as_text=True)
     assert _decide(second_client).status_code == 409
     assert _count(Decision) == 0
@@ -529,14 +524,14 @@ def test_parallel_rejection_ends_the_request_for_everyone(make_deliverable, make
     _open(first_client, issue_token(first))
     _open(second_client, issue_token(second))
 
-    response = _decide(first_client, "reject", text="Off brand", scope="change_request")
+    response = _decide(first_client, "request_changes", text="Off brand")
     assert response.status_code == 303
 
     db.session.refresh(d)
     assert d.state == S.CHANGES_REQUESTED
     [decision] = db.session.scalars(select(Decision)).all()
     assert decision.outcome == Outcome.REJECTED and decision.text == "Off brand"
-    assert decision.scope.value == "change_request"
+    assert decision.scope is None and decision.classified_at is None  # staff's call, later
 
     page = second_client.get(second_client.review)
     assert page.status_code == 200
@@ -587,7 +582,7 @@ def test_twenty_concurrent_approvals_record_exactly_one(generous_client_limit, a
         assert "session=" in cookie
 
         body = urllib.parse.urlencode(
-            {"choice": "approve", "confirm": "1", "csrf_token": csrf, "sha256": shown}).encode()
+            {"choice": "approve", "csrf_token": csrf, "sha256": shown}).encode()
         barrier = threading.Barrier(20)
         statuses: list[int | str] = []
         lock = threading.Lock()
@@ -641,10 +636,10 @@ def test_decision_without_csrf_token_is_400_and_records_nothing(make_deliverable
     assert _open(browser, issue_token(approver)).status_code == 200
 
     response = _raw(browser, "POST", f"{browser.review}/decision",
-                    data={"choice": "approve", "confirm": "1"})
+                    data={"choice": "approve"})
     assert response.status_code == 400
     response = _raw(browser, "POST", f"{browser.review}/decision",
-                    data={"choice": "approve", "confirm": "1", "csrf_token": "forged"})
+                    data={"choice": "approve", "csrf_token": "forged"})
     assert response.status_code == 400
     assert _count(Decision) == 0
     db.session.refresh(approver)
@@ -705,7 +700,7 @@ def test_htmx_choice_returns_the_decision_panel(make_deliverable, browser):
     for response in (fragment, full):
         assert response.status_code == 200
         assert "HX-Request" in response.headers["Vary"]
-        assert "Confirm approval" in response.get_data(as_text=True)
+        assert f"Approve version 1 of {d.title}</button>" in response.get_data(as_text=True)
     fragment_html, full_html = fragment.get_data(as_text=True), full.get_data(as_text=True)
     assert fragment_html.lstrip().startswith('<section id="decision-panel"')
     assert "<html" not in fragment_html and 'id="comments"' not in fragment_html
@@ -817,7 +812,7 @@ def test_no_comments_once_the_request_is_closed(app, browser, make_deliverable):
     approver = d.open_request.approvers[0]
     _open(browser, issue_token(approver))  # the page on screen names the version it shows
     response = browser.htmx_post(f"{browser.review}/decision",
-                                 {"choice": "approve", "confirm": "1"})
+                                 {"choice": "approve"})
     html = response.get_data(as_text=True)
     assert 'id="comments" class="card comments" hx-swap-oob="true"' in html
     assert "Post comment" not in html  # the refreshed thread has no form any more

@@ -24,7 +24,6 @@ from portal.models import (
     Outcome,
     PageDiff,
     Policy,
-    RejectionScope,
     User,
     Version,
 )
@@ -65,7 +64,7 @@ def _send(staff: User, colleague: User, d: Deliverable, content: bytes) -> Versi
 
 
 def _reject(approver: Approver) -> None:
-    workflow.record_decision(approver, Outcome.REJECTED, "Call it Rates", RejectionScope.IN_SCOPE,
+    workflow.record_decision(approver, Outcome.REJECTED, "Call it Rates",
                              seen_sha256=on_screen(approver))
     db.session.commit()
 

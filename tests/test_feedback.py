@@ -21,7 +21,6 @@ from portal.models import (
     Outcome,
     PointStatus,
     Policy,
-    RejectionScope,
     ReviewRequest,
 )
 from portal.workflow.comments import post_comment
@@ -58,7 +57,7 @@ def _version_2(d: Deliverable, staff, colleague) -> ReviewRequest:
     """The client asks for changes, staff upload, review and deliver version 2."""
     approver = d.open_request.approvers[0]
     workflow.record_decision(approver, Outcome.REJECTED, "Please shorten it",
-                             RejectionScope.IN_SCOPE, seen_sha256=on_screen(approver))
+                             seen_sha256=on_screen(approver))
     workflow.upload_version(staff, d, io.BytesIO(sample_pdf("v2")), "v2.pdf", "Shorter")
     workflow.submit_for_review(staff, d, colleague)
     workflow.review_internally(colleague, d, approve=True)

@@ -18,7 +18,6 @@ from portal.models import (
     OutboxMessage,
     Outcome,
     Policy,
-    RejectionScope,
     RequestStatus,
     ReviewRequest,
     Role,
@@ -164,11 +163,9 @@ def test_parallel_needs_everyone_and_any_rejection_ends_it(make_deliverable):
     first, second = request.approvers
     workflow.record_decision(first, Outcome.APPROVED, seen_sha256=on_screen(first))
     assert d.state == S.DELIVERED
-    with pytest.raises(InvalidInput, match="reason"):
-        workflow.record_decision(second, Outcome.REJECTED, "", RejectionScope.IN_SCOPE,
-                                 seen_sha256=on_screen(second))
-    workflow.record_decision(second, Outcome.REJECTED, "Off brand", RejectionScope.CHANGE_REQUEST,
-                             seen_sha256=on_screen(second))
+    with pytest.raises(InvalidInput, match="what should change"):
+        workflow.record_decision(second, Outcome.REJECTED, "", seen_sha256=on_screen(second))
+    workflow.record_decision(second, Outcome.REJECTED, "Off brand", seen_sha256=on_screen(second))
     db.session.commit()
     assert request.status == RequestStatus.CHANGES_REQUESTED
     assert d.state == S.CHANGES_REQUESTED
@@ -182,7 +179,7 @@ def test_a_decision_cannot_be_recorded_twice(make_deliverable):
     db.session.commit()
     with pytest.raises(workflow.AlreadyDecided):
         workflow.record_decision(approver, Outcome.REJECTED, "changed my mind",
-                                 RejectionScope.IN_SCOPE, seen_sha256=on_screen(approver))
+                                 seen_sha256=on_screen(approver))
 
 
 def test_approved_version_is_locked_against_any_change(make_deliverable, staff):

@@ -18,7 +18,6 @@ from portal.models import (
     DeliverableState,
     Outcome,
     Policy,
-    RejectionScope,
     RequestStatus,
     ReviewRequest,
     Role,
@@ -47,7 +46,6 @@ def set_times(request: ReviewRequest, sent: str, closed: str | None, status: Req
 def next_round(d: Deliverable, staff, colleague) -> ReviewRequest:
     """The client rejects the open request; a new version goes out through the workflow."""
     workflow.record_decision(d.open_request.approvers[0], Outcome.REJECTED, "Again",
-                             RejectionScope.IN_SCOPE,
                              seen_sha256=on_screen(d.open_request.approvers[0]))
     workflow.upload_version(staff, d, io.BytesIO(sample_pdf("v2")), "v2.pdf", "Fixed")
     workflow.submit_for_review(staff, d, colleague)

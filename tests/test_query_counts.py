@@ -16,7 +16,6 @@ from portal.models import (
     Outcome,
     PointStatus,
     Policy,
-    RejectionScope,
     Role,
     Version,
 )
@@ -58,7 +57,6 @@ def test_review_page_queries_do_not_grow_with_versions(report, browser, count_qu
     counts = {}
     for n in range(2, 6):  # more rounds: reject, new version, review, deliver
         workflow.record_decision(d.open_request.approvers[0], Outcome.REJECTED, "Again",
-                                 RejectionScope.IN_SCOPE,
                                  seen_sha256=on_screen(d.open_request.approvers[0]))
         workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"v{n}.pdf", "More")
         workflow.submit_for_review(staff, d, colleague)
@@ -221,8 +219,7 @@ def test_pages_with_earlier_points_answer_in_fixed_queries(report, browser, make
                              seen_sha256=on_screen(approver))
         db.session.commit()
         first = request.approvers[0]
-        workflow.record_decision(first, Outcome.REJECTED, "Again", RejectionScope.IN_SCOPE,
-                                 seen_sha256=on_screen(first))
+        workflow.record_decision(first, Outcome.REJECTED, "Again", seen_sha256=on_screen(first))
         workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"v{n}.pdf", "More")
         workflow.submit_for_review(staff, d, colleague)
         workflow.review_internally(colleague, d, approve=True)

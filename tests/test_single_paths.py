@@ -18,7 +18,6 @@ from portal.models import (
     OutboxStatus,
     Outcome,
     Policy,
-    RejectionScope,
     RequestStatus,
     Role,
     utcnow,
@@ -51,7 +50,7 @@ def _end(how: str, d, staff, now):
         workflow.record_decision(second, Outcome.APPROVED, now=now, seen_sha256=on_screen(second))
     elif how == "changes_requested":
         workflow.record_decision(first, Outcome.REJECTED, "Wrong colours",
-                                 RejectionScope.IN_SCOPE, now=now, seen_sha256=on_screen(first))
+                                 now=now, seen_sha256=on_screen(first))
     elif how == "cancelled":
         workflow.cancel_request(staff, request, now=now)
     else:
@@ -103,7 +102,7 @@ def test_every_email_with_a_link_renews_the_one_lifetime(make_deliverable, staff
     db.session.commit()
     assert approver.link_expires_at == later + ttl
     [reminder] = [m for m in _emails_to(approver.contact.email)
-                  if m.subject.startswith("Reminder:")]
+                  if "reminder, please review" in m.subject]
     assert "http://portal.test/r/" in reminder.body_text
     # The page judges a link by the same column the sweep and staff see.
     token = issue_token(approver)

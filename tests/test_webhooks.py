@@ -100,12 +100,14 @@ def test_rejection_and_view_events(endpoint, receiver, make_deliverable, browser
     browser.get(f"/r/{issue_token(approver)}")
     browser.get(browser.review)
     browser.post(f"{browser.review}/viewed")
-    browser.post(f"{browser.review}/decision", {"choice": "reject", "text": "Wrong logo",
-                                                "scope": "in_scope", "confirm": "1"})
+    browser.post(f"{browser.review}/decision", {"choice": "request_changes",
+                                                "text": "Wrong logo"})
     assert receiver.types() == ["request.delivered", "request.viewed", "decision.recorded",
                                 "request.changes_requested"]
     decision = json.loads(receiver.received[2][1])["data"]["decision"]
+    # The stored value stays 'rejected' for receivers; staff classify scope later.
     assert decision["outcome"] == "rejected" and decision["text"] == "Wrong logo"
+    assert decision["scope"] is None
 
 
 def test_failures_back_off_then_deliver_then_give_up_after_a_day(endpoint, receiver,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from portal import workflow
 from portal.demo.samples import sample_pdf, sample_png
 from portal.extensions import db
-from portal.models import Outcome, Policy, RejectionScope, Role, User, today_utc
+from portal.models import Outcome, Policy, Role, User, today_utc
 from portal.people import accounts
 from portal.people import clients as people
 
@@ -67,7 +67,7 @@ def load() -> None:
     ):
         item = deliverable(title, f"{title} for the relaunch.", 2)
         request = workflow.deliver(admin, item, [jane], Policy.PARALLEL, due)
-        scope = RejectionScope.IN_SCOPE if outcome == Outcome.REJECTED else None
-        workflow.record_decision(request.approvers[0], outcome, text, scope,
+        # The requested changes stay unclassified: staff's next step on that page.
+        workflow.record_decision(request.approvers[0], outcome, text,
                                  conditions=conditions, ip="127.0.0.1", user_agent="demo data",
                                  seen_sha256=request.version.sha256)

@@ -13,11 +13,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     false,
     or_,
     text,
 )
-from sqlalchemy.ext.hybrid import hybrid_method
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -47,24 +48,43 @@ class RequestStatus(Choice):
 APPROVED_STATUSES = frozenset({RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS})
 
 
+CHANGES_REQUESTED = "changes requested"  # what people read for the stored 'rejected'
+
+
 class ApproverStatus(Choice):
     QUEUED = "queued"  # sequential: not their turn yet
     INVITED = "invited"  # their turn; a link has been sent
     APPROVED = "approved"
     APPROVED_WITH_CONDITIONS = "approved_with_conditions"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # stored as before; said as "changes requested"
     WITHDRAWN = "withdrawn"  # the request closed before they decided
+
+    @property
+    def label(self) -> str:
+        return CHANGES_REQUESTED if self is ApproverStatus.REJECTED else super().label
 
 
 class Outcome(Choice):
     APPROVED = "approved"
     APPROVED_WITH_CONDITIONS = "approved_with_conditions"
+    # The stored value (and webhooks' "outcome") stays 'rejected' so data and receivers
+    # keep working; people read and click "changes requested" / "Request changes".
     REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return CHANGES_REQUESTED if self is Outcome.REJECTED else super().label
 
 
 class RejectionScope(Choice):
+    """The agency's billing question about requested changes, answered by staff."""
+
     IN_SCOPE = "in_scope"
     CHANGE_REQUEST = "change_request"
+
+    @property
+    def label(self) -> str:
+        return {"in_scope": "within the original scope"}.get(self.value, "change request")
 
 
 class IdentityCheck(Choice):
@@ -198,9 +218,15 @@ class Decision(db.Model):
     version_sha256: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[Outcome] = mapped_column(choice_column(Outcome, "decision_outcome"))
     text: Mapped[str] = mapped_column(Text, default="")
+    # Changes requested: within the original scope or a change request. Staff classify it
+    # (workflow/classification.py); before migration 0017 the client chose, and such rows
+    # keep their value with no classified_at: not a staff classification.
     scope: Mapped[RejectionScope | None] = mapped_column(
         choice_column(RejectionScope, "rejection_scope")
     )
+    classified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    classified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    classification_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(512), default="")
@@ -209,9 +235,20 @@ class Decision(db.Model):
         server_default=IdentityCheck.LINK.value)
 
     approver: Mapped[Approver] = relationship(back_populates="decision")
+    classified_by: Mapped[User | None] = relationship()
     # Approved with conditions: each condition a tracked item (text is then a note).
     conditions: Mapped[list[Condition]] = relationship(
         back_populates="decision", order_by="Condition.position")
+
+    @property
+    def classification(self) -> RejectionScope | None:
+        """Staff's answer to the billing question; None until staff classify (a client's
+        own answer from before 0017 is not one)."""
+        return self.scope if self.classified_at is not None else None
+
+    @property
+    def awaits_classification(self) -> bool:
+        return self.outcome == Outcome.REJECTED and self.classified_at is None
 
 
 class DecisionCode(db.Model):
@@ -242,8 +279,16 @@ class PointStatus(Choice):
         return {"wont_change": "won't change"}.get(self.value, self.value)
 
 
+TO_NOTIFY = text("notified_at IS NULL AND NOT internal")
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
+    # The minute sweep's question, answered from a partial index of what is still unsent.
+    __table_args__ = (
+        Index("ix_comments_to_notify", "created_at",
+              postgresql_where=TO_NOTIFY, sqlite_where=TO_NOTIFY),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
@@ -260,8 +305,9 @@ class Comment(db.Model):
     y: Mapped[float | None] = mapped_column(Float)
     w: Mapped[float | None] = mapped_column(Float)
     h: Mapped[float | None] = mapped_column(Float)
-    # Set once the comment went out in the owner's daily digest.
-    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set once the comment went out to the other side (portal/notifications/conversation.py):
+    # a client's to the deliverable's owner, a staff reply to the approvers.
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A client's point, followed across versions: addressed in a later version (with an
     # optional note) or won't change (with a reason the client sees); reopened as open.
     resolution_status: Mapped[PointStatus] = mapped_column(
@@ -289,9 +335,15 @@ class Comment(db.Model):
         author = self.author_user or self.author_contact
         return author.name if author else "Unknown"
 
-    @property
+    @hybrid_property
     def is_client_point(self) -> bool:
+        """Written by the client (not a staff reply, never an internal note)."""
         return self.author_contact_id is not None and not self.internal
+
+    @is_client_point.inplace.expression
+    @classmethod
+    def _is_client_point_expression(cls) -> Any:
+        return and_(cls.author_contact_id.is_not(None), cls.internal.is_(False))
 
     @property
     def point_open(self) -> bool:

@@ -67,7 +67,9 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
     webhooks.emit("decision.recorded", {
         "decision": {"id": decision.id, "outcome": decision.outcome.value, "text": decision.text,
                      "conditions": [c.text for c in decision.conditions],
-                     "scope": decision.scope.value if decision.scope else None,
+                     # Staff classify requested changes later: null here since 0017.
+                     "scope": decision.classification.value if decision.classification
+                     else None,
                      "at": decision.at.isoformat() if decision.at else None,
                      "approver": {"name": approver.contact.name,
                                   "email": approver.contact.email}},

@@ -33,6 +33,7 @@ from portal.models import (
 from portal.people.clients import account_managers
 from portal.reports import conditions, feedback, renders
 from portal.reports.pins import pins
+from portal.workflow import seen
 
 SECTION_SIZE = 10
 PAGE_SIZE = 50
@@ -56,11 +57,25 @@ def _open_requests(today: date, *, overdue: bool) -> Select:
             .where(ReviewRequest.status == RequestStatus.OPEN, late if overdue else ~late))
 
 
-def attention(user: User, today: date | None = None) -> dict[str, list[Deliverable]]:
-    """The dashboard's sections, most urgent first."""
+def mine(user: User) -> Any:
+    """Deliverables this person owns (acts on and is chased for) or must review."""
+    return or_(Deliverable.owner_id == user.id, Deliverable.reviewer_id == user.id)
+
+
+# Drafts (no version yet, or one not submitted) and versions past internal review that
+# are not delivered yet: staff work nobody is chasing.
+TO_MOVE = (DeliverableState.DRAFT, DeliverableState.READY)
+
+
+def attention(user: User, today: date | None = None, *,
+              everyone: bool = False) -> dict[str, list[Deliverable]]:
+    """The dashboard's sections, most urgent first: the person's own work (`mine`),
+    or everyone's."""
     today = today or today_utc()
-    base = with_rows_loaded(select(Deliverable))
+    everything = with_rows_loaded(select(Deliverable))
+    base = everything if everyone else everything.where(mine(user))
     late = ReviewRequest.overdue(today)
+    reviews = everything.where(Deliverable.state == DeliverableState.IN_REVIEW)
     queries = {
         # Only delivered deliverables have an open request; saying so lets the planner
         # walk ix_deliverables_state_due_date_id instead of every open request.
@@ -69,10 +84,12 @@ def attention(user: User, today: date | None = None) -> dict[str, list[Deliverab
         .order_by(Deliverable.due_date, Deliverable.id),
         "rejected": base.where(Deliverable.state == DeliverableState.CHANGES_REQUESTED)
         .order_by(Deliverable.last_activity_at),
-        "my_reviews": base.where(
-            Deliverable.state == DeliverableState.IN_REVIEW,
-            or_(Deliverable.reviewer_id == user.id, Deliverable.reviewer_id.is_(None)))
+        # Mine: assigned to me, or to nobody (anyone may take it).
+        "my_reviews": (reviews if everyone else reviews.where(
+            or_(Deliverable.reviewer_id == user.id, Deliverable.reviewer_id.is_(None))))
         .order_by(Deliverable.last_activity_at),
+        "to_move": base.where(Deliverable.state.in_(TO_MOVE))
+        .order_by(Deliverable.last_activity_at, Deliverable.id),
         "with_client": base.join(Version, Version.deliverable_id == Deliverable.id)
         .join(ReviewRequest, ReviewRequest.version_id == Version.id)
         .where(ReviewRequest.status == RequestStatus.OPEN, ~late)
@@ -85,10 +102,16 @@ def attention(user: User, today: date | None = None) -> dict[str, list[Deliverab
     }
     sections = {name: list(db.session.scalars(q.limit(SECTION_SIZE)))
                 for name, q in queries.items()}
-    # Unassigned reviews are for anyone but the uploader.
-    sections["my_reviews"] = [d for d in sections["my_reviews"]
-                              if d.current_version and d.current_version.uploaded_by_id != user.id]
+    if not everyone:  # unassigned reviews are for anyone but the uploader
+        sections["my_reviews"] = [
+            d for d in sections["my_reviews"]
+            if d.current_version and d.current_version.uploaded_by_id != user.id]
     return sections
+
+
+def unseen_on(user: User, *row_lists: list[Deliverable]) -> dict[int, seen.Unseen]:
+    """Each row's client comments this person has not seen, in one query for all rows."""
+    return seen.unseen(user, {d.id for rows in row_lists for d in rows})
 
 
 @dataclass(frozen=True)
@@ -152,7 +175,8 @@ def timeline(deliverable_id: int, emails: list[OutboxMessage]) -> list[TimelineE
 
 
 def latest_rejection(deliverable: Deliverable) -> Decision | None:
-    """The reason the client gave, shown next to "Upload a new version"."""
+    """What the client asked to change, shown (to be classified) before "Upload a new
+    version"."""
     if deliverable.state != DeliverableState.CHANGES_REQUESTED:
         return None
     return db.session.scalar(
@@ -167,11 +191,14 @@ def _decisions_loaded() -> tuple[Any, ...]:
                    .selectinload(ReviewRequest.approvers).selectinload(Approver.decision))
     to_conditions = to_decision.selectinload(Decision.conditions)
     return (to_conditions.selectinload(Condition.resolved_in_version),
-            to_conditions.selectinload(Condition.resolved_by))
+            to_conditions.selectinload(Condition.resolved_by),
+            to_decision.selectinload(Decision.classified_by))
 
 
-def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
-    """Everything the staff deliverable page shows, in a fixed number of queries."""
+def deliverable_detail(deliverable_id: int,
+                       viewer: User | None = None) -> dict[str, Any] | None:
+    """Everything the staff deliverable page shows `viewer` (their unseen client comments
+    included), in a fixed number of queries."""
     deliverable = db.session.scalar(
         with_rows_loaded(select(Deliverable)).where(Deliverable.id == deliverable_id)
         .options(selectinload(Deliverable.versions).selectinload(Version.reviews),
@@ -194,6 +221,7 @@ def deliverable_detail(deliverable_id: int) -> dict[str, Any] | None:
         "conditions": conditions.checklist(deliverable),
         "points": feedback.staff_points(deliverable),
         "today": today_utc(), "now": utcnow(), **_document(version),
+        "unseen": seen.unseen(viewer, [deliverable.id]).get(deliverable.id) if viewer else None,
     }
 
 

@@ -1,7 +1,8 @@
 """Approved work for finance: the filtered list and its CSV rows."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -16,14 +17,17 @@ from portal.models import (
     Condition,
     Decision,
     Deliverable,
+    Outcome,
     Project,
+    RejectionScope,
     ReviewRequest,
     Version,
 )
 
 PAGE_SIZE = 25
 CSV_HEADER = ["certificate", "client", "project", "deliverable", "version", "file", "sha256",
-              "approved_at_utc", "outcome", "approvers", "conditions", "open_conditions"]
+              "approved_at_utc", "outcome", "approvers", "conditions", "open_conditions",
+              "change_requests", "changes_requested"]
 
 
 @dataclass(frozen=True)
@@ -74,21 +78,57 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _changes_asked(deliverable_ids: Iterable[int]) -> dict[int, list[tuple[int, Decision]]]:
+    """Each deliverable's changes-requested decisions with their version's number, oldest
+    first, in one query."""
+    found: defaultdict[int, list[tuple[int, Decision]]] = defaultdict(list)
+    rows = db.session.execute(
+        select(Version.deliverable_id, Version.number, Decision)
+        .join(Version, Decision.version_id == Version.id)
+        .where(Version.deliverable_id.in_(set(deliverable_ids)),
+               Decision.outcome == Outcome.REJECTED)
+        .order_by(Decision.id).options(selectinload(Decision.approver)
+                                       .selectinload(Approver.contact)))
+    for deliverable_id, number, decision in rows:
+        found[deliverable_id].append((number, decision))
+    return found
+
+
+def _change_cells(asked: list[tuple[int, Decision]], upto: int) -> tuple[int, str]:
+    """For the approval of version `upto`: how many of the changes asked on the way there
+    staff classified as change requests, and each with its classification (or "not
+    classified yet")."""
+    earlier = [(n, d) for n, d in asked if n <= upto]
+    billable = sum(d.classification == RejectionScope.CHANGE_REQUEST for _, d in earlier)
+    described = " | ".join(
+        f"version {n}, {d.classification.label if d.classification else 'not classified yet'}"
+        + (f" ({d.classification_note})" if d.classification and d.classification_note else "")
+        + f": {d.approver.contact.name}: {d.text}" for n, d in earlier)
+    return billable, described
+
+
 def csv_rows(filters: Filters) -> Iterator[list[Any]]:
     """The header, then one row per approved request, every cell safe for spreadsheets."""
     yield CSV_HEADER
-    for r in db.session.scalars(_query(filters)):
-        deliverable = r.version.deliverable
-        decided = [a for a in r.approvers if a.decision]
-        conditions = " | ".join(
-            [f"{a.contact.name}: {c.text} ({c.resolution})"
-             for a in decided for c in a.decision.conditions]
-            + [f"{a.contact.name} (note): {a.decision.text}" for a in decided if a.decision.text])
-        still_open = sum(c.is_open for a in decided for c in a.decision.conditions)
-        yield [_cell(value) for value in [
-            r.certificate.public_id if r.certificate else "", deliverable.project.client.name,
-            deliverable.project.name, deliverable.title, r.version.number, r.version.file_name,
-            r.version.sha256, r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else "",
-            r.status.value, "; ".join(f"{a.contact.name} <{a.contact.email}>"
-                                      for a in r.approvers), conditions, still_open,
-        ]]
+    for chunk in db.session.scalars(_query(filters)).partitions(500):
+        asked = _changes_asked(r.version.deliverable_id for r in chunk)
+        for r in chunk:
+            yield _csv_row(r, asked[r.version.deliverable_id])
+
+
+def _csv_row(r: ReviewRequest, asked: list[tuple[int, Decision]]) -> list[Any]:
+    deliverable = r.version.deliverable
+    decided = [a for a in r.approvers if a.decision]
+    conditions = " | ".join(
+        [f"{a.contact.name}: {c.text} ({c.resolution})"
+         for a in decided for c in a.decision.conditions]
+        + [f"{a.contact.name} (note): {a.decision.text}" for a in decided if a.decision.text])
+    still_open = sum(c.is_open for a in decided for c in a.decision.conditions)
+    return [_cell(value) for value in [
+        r.certificate.public_id if r.certificate else "", deliverable.project.client.name,
+        deliverable.project.name, deliverable.title, r.version.number, r.version.file_name,
+        r.version.sha256, r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else "",
+        r.status.value, "; ".join(f"{a.contact.name} <{a.contact.email}>"
+                                  for a in r.approvers), conditions, still_open,
+        *_change_cells(asked, r.version.number),
+    ]]

@@ -24,8 +24,11 @@ from portal.extensions import db
 from portal.models import (
     APPROVED_STATUSES,
     Client,
+    Decision,
     Deliverable,
+    Outcome,
     Project,
+    RejectionScope,
     RequestStatus,
     ReviewRequest,
     Version,
@@ -79,6 +82,19 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class Changes:
+    """Requests closed with changes requested, by staff's classification."""
+
+    in_scope: int = 0
+    change_requests: int = 0
+    unclassified: int = 0  # staff have not classified them (yet)
+
+    @property
+    def total(self) -> int:
+        return self.in_scope + self.change_requests + self.unclassified
+
+
+@dataclass(frozen=True)
 class Summary:
     approvals: int  # requests approved (with or without conditions) in the period
     average_days: float | None  # business days from sent to approved
@@ -88,6 +104,7 @@ class Summary:
     average_rounds: float | None  # requests per approved deliverable
     rounds: tuple[tuple[str, int], ...]  # how many deliverables took 1, 2, 3, 4+ requests
     on_time: Rate  # approved deliverables closed on or before the request's due date
+    changes: Changes = Changes()
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,7 @@ class ClosedRequest:
     closed_on: date  # UTC date
     due_date: date
     round: int  # 1 for the deliverable's first request, 2 for its second…
+    scope: RejectionScope | None = None  # changes requested: staff's classification
 
 
 @dataclass(frozen=True)
@@ -168,18 +186,27 @@ def closed_requests(period: Period) -> list[ClosedRequest]:
                earlier.id <= ReviewRequest.id)
         .correlate(ReviewRequest, Version).scalar_subquery()
     )
+    # Staff's classification of the changes requested (a client's pre-0017 answer is not).
+    classified = (
+        select(Decision.scope)
+        .where(Decision.request_id == ReviewRequest.id, Decision.outcome == Outcome.REJECTED,
+               Decision.classified_at.is_not(None))
+        .order_by(Decision.id).limit(1).correlate(ReviewRequest).scalar_subquery()
+    )
     query = _scoped(select(
         ReviewRequest.id, Version.deliverable_id, Client.id, Client.name, Client.timezone,
         ReviewRequest.status, ReviewRequest.sent_at, ReviewRequest.closed_at,
-        ReviewRequest.due_date, round_number,
+        ReviewRequest.due_date, round_number, classified,
     ), period.client_id).where(
         ReviewRequest.closed_at >= period.starts_at, ReviewRequest.closed_at < period.ends_at,
     ).order_by(ReviewRequest.id)
     return [
         ClosedRequest(id=rid, deliverable_id=did, client_id=cid, client_name=name,
                       status=status, days=business_days(sent, closed, zone_named(tz)),
-                      closed_on=closed.astimezone(UTC).date(), due_date=due, round=n)
-        for rid, did, cid, name, tz, status, sent, closed, due, n in db.session.execute(query)
+                      closed_on=closed.astimezone(UTC).date(), due_date=due, round=n,
+                      scope=RejectionScope(scope) if scope else None)
+        for rid, did, cid, name, tz, status, sent, closed, due, n, scope
+        in db.session.execute(query)
     ]
 
 
@@ -216,7 +243,15 @@ def summarise(rows: Sequence[ClosedRequest]) -> Summary:
         average_rounds=statistics.fmean(rounds) if rounds else None,
         rounds=tuple((label, spread[n]) for n, label in enumerate(ROUND_BUCKETS, 1)),
         on_time=Rate(sum(r.closed_on <= r.due_date for r in finals), len(finals)),
+        changes=_changes(rows),
     )
+
+
+def _changes(rows: Sequence[ClosedRequest]) -> Changes:
+    scopes = Counter(r.scope for r in rows if r.status == RequestStatus.CHANGES_REQUESTED)
+    return Changes(in_scope=scopes[RejectionScope.IN_SCOPE],
+                   change_requests=scopes[RejectionScope.CHANGE_REQUEST],
+                   unclassified=scopes[None])
 
 
 def age_buckets(rows: Iterable[OpenRequest], at: datetime) -> OpenAges:

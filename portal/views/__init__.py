@@ -11,6 +11,8 @@ from portal.audit import describe
 from portal.database import declare_reads_only
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.reports.devices import describe_device
+from portal.views.client_errors import client_error_page, client_words, is_client_url
 from portal.views.htmx import is_htmx
 from portal.workflow import whose_turn
 
@@ -54,8 +56,16 @@ def _end_intent(_exc: BaseException | None) -> None:
 UNAVAILABLE = "errors/unavailable.html"  # asks the database nothing: for 500 and 503
 
 
-def _error_page(status: int, title: str, message: str, page: str = "errors/error.html"):
+def _error_page(status: int, title: str, message: str, page: str = "errors/error.html",
+                *, ours: bool = True):
+    """`ours`: the message is our own words for this failure, not the framework's."""
     htmx = is_htmx()  # shown in the page's error area instead of replacing a block
+    if is_client_url():  # a client's page: their layout and words, never the sign-in
+        if not htmx:
+            html = client_error_page(status, message if ours else None,
+                                     unavailable=page == UNAVAILABLE)
+            return html, status, {"Cache-Control": "no-store"}
+        title, message = client_words(status, message if ours else None)
     name = "errors/_inline.html" if htmx else page
     context = {"status": status, "title": title, "message": message}
     if page == UNAVAILABLE:
@@ -70,15 +80,19 @@ def _error_page(status: int, title: str, message: str, page: str = "errors/error
 
 
 def register_views(app: Flask) -> None:
+    from portal import local_time
     from portal.views import (
         admin,
+        agency,
         auth,
+        classification,
         client,
         client_compare,  # noqa: F401  (compare, on the client blueprint)
         client_feedback,  # noqa: F401  (reopening points, on the client blueprint)
         client_renders,  # noqa: F401  (page images, on the client blueprint)
         client_step_up,  # noqa: F401  (the emailed code, on the client blueprint)
         clients,
+        deliverable_edit,  # noqa: F401  (editing details, on the staff blueprint)
         finance,
         metrics,
         review_requests,
@@ -89,15 +103,18 @@ def register_views(app: Flask) -> None:
     )
 
     for module in (auth, staff, review_requests, clients, admin, client, finance, verify,
-                   metrics):
+                   metrics, classification):
         app.register_blueprint(module.bp)
     # First of all before-request hooks: the intent must be set before anything reads.
     app.before_request_funcs.setdefault(None, []).insert(0, _declare_intent)
     app.teardown_request(_end_intent)
     app.after_request(_security_headers)
 
+    local_time.install(app)  # when() and |local_when in the zone of the page's reader
+    agency.install(app)
     app.jinja_env.globals["whose_turn"] = whose_turn
     app.jinja_env.filters["describe_event"] = describe
+    app.jinja_env.filters["device"] = describe_device  # "Safari 17 on iPhone"
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -108,7 +125,7 @@ def register_views(app: Flask) -> None:
     def csrf_error(exc: CSRFError):
         return _error_page(400, "Form expired",
                            "This form was missing its security token or the token had expired. "
-                           "Go back, reload the page and try again. Nothing was saved.")
+                           "Go back, reload the page and try again. Nothing was saved.", ours=False)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
@@ -118,7 +135,8 @@ def register_views(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _error_page(exc.code or 500, exc.name, exc.description or "")
+        stock = exc.description == type(exc).description  # werkzeug's words, not ours
+        return _error_page(exc.code or 500, exc.name, exc.description or "", ours=not stock)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):
@@ -128,7 +146,7 @@ def register_views(app: Flask) -> None:
         body, status, *headers = _error_page(
             503, "Please try again in a moment",
             "The database is not answering right now. Nothing was saved; try again shortly.",
-            UNAVAILABLE)
+            UNAVAILABLE, ours=False)
         response = app.make_response((body, status, *headers))
         response.headers["Retry-After"] = "5"
         return response
@@ -138,4 +156,4 @@ def register_views(app: Flask) -> None:
         db.session.rollback()
         return _error_page(500, "Something went wrong",
                            "An unexpected error happened and nothing was saved. Please try again.",
-                           UNAVAILABLE)
+                           UNAVAILABLE, ours=False)

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, limiter
-from portal.models import Approver, Outcome, RejectionScope
+from portal.models import Approver, Outcome
 from portal.reports import review_page
 from portal.views.client_access import (
     access,
@@ -31,6 +31,7 @@ from portal.views.client_access import (
     gone_page,
     may_point_on,
     no_access_page,
+    way_on,
 )
 from portal.views.common import certificate_response, no_store, send_stored
 from portal.views.htmx import is_htmx, render
@@ -45,7 +46,7 @@ from portal.workflow.pins import pin_from_form
 bp = Blueprint("client", __name__)
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/webp", "image/svg+xml"}
 CHOICES = {"approve": Outcome.APPROVED, "approve_with_conditions": Outcome.APPROVED_WITH_CONDITIONS,
-           "reject": Outcome.REJECTED}
+           "request_changes": Outcome.REJECTED}
 CONDITION_ROWS = 3  # boxes the conditions form starts with; "Add another" adds one
 
 
@@ -74,7 +75,8 @@ def open_link(token: str):
 def _expired_page(approver: Approver, error: DomainError | None = None) -> Response:
     html = render_template("client/expired.html", approver=approver, error=error,
                            client=approver.contact.client,
-                           deliverable=approver.request.version.deliverable)
+                           deliverable=approver.request.version.deliverable,
+                           **way_on(approver))
     return no_store(make_response(html, error.status if error else 410))
 
 
@@ -132,7 +134,7 @@ FORM_DEFAULTS = {"choice": None, "decision_error": None, "comment_error": None, 
 
 def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
     return {**review_page.page(approver), "inline_types": INLINE_TYPES, **FORM_DEFAULTS,
-            **extra}
+            **way_on(approver), **extra}
 
 
 def _comments_context(approver: Approver, **extra: Any) -> dict[str, Any]:
@@ -236,11 +238,6 @@ def comment(public_id: str):
     return redirect(url_for("client.review", public_id=public_id) + "#comments", code=303)
 
 
-def _chosen_scope() -> RejectionScope | None:
-    raw = request.form.get("scope") or None
-    return RejectionScope(raw) if raw in {s.value for s in RejectionScope} else None
-
-
 def _conditions_form(more: bool = False) -> tuple[list[str] | None, int]:
     """The condition boxes as sent (None from a form without any: its text is the one
     condition), and how many boxes to show again: as many, and one more when asked."""
@@ -258,12 +255,12 @@ def decide(public_id: str):
         return _panel(public_id, choice=choice, form=request.form,
                       condition_rows=_conditions_form(more=True)[1])
     def decide_now() -> None:
+        # The button itself says the act ("Approve version 2 of Homepage"): pressing it is
+        # the confirmation, so no tick box.
         if choice not in CHOICES:
-            raise InvalidInput("Choose approve, approve with conditions, or reject.")
-        if not request.form.get("confirm"):
-            raise InvalidInput("Tick the box to confirm your decision.")
+            raise InvalidInput("Choose approve, approve with conditions, or request changes.")
         record_decision(approver, CHOICES[choice], request.form.get("text", ""),
-                        _chosen_scope(), seen_sha256=request.form.get("sha256"),
+                        seen_sha256=request.form.get("sha256"),
                         conditions=_conditions_form()[0], ip=request.remote_addr or "",
                         user_agent=request.headers.get("User-Agent", ""))
 

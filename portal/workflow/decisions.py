@@ -17,7 +17,6 @@ from portal.models import (
     IdentityCheck,
     Outcome,
     Policy,
-    RejectionScope,
     RequestStatus,
     ReviewRequest,
     utcnow,
@@ -35,7 +34,7 @@ class AlreadyDecided(DomainError):
     pass
 
 
-def _checked(outcome: Outcome, text: str, scope: RejectionScope | None,
+def _checked(outcome: Outcome, text: str,
              conditions: Sequence[str] | None) -> tuple[str, list[str]]:
     """The decision's text (a note beside conditions) and its conditions, checked."""
     text = (text or "").strip()
@@ -49,17 +48,13 @@ def _checked(outcome: Outcome, text: str, scope: RejectionScope | None,
             items = checked_items(" ".join((c or "").split()) for c in conditions)
     elif conditions and any(c and c.strip() for c in conditions):
         raise InvalidInput("Only an approval with conditions takes conditions.")
-    if outcome == Outcome.REJECTED:
-        if not text:
-            raise InvalidInput("Write the reason for rejecting, so the team knows what to change.")
-        if scope is None:
-            raise InvalidInput("Say whether the change is within the original scope or a change "
-                               "request.")
+    if outcome == Outcome.REJECTED and not text:
+        raise InvalidInput("Write what should change, so the team knows what to do.")
     return text, items
 
 
 def record_decision(
-    approver: Approver, outcome: Outcome, text: str = "", scope: RejectionScope | None = None,
+    approver: Approver, outcome: Outcome, text: str = "",
     *, seen_sha256: str | None, conditions: Sequence[str] | None = None, ip: str = "",
     user_agent: str = "", now: datetime | None = None,
 ) -> Decision:
@@ -68,7 +63,9 @@ def record_decision(
 
     An approval with conditions names them as separate items (`conditions`, each tracked
     until staff resolve it; `text` is then an optional note). Given no list, its `text` is
-    the one condition, as before items existed."""
+    the one condition, as before items existed. Changes requested (Outcome.REJECTED) take
+    what should change as `text`; whether that is in scope is staff's call, later
+    (workflow/classification.py)."""
     # Serialise decisions on one request, so the last approval is seen exactly once.
     request = lock_row(ReviewRequest, approver.request_id)
     db.session.refresh(approver)
@@ -80,8 +77,7 @@ def record_decision(
                                 "decisions.")
     if approver.status == ApproverStatus.QUEUED:
         raise IllegalTransition("It is not your turn yet: an earlier approver decides first.")
-    scope = scope if outcome == Outcome.REJECTED else None
-    text, items = _checked(outcome, text, scope, conditions)
+    text, items = _checked(outcome, text, conditions)
     now = now or utcnow()
     identity = IdentityCheck.LINK
     if request.require_code:
@@ -90,7 +86,7 @@ def record_decision(
     version = request.version
     decision = Decision(
         approver_id=approver.id, request_id=request.id, version_id=version.id,
-        version_sha256=version.sha256, outcome=outcome, text=text, scope=scope, at=now,
+        version_sha256=version.sha256, outcome=outcome, text=text, at=now,
         ip=ip[:64], user_agent=user_agent[:512], identity=identity,
     )
     add_conditions(decision, items)
@@ -104,8 +100,7 @@ def record_decision(
     version.deliverable.last_activity_at = now
     audit.record(approver.contact, f"decision.{outcome.value}", decision,
                  deliverable=version.deliverable, version=version.number,
-                 sha256=version.sha256, text=text, scope=scope.value if scope else None,
-                 ip=decision.ip, identity=identity.value,
+                 sha256=version.sha256, text=text, ip=decision.ip, identity=identity.value,
                  **({"conditions": items} if items else {}))
     if outcome == Outcome.REJECTED:
         close_request(request, RequestStatus.CHANGES_REQUESTED, now)

@@ -8,3 +8,38 @@ document.addEventListener("htmx:xhr:progress", function (event) {
   if (bar) bar.value = percent;
   if (label) label.textContent = percent + "%";
 });
+
+// The decision panel keeps keyboard and screen-reader focus: after htmx swaps it (a choice,
+// a confirmation, an error, Back), focus moves to the new panel (tabindex=-1) and a polite
+// live region reads out its data-announce. The region exists from page load, so the change
+// to its text is heard; a region inserted with its text already in it often is not.
+(function () {
+  function liveRegion() {
+    var region = document.getElementById("live-announcer");
+    if (!region) {
+      region = document.createElement("div");
+      region.id = "live-announcer";
+      region.className = "visually-hidden";
+      region.setAttribute("aria-live", "polite");
+      region.setAttribute("aria-atomic", "true");
+      document.body.appendChild(region);
+    }
+    return region;
+  }
+  document.addEventListener("DOMContentLoaded", liveRegion);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    var panel = event.target;
+    if (!target || target.id !== "decision-panel" || !panel || panel.id !== "decision-panel") return;
+    // Unless the swap put the caret somewhere on purpose (autofocus on a new condition box).
+    var active = document.activeElement;
+    if (!(active && active !== document.body && panel.contains(active))) {
+      panel.focus({ preventScroll: true });
+      if (panel.scrollIntoView) panel.scrollIntoView({ block: "nearest" });
+    }
+    var region = liveRegion();
+    region.textContent = "";
+    // A moment apart, so the same words twice (two errors in a row) are read twice.
+    window.setTimeout(function () { region.textContent = panel.getAttribute("data-announce") || ""; }, 50);
+  });
+})();

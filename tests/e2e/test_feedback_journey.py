@@ -16,7 +16,6 @@ from portal.models import (
     Outcome,
     PointStatus,
     Policy,
-    RejectionScope,
 )
 from portal.workflow.comments import post_comment
 from portal.workflow.links import issue_token
@@ -48,7 +47,7 @@ def test_points_from_version_1_are_followed_on_version_2(
                             seen_sha256=on_screen(approver), pin=Pin(page=1, x=.4, y=.2))
     footer = post_comment(approver.contact, d.open_request, FOOTER,
                           seen_sha256=on_screen(approver))
-    workflow.record_decision(approver, Outcome.REJECTED, "A few fixes", RejectionScope.IN_SCOPE,
+    workflow.record_decision(approver, Outcome.REJECTED, "A few fixes",
                              seen_sha256=on_screen(approver))
     workflow.upload_version(staff, d, io.BytesIO(sample_pdf("Homepage v2")), "v2.pdf",
                             "Shorter headline")
