@@ -17,7 +17,7 @@ from portal.reports import review_page
 from portal.views.common import no_store
 from portal.workflow import links
 from portal.workflow.links import LinkCheck, LinkState
-from portal.workflow.on_screen import current_approver
+from portal.workflow.replaced import replaced
 
 GRANTS_KEY = "review_grants"
 # A cookie holds a few KB: keep the newest grants (each is ~50 bytes).
@@ -59,10 +59,28 @@ def may_point_on(approver: Approver) -> bool:
             and approver.link_revoked_at is None)
 
 
+def holds_valid_grant(approver: Approver) -> bool:
+    """Whether a link for this approver, still good, was opened in this browser."""
+    generation = _granted_generation(approver.public_id)
+    return generation is not None and links.link_state(approver, generation) == LinkState.VALID
+
+
+def way_on(approver: Approver) -> dict[str, Any]:
+    """For a page about an old version: where its approver should go now, and whether this
+    browser may open that page (else it offers to email the link to the address on file)."""
+    newer = replaced(approver)
+    return {"replaced": newer,
+            "granted": bool(newer and newer.newer and holds_valid_grant(newer.newer))}
+
+
 def gone_page(approver: Approver) -> Response:
+    """A dead link: where to go now when its request was cancelled; otherwise a fresh link
+    to the address on file when one is still wanted (never after staff revoked it)."""
+    ways = way_on(approver) if may_point_on(approver) else {"replaced": None}
+    offer = (ways["replaced"] is None and approver.link_revoked_at is None
+             and approver.awaiting_decision)
     html = render_template("client/gone.html", client=approver.contact.client,
-                           current=current_approver(approver) if may_point_on(approver)
-                           else None)
+                           approver=approver, offer=offer, **ways)
     return no_store(make_response(html, 410))
 
 

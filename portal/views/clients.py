@@ -121,13 +121,11 @@ def add_project(client_id: int):
     return _act_on_client(client_id, create, f"Project {name.strip()} created.")
 
 
-@bp.route("/projects/<int:project_id>/deliverables/new", methods=["GET", "POST"])
-@staff_only
-def new_deliverable(project_id: int):
-    project = get_or_404(Project, project_id)
-    if request.method == "GET":
-        return render_template("clients/deliverable_new.html", project=project, form={})
+def _create_deliverable(project: Project | None, form_context: dict[str, object]):
+    """Create the deliverable under `project` with the form's fields, or show why not."""
     try:
+        if project is None:
+            raise InvalidInput("Choose the project the deliverable belongs to.")
         deliverable = workflow.create_deliverable(
             acting_user(), project, request.form.get("title", ""),
             request.form.get("description", ""),
@@ -135,7 +133,40 @@ def new_deliverable(project_id: int):
         )
         db.session.commit()
     except DomainError as exc:
-        return _failed("clients/deliverable_new.html", exc,
-                       project=get_or_404(Project, project_id))
+        return _failed("clients/deliverable_new.html", exc, **form_context)
     flash("Deliverable created. Upload its first version next.")
     return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable.id))
+
+
+@bp.route("/projects/<int:project_id>/deliverables/new", methods=["GET", "POST"])
+@staff_only
+def new_deliverable(project_id: int):
+    project = get_or_404(Project, project_id)
+    if request.method == "GET":
+        return render_template("clients/deliverable_new.html", project=project, form={})
+    return _create_deliverable(project, {"project": get_or_404(Project, project_id)})
+
+
+def _choices(client_id: int | None) -> dict[str, object]:
+    """The clients to choose from, and the chosen one's projects (one client at a time:
+    agencies have thousands of projects)."""
+    client = db.session.get(Client, client_id) if client_id else None
+    return {
+        "clients": db.session.execute(select(Client.id, Client.name).order_by(Client.name)).all(),
+        "client": client,
+        "projects": db.session.scalars(select(Project).where(Project.client_id == client.id)
+                                       .order_by(Project.name)).all() if client else [],
+    }
+
+
+@bp.route("/deliverables/new", methods=["GET", "POST"])
+@staff_only
+def new_deliverable_anywhere():
+    """From the dashboard: choose the client (a plain GET form), then its project and the
+    details in one form."""
+    if request.method == "GET":
+        return render_template("clients/deliverable_new.html", form=request.args,
+                               **_choices(request.args.get("client", type=int)))
+    project = db.session.get(Project, request.form.get("project_id", type=int) or 0)
+    client_id = project.client_id if project else request.form.get("client", type=int)
+    return _create_deliverable(project, _choices(client_id))
