@@ -87,7 +87,7 @@ def render_deliverable(deliverable_id: int, *, error: DomainError | None = None,
         # 286 stops htmx polling once the pages are there (or never will be).
         return render("staff/deliverable.html", block="viewer", **document,
                       status=200 if document["viewer"].pending else 286)
-    context = board.deliverable_detail(deliverable_id)
+    context = board.deliverable_detail(deliverable_id, acting_user())
     if context is None:
         abort(404)
     status = error.status if error else 200

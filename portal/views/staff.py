@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from portal.models import (
     Project,
     User,
     Version,
+    utcnow,
 )
 from portal.people.clients import account_managers
 from portal.reports import board
@@ -34,6 +35,7 @@ from portal.views.common import (
     staff_only,
 )
 from portal.views.htmx import is_htmx, render
+from portal.workflow import seen
 
 bp = Blueprint("staff", __name__)
 
@@ -43,9 +45,13 @@ bp = Blueprint("staff", __name__)
 def dashboard():
     if not current_user.can_change_work:  # finance lives on the approved-work list
         return redirect(url_for("finance.approved"))
-    sections = board.attention(acting_user())
+    # Mine (what I own or review) unless everyone's is asked for.
+    everyone = request.args.get("scope") == "everyone"
+    user = acting_user()
+    sections = board.attention(user, everyone=everyone)
     return render("staff/dashboard.html", sections=sections, days_waiting=board.days_waiting,
-                  open_conditions=open_counts(sections["open_conditions"]))
+                  open_conditions=open_counts(sections["open_conditions"]), everyone=everyone,
+                  unseen=board.unseen_on(user, *sections.values()))
 
 
 def _list_filters() -> board.Filters:
@@ -78,13 +84,32 @@ def deliverables():
     }
     return render("staff/deliverables.html", block="rows", deliverables=rows,
                   next_cursor=next_cursor, filters=filters, query_args=query_args,
-                  days_waiting=board.days_waiting, **choices)
+                  days_waiting=board.days_waiting,
+                  unseen=board.unseen_on(acting_user(), rows), **choices)
 
 
 @bp.get("/deliverables/<int:deliverable_id>")
 @login_required
 def deliverable_page(deliverable_id: int):
     return render_deliverable(deliverable_id, part=request.args.get("part"))
+
+
+@bp.post("/deliverables/<int:deliverable_id>/seen")
+@login_required
+def mark_seen(deliverable_id: int):
+    """The page's beacon (htmx, on load) or its "Mark as read" button (without JS):
+    the client comments up to the newest one the page showed are seen."""
+    deliverable = get_or_404(Deliverable, deliverable_id)
+    up_to = request.form.get("up_to", type=int)
+    if up_to is None:
+        raise InvalidInput("Reload the page and try again: it did not say which comments "
+                           "you saw.")
+    seen.mark_seen(acting_user(), deliverable.id, utcnow(), up_to)
+    db.session.commit()
+    if is_htmx():  # the notice stays in view; its button becomes "Marked as read."
+        return render("staff/_seen.html", block="marked", marked=True)
+    flash("Marked as read.")
+    return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable.id))
 
 
 @bp.post("/deliverables/<int:deliverable_id>/versions")

@@ -14,6 +14,7 @@ from portal.models import Comment, Contact, RequestStatus, ReviewRequest, User, 
 from portal.permissions import require_staff
 from portal.workflow.on_screen import check_on_screen
 from portal.workflow.pins import Pin, check_pin
+from portal.workflow.seen import mark_seen
 
 MAX_COMMENT = 5000
 
@@ -52,6 +53,8 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
             pin.page, pin.x, pin.y, pin.w, pin.h)
     db.session.add(comment)
     request.version.deliverable.last_activity_at = now or utcnow()
+    if isinstance(author, User):  # replying means the client's comments were read
+        mark_seen(author, request.version.deliverable_id, now or utcnow())
     audit.record(author, "comment.internal" if internal else "comment.posted", comment,
                  deliverable=request.version.deliverable, length=len(body),
                  page=comment.page)
