@@ -7,33 +7,27 @@ from jobs import app_context
 
 
 def every_minute(at: str | None = None) -> dict[str, int]:
-    """Reminders, escalations and expiries that are due, then the outbox relays."""
+    """Reminders, escalations and expiries that are due, the comments whose burst is over,
+    then the outbox relays."""
     from portal.certificates import ask_again_for_missing
     from portal.extensions import db
     from portal.files.render import ask_again_for_stale
     from portal.models import utcnow
-    from portal.notifications import outbox, webhooks
+    from portal.notifications import conversation, outbox, webhooks
     from portal.workflow import reminders
 
     with app_context():
         now = datetime.fromisoformat(at) if at else utcnow()
         report = reminders.sweep(now)  # commits batch by batch
+        # Before the relay, so a burst's emails go out in the same minute.
+        notices = conversation.send_notices(now)
+        db.session.commit()
         relayed = outbox.relay(now) + webhooks.relay(now)
         # A certificate job lost with Redis is asked for again (queued at the commit).
         certificates = ask_again_for_missing()
         renders = ask_again_for_stale(now)  # and a render job lost the same way
         db.session.commit()
         return {"reminders": report.reminders, "escalations": report.escalations,
-                "expired": report.expired, "relayed": relayed,
-                "certificates_requested": certificates, "renders_requested": renders}
-
-
-def daily_digest(at: str | None = None) -> int:
-    from portal.extensions import db
-    from portal.models import utcnow
-    from portal.notifications import digests
-
-    with app_context():
-        count = digests.send_comment_digests(datetime.fromisoformat(at) if at else utcnow())
-        db.session.commit()
-        return count
+                "expired": report.expired, "comment_notices": notices.owners + notices.clients,
+                "relayed": relayed, "certificates_requested": certificates,
+                "renders_requested": renders}

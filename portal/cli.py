@@ -109,7 +109,8 @@ def _at(value: str | None) -> str | None:
 @jobs_cli.command("sweep")
 @click.option("--at", "at", default=None, help=AT_HELP)
 def sweep(at: str | None) -> None:
-    """Send due reminders, escalate overdue requests, expire stale ones, relay the outbox."""
+    """Send due reminders, escalate overdue requests, expire stale ones, send the comments
+    whose burst is over, relay the outbox."""
     from jobs.periodic import every_minute
 
     report = every_minute(_at(at))
@@ -122,15 +123,6 @@ def relay() -> None:
     from jobs.outbox import relay as relay_job
 
     click.echo(f"relayed: {relay_job()}")
-
-
-@jobs_cli.command("digest")
-@click.option("--at", "at", default=None, help=AT_HELP)
-def digest(at: str | None) -> None:
-    """Email each owner the day's new client comments."""
-    from jobs.periodic import daily_digest
-
-    click.echo(f"digests: {daily_digest(_at(at))}")
 
 
 @files.command("render")

@@ -83,6 +83,9 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "REMINDER_EVERY_DAYS": int(env.get("REMINDER_EVERY_DAYS", "2")),
         "REMINDER_MAX": int(env.get("REMINDER_MAX", "5")),
         "REMINDER_HOUR": int(env.get("REMINDER_HOUR", "9")),  # in the client's time zone
+        # A burst of comments goes out once quiet this long, or this long after its first.
+        "COMMENT_QUIET_MINUTES": int(env.get("COMMENT_QUIET_MINUTES", "3")),
+        "COMMENT_MAX_WAIT_MINUTES": int(env.get("COMMENT_MAX_WAIT_MINUTES", "10")),
         "SIGNING_KEY": env.get("SIGNING_KEY") or _if_exists(instance_path / "signing/seal-key.pem"),
         "SIGNING_CERT": env.get("SIGNING_CERT")
         or _if_exists(instance_path / "signing/seal-cert.pem"),

@@ -82,16 +82,20 @@ def check_token(token: str, now: datetime | None = None) -> LinkCheck | None:
 
 
 def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,
-                     template: str = "review_request", **context: Any) -> None:
-    """Email the approver their link (an invitation, a reminder, a renewal or a resend),
-    good for the request's link lifetime from `now`."""
+                     template: str = "review_request", anchor: str = "",
+                     **context: Any) -> None:
+    """Email the approver their link (an invitation, a reminder, a renewal, a resend or a
+    reply from the team), good for the request's link lifetime from `now`. An `anchor`
+    opens the review page at that element (the fragment survives the link's redirect)."""
     request = approver.request
     deliverable = request.version.deliverable
     approver.link_expires_at = now + timedelta(days=request.link_ttl_days)
+    context.setdefault("zone", approver.contact.client.zone)  # times as the client reads them
     compose(
         to_addr=approver.contact.email or "", to_name=approver.contact.name,
         template=template, idempotency_key=idempotency_key,
         deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
         deliverable=deliverable, version=request.version, request=request,
-        url=review_link(approver), sender=request.sent_by, **context,
+        url=review_link(approver) + (f"#{anchor}" if anchor else ""), sender=request.sent_by,
+        **context,
     )

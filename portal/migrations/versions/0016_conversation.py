@@ -1,12 +1,13 @@
-"""conversation (issue 13; placeholder until its change fills it in)
+"""conversation in minutes: a comment is notified to the other side (not digested daily);
+a partial index holds only what is still to send
 
 Revision ID: 0016
 Revises: 0015
 Create Date: 2026-11-30 02:00:00.000000
 
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -15,10 +16,27 @@ down_revision = '0015'
 branch_labels = None
 depends_on = None
 
+TO_NOTIFY = sa.text("notified_at IS NULL AND NOT internal")
+
 
 def upgrade():
-    pass
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.drop_index('ix_comments_digested_at')
+        batch_op.alter_column('digested_at', new_column_name='notified_at',
+                              existing_type=sa.DateTime(timezone=True), existing_nullable=True)
+    # Staff replies were never sent to clients before; the first sweep must not send the
+    # whole history now. Clients' comments still waiting for the digest go out as before.
+    op.execute("UPDATE comments SET notified_at = created_at "
+               "WHERE notified_at IS NULL AND author_contact_id IS NULL")
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.create_index('ix_comments_to_notify', ['created_at'], unique=False,
+                              postgresql_where=TO_NOTIFY, sqlite_where=TO_NOTIFY)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.drop_index('ix_comments_to_notify', postgresql_where=TO_NOTIFY,
+                            sqlite_where=TO_NOTIFY)
+        batch_op.alter_column('notified_at', new_column_name='digested_at',
+                              existing_type=sa.DateTime(timezone=True), existing_nullable=True)
+        batch_op.create_index('ix_comments_digested_at', ['digested_at'], unique=False)
