@@ -161,6 +161,7 @@ def main() -> None:
     sink = SmtpSink()
     settings = {"DATABASE_URL": url, "SECRET_KEY": SECRET, "REDIS_URL": args.redis,
                 "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
+                "MAIL_DEFAULT_SENDER": "review@agency.bench",
                 "INSTANCE_PATH": str(tmp / "instance"), "FILE_STORE": str(tmp / "files"),
                 "PUBLIC_BASE_URL": "http://portal.bench"}
     os.environ.update(settings)  # this process and the workers read the same settings

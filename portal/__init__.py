@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal.config import build_config, check_secret_key
+from portal.config import build_config, check_mail_sender, check_secret_key
 from portal.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
 
 PACKAGE = Path(__file__).resolve().parent
@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     instance_path = Path(app.instance_path)
     app.config.from_mapping(build_config(instance_path, overrides))
     check_secret_key(app.config, instance_path, app.debug)
+    check_mail_sender(app.config, app.debug)
     # The outbox page shows every email's link: never in production.
     app.config.setdefault("DEV_OUTBOX", app.debug or bool(app.config.get("TESTING")))
 

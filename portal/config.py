@@ -126,6 +126,23 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
     return config
 
 
+def check_mail_sender(config: dict[str, Any], debug: bool) -> None:
+    """A server that sends real email must send it from a real address: the agency's name
+    goes in front of it (people/agency.py), but the address is the deployment's. We fail
+    at start rather than guess one from PUBLIC_BASE_URL, which mail servers may refuse."""
+    if debug or config.get("TESTING") or not config.get("MAIL_SERVER"):
+        return
+    from email.utils import parseaddr
+
+    domain = parseaddr(config.get("MAIL_DEFAULT_SENDER") or "")[1].rpartition("@")[2].lower()
+    if "." not in domain or domain == "localhost" or domain.endswith(".localhost"):
+        raise ConfigError(
+            "MAIL_DEFAULT_SENDER must be an address on your own domain when MAIL_SERVER is "
+            f"set (it is {config.get('MAIL_DEFAULT_SENDER')!r}), for example "
+            "MAIL_DEFAULT_SENDER=review@youragency.com. Emails go out from the agency's name "
+            "(the admin's Agency page) at that address.")
+
+
 def check_secret_key(config: dict[str, Any], instance_path: Path, debug: bool) -> None:
     """Refuse to run in production without a real key; invent one for dev and tests.
 

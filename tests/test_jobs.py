@@ -33,7 +33,9 @@ def test_decision_email_reaches_smtp_with_a_working_link(
 
     [invite] = smtp_sink.to(first.contact.email)
     assert not smtp_sink.to(second.contact.email)  # sequential: not their turn yet
-    assert invite["Subject"] == "Please review: Homepage v3 (version 1)"
+    assert invite["Subject"].startswith("Signoff: please review Homepage v3 v1 by ")
+    # The agency's name at the configured address (people/agency.py).
+    assert invite["From"] == "Signoff <review@agency.test>"
     assert invite["Reply-To"] == staff.email
     assert invite["Message-ID"] and invite["Date"]
     assert invite.get_content_type() == "multipart/alternative"
@@ -51,7 +53,7 @@ def test_decision_email_reaches_smtp_with_a_working_link(
     # The decider's own receipt: what, on which exact file, when and from where.
     invite_again, receipt = smtp_sink.to(first.contact.email)
     assert invite_again["Subject"] == invite["Subject"]
-    assert receipt["Subject"] == "Your decision on Homepage v3 (version 1) is recorded"
+    assert receipt["Subject"] == "Your decision on Homepage v3 (version 1) is recorded (Signoff)"
     decision = db.session.scalars(select(Decision)).one()
     receipt_text = _text(receipt)
     for shown in ("Decision: approved", "Version: 1, homepage.pdf", decision.version_sha256,

@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.demo.samples import sample_pdf
 from portal.extensions import db
+from portal.local_time import format_day
 from portal.models import (
     Client,
     Deliverable,
@@ -87,7 +88,9 @@ def test_draft_to_delivered_over_http(make_browser, staff, colleague):
     emails = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.to_addr.in_(["jane@acme.example", "john@acme.example"]))).all()
     assert [m.to_addr for m in emails] == ["jane@acme.example"]  # sequential: Jane first
-    assert emails[0].subject == "Please review: Homepage v3 (version 1)"
+    # The agency's name (the default until an admin sets one), what, and by when.
+    assert emails[0].subject == ("Signoff: please review Homepage v3 v1 by "
+                                 f"{format_day(request.due_date)}")
     assert emails[0].status == OutboxStatus.SENT
     assert "http://portal.test/r/" in emails[0].body_text
 
@@ -133,18 +136,20 @@ def test_errors_on_htmx_requests_land_in_the_error_area(browser, make_deliverabl
     assert "<html" not in html and "Form expired" in html
 
 
-def test_timeline_shows_events_and_emails_and_rejection_sits_by_the_upload(
+def test_timeline_shows_events_and_emails_and_requested_changes_come_before_the_upload(
         browser, make_deliverable, staff):
     d = make_deliverable(DeliverableState.CHANGES_REQUESTED)
     browser.login(staff.email)
     page = browser.get(f"/deliverables/{d.id}").get_data(as_text=True)
     timeline = page[page.index("<h2>Timeline</h2>"):]
-    for entry in ("Client rejected", "Delivered to the client",
-                  "Email: Please review: Homepage v3 (version 1)"):
+    for entry in ("Client requested changes", "Delivered to the client",
+                  "Email: Signoff: please review Homepage v3 v1 by "):
         assert entry in timeline
+    # What the client asked, and classifying it (the next step), then the upload form.
+    asked = page[page.index('id="changes-requested-heading"'):page.index("Upload a new version")]
+    assert "Wrong colours" in asked and "Within the original scope, or a change request?" in asked
     start = page.index("Upload a new version")
     upload = page[start:page.index("</form>", start)]
-    assert "Wrong colours" in upload and "within the original scope" in upload
     assert 'hx-encoding="multipart/form-data"' in upload and "<progress" in upload
 
 
@@ -154,7 +159,7 @@ def test_client_page_shows_the_history_of_decisions(browser, make_deliverable, s
     browser.login(staff.email)
     page = browser.get(f"/clients/{client.id}").get_data(as_text=True)
     history = page[page.index("History of decisions"):]
-    assert "Homepage v3" in history and "rejected" in history and "Wrong colours" in history
+    assert "Homepage v3" in history and "changes requested" in history and "Wrong colours" in history
 
 
 def test_back_button_history_restore_gets_the_whole_page(browser, make_deliverable, staff):

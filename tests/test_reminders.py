@@ -43,7 +43,7 @@ def _deliver_at(make_deliverable, moment: datetime, **kwargs):
 
 
 def _reminder_emails(to: str | None = None) -> list[OutboxMessage]:
-    query = select(OutboxMessage).where(OutboxMessage.subject.startswith("Reminder:"))
+    query = select(OutboxMessage).where(OutboxMessage.subject.contains("reminder, please review"))
     if to:
         query = query.where(OutboxMessage.to_addr == to)
     return list(db.session.scalars(query.order_by(OutboxMessage.id)))

@@ -1,4 +1,5 @@
 """All models, importable from one place (Alembic sees them through this import)."""
+from portal.models.agency import AgencyProfile
 from portal.models.base import UTCDateTime, today_utc, utcnow
 from portal.models.compare import PageDiff
 from portal.models.conditions import Condition, ConditionStatus
@@ -28,6 +29,7 @@ from portal.models.review import (
     RequestStatus,
     ReviewRequest,
 )
+from portal.models.seen import CommentSeenMark
 from portal.models.work import (
     APPROVED_STATES,
     Deliverable,
@@ -40,12 +42,14 @@ from portal.models.work import (
 __all__ = [
     "APPROVED_STATES",
     "APPROVED_STATUSES",
+    "AgencyProfile",
     "Approver",
     "ApproverStatus",
     "AuditEvent",
     "Certificate",
     "Client",
     "Comment",
+    "CommentSeenMark",
     "Condition",
     "ConditionStatus",
     "Contact",

@@ -1,12 +1,29 @@
 """Compose emails into the outbox, in the caller's transaction; they go out after commit."""
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from flask import render_template
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Certificate, OutboxMessage
+from portal.models import Certificate, Client, Contact, Deliverable, OutboxMessage, Project
+from portal.models.people import zone_named
 from portal.notifications.outbox import send_after_commit
+from portal.people.agency import current as current_agency
+
+
+def recipient_zone(to_addr: str, deliverable_id: int | None) -> tzinfo:
+    """A contact of the deliverable's client reads times in the client's zone; anyone
+    else (staff) in UTC."""
+    if deliverable_id is None or not to_addr:
+        return zone_named("UTC")
+    name = db.session.scalar(
+        select(Client.timezone).join(Project, Project.client_id == Client.id)
+        .join(Deliverable, Deliverable.project_id == Project.id)
+        .join(Contact, Contact.client_id == Client.id)
+        .where(Deliverable.id == deliverable_id, Contact.email == to_addr))
+    return zone_named(name)
 
 
 def compose(
@@ -24,12 +41,15 @@ def compose(
 
     The idempotency key makes a retried action write the same message only once. An
     `attachment` (a certificate) is attached from the file store when the email is sent.
+    Every template gets `agency` (the identity the client knows) and `zone`, so `when()`
+    and `|local_when` show a client's times in the client's zone.
     """
     existing = db.session.scalar(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
     if existing is not None:
         return existing
-    context = {"to_name": to_name, **context}
+    context = {"to_name": to_name, "agency": current_agency(),
+               "zone": recipient_zone(to_addr, deliverable_id), **context}
     message = OutboxMessage(
         idempotency_key=idempotency_key,
         to_addr=to_addr,

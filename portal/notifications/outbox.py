@@ -26,6 +26,7 @@ from portal.notifications.delivery import (
     attempt,
 )
 from portal.notifications.queue import after_commit, relay_after_commit
+from portal.people import agency
 from portal.permissions import require_staff
 
 DELIVER_JOB = "jobs.outbox.deliver_message"
@@ -63,7 +64,9 @@ def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None
 
     def prepare(message: OutboxMessage) -> Send:
         try:
-            email = smtp.build_email(message, config["MAIL_DEFAULT_SENDER"])
+            # From: the agency's name at the deployment's address (people/agency.py).
+            sender = agency.from_header(agency.current(), config["MAIL_DEFAULT_SENDER"])
+            email = smtp.build_email(message, sender)
         except (ValueError, TypeError) as exc:  # the email module refused to build it
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
         blanked = _blanked_once_sent(message)

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from portal import audit
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.local_time import is_zone_name
 from portal.models import Approver, Client, Contact, Project, Role, User
 from portal.people.accounts import normalise_email
 from portal.permissions import require_staff
@@ -32,6 +33,19 @@ def set_code_default(actor: User, client: Client, required: bool) -> None:
     if client.require_code_default != required:
         client.require_code_default = required
         audit.record(actor, "client.code_default", client, required=required)
+
+
+def set_timezone(actor: User, client: Client, name: str) -> None:
+    """The client's time zone: the times on their pages and in their emails, and the hour
+    their reminders go out."""
+    require_staff(actor)
+    name = (name or "").strip()
+    if not is_zone_name(name):
+        raise InvalidInput("Choose the client's time zone from the list (for example "
+                           "Europe/Paris).")
+    if client.timezone != name:
+        audit.record(actor, "client.timezone", client, timezone=name, previous=client.timezone)
+        client.timezone = name
 
 
 def add_contact(actor: User, client: Client, name: str, email: str) -> Contact:

@@ -7,7 +7,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
-from portal.models import Approver, Condition, Decision, ReviewRequest, Version
+from portal.models import (
+    Approver,
+    ApproverStatus,
+    Condition,
+    Decision,
+    RequestStatus,
+    ReviewRequest,
+    Version,
+)
 from portal.reports import feedback, renders
 from portal.reports.pins import pins
 from portal.workflow import step_up
@@ -62,6 +70,7 @@ def page(approver: Approver) -> dict[str, Any]:
         "earlier_conditions": _earlier_conditions(history),
         "earlier_points": feedback.earlier_points(version),
         "status_line": request_status_for(approver),
+        "standing": {a.id: standing(a, approver) for a in review_request.approvers},
         "step_up": step_up.state(approver),
         **thread(approver),
     }
@@ -81,4 +90,26 @@ def thread(approver: Approver) -> dict[str, Any]:
     version_id = approver.request.version_id
     return {"approver": approver, "review_request": approver.request, "comments": comments,
             "viewer": renders.viewer(version_id, approver.public_id),
-            "pins": pins(comments, version_id)}
+            "pins": pins(comments, version_id),
+            # Every time on the client's pages is in their zone (portal/local_time.py).
+            "zone": approver.contact.client.zone}
+
+
+def standing(row: Approver, viewer: Approver) -> str:
+    """How one approver of a request stands, in the words the client reads ("Waiting for
+    you", "After Jane Doe", "Changes requested"), never the stored status."""
+    if row.decision is not None:
+        label = row.decision.outcome.label
+        return label[:1].upper() + label[1:]
+    you = row.id == viewer.id
+    if row.status == ApproverStatus.INVITED:
+        return "Waiting for you" if you else "Deciding now"
+    if row.status == ApproverStatus.QUEUED:
+        earlier = [a for a in row.request.approvers if a.position < row.position]
+        if not earlier:
+            return "Waiting for you" if you else "Deciding next"
+        before = earlier[-1]
+        return f"After {'you' if before.id == viewer.id else before.contact.name}"
+    return {RequestStatus.EXPIRED: "Did not decide in time",
+            RequestStatus.CANCELLED: "Request withdrawn by the team",
+            }.get(row.request.status, "No decision needed")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal import workflow
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
+from portal.local_time import zone_names
 from portal.models import (
     Client,
     Contact,
@@ -54,7 +55,7 @@ def new_client():
 
 
 def _client_context(client: Client) -> dict[str, object]:
-    return {"client": client, "managers": people.account_managers(),
+    return {"client": client, "managers": people.account_managers(), "zones": zone_names(),
             "decisions": history.client_decisions(client.id)}
 
 
@@ -105,6 +106,15 @@ def code_default(client_id: int):
         acting_user(), client, required),
         "New requests will ask for an emailed code before a decision." if required
         else "New requests will not ask for an emailed code.")
+
+
+@bp.post("/clients/<int:client_id>/timezone")
+@staff_only
+def timezone(client_id: int):
+    client = get_or_404(Client, client_id)
+    name = request.form.get("timezone", "")
+    return _act_on_client(client_id, lambda: people.set_timezone(acting_user(), client, name),
+                          f"Times for {client.name} are now shown in {name.strip()}.")
 
 
 @bp.post("/clients/<int:client_id>/projects")

@@ -95,7 +95,7 @@ def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,
         to_addr=approver.contact.email or "", to_name=approver.contact.name,
         template=template, idempotency_key=idempotency_key,
         deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
-        deliverable=deliverable, version=request.version, request=request,
+        deliverable=deliverable, version=request.version, request=request, approver=approver,
         url=review_link(approver) + (f"#{anchor}" if anchor else ""), sender=request.sent_by,
         **context,
     )

@@ -228,7 +228,7 @@ def test_staff_prepares_colleague_reviews_and_delivers_in_sequence(
             (1, CONTACTS[0][1], ApproverStatus.INVITED),
             (2, CONTACTS[1][1], ApproverStatus.QUEUED)]
     invite = wait_for_mail(smtp_sink, CONTACTS[0][1])
-    assert invite[0]["Subject"] == f"Please review: {TITLE} (version 1)"
+    assert invite[0]["Subject"].startswith(f"Signoff: please review {TITLE} v1 by ")
     assert "/r/" in link_in(invite[0])
     assert smtp_sink.to(CONTACTS[1][1]) == [], "sequential: the second contact waits"
 
@@ -529,7 +529,7 @@ def test_expired_link_renews_and_revoked_link_is_dead(
 
     mails = wait_for_mail(smtp_sink, jane_email, 2)
     fresh = link_in(mails[-1])
-    assert mails[-1]["Subject"] == f"Please review: {TITLE} (version 1)"
+    assert mails[-1]["Subject"].startswith(f"Signoff: please review {TITLE} v1 by ")
     told = wait_for_mail(smtp_sink, staff_a.email)
     assert any(m["Subject"] == f"{jane} asked for a new link to {TITLE}" and jane_email
                in text_of(m) for m in told)

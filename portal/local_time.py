@@ -1,0 +1,103 @@
+"""Times as a person reads them, in their own time zone: one rule for pages and emails.
+
+A template rendered with `zone` in its context (a client's review page, an email to a
+client, a certificate) shows every time in that zone; anything else shows UTC. The zone
+travels in a context variable set around each top-level render (Flask's render_template
+and jinja2-fragments' render_block both announce theirs), so `when()` in _macros.html and
+the `local_when` filter work in any template and macro without being handed the zone.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from datetime import UTC, date, datetime, tzinfo
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from flask import Flask, before_render_template, template_rendered
+from jinja2_fragments.flask import before_render_template_block, template_block_rendered
+
+_shown_in: ContextVar[tzinfo | None] = ContextVar("shown_in", default=None)
+_TOKEN = "_local_time_token"
+
+
+@cache
+def zone_names() -> tuple[str, ...]:
+    """Every IANA zone a client may choose, sorted (what the chooser lists)."""
+    named = sorted(name for name in available_timezones()
+                   if "/" in name and not name.startswith(("Etc/", "SystemV/")))
+    return (*named, "UTC")
+
+
+def is_zone_name(name: str) -> bool:
+    return name in zone_names()
+
+
+def _abbreviation(moment: datetime) -> str:
+    name = moment.tzname() or "UTC"
+    return f"UTC{name}" if name[:1] in "+-" else name  # "+04" reads better as "UTC+04"
+
+
+def format_when(moment: datetime, zone: tzinfo | None = None) -> str:
+    """"Tue 1 Dec 2026, 14:05 CET": weekday, day, month, year, time and the zone's name."""
+    local = moment.astimezone(zone or UTC)
+    return (f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} "
+            f"{_abbreviation(local)}")
+
+
+def format_day(day: date) -> str:
+    """"Fri 4 Dec" (a due date: a calendar day, the same in every zone)."""
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def format_long_day(day: date) -> str:
+    """"Friday 4 December 2026"."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def shown_zone() -> tzinfo | None:
+    return _shown_in.get()
+
+
+@contextmanager
+def shown_in(zone: tzinfo | None) -> Iterator[None]:
+    """Times rendered meanwhile are in `zone` (None: UTC)."""
+    token = _shown_in.set(zone)
+    try:
+        yield
+    finally:
+        _shown_in.reset(token)
+
+
+def local_when(moment: datetime | None) -> str:
+    """The `local_when` filter: a time in the zone of the page being rendered."""
+    return format_when(moment, _shown_in.get()) if moment else ""
+
+
+def _enter(_app: Flask, context: dict[str, Any], **_extra: Any) -> None:
+    zone = context.get("zone")
+    context[_TOKEN] = _shown_in.set(zone if isinstance(zone, tzinfo) else None)
+
+
+def _leave(_app: Flask, context: dict[str, Any], **_extra: Any) -> None:
+    token: Token[tzinfo | None] | None = context.pop(_TOKEN, None)
+    if token is not None:
+        _shown_in.reset(token)
+
+
+def _forget(_exc: BaseException | None = None) -> None:
+    # A render that raised never announced its end: nothing may carry to the next one.
+    _shown_in.set(None)
+
+
+def install(app: Flask) -> None:
+    for start, end in ((before_render_template, template_rendered),
+                       (before_render_template_block, template_block_rendered)):
+        start.connect(_enter, app, weak=False)
+        end.connect(_leave, app, weak=False)
+    app.teardown_appcontext(_forget)
+    app.jinja_env.filters["local_when"] = local_when
+    app.jinja_env.filters["day"] = format_day
+    app.jinja_env.filters["long_day"] = format_long_day
