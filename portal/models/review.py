@@ -279,7 +279,9 @@ class PointStatus(Choice):
         return {"wont_change": "won't change"}.get(self.value, self.value)
 
 
-TO_NOTIFY = text("notified_at IS NULL AND NOT internal")
+# Each as its dialect writes `~Comment.internal`, or the planner skips the index.
+TO_NOTIFY_PG = text("notified_at IS NULL AND NOT internal")
+TO_NOTIFY_SQLITE = text("notified_at IS NULL AND internal = 0")
 
 
 class Comment(db.Model):
@@ -287,7 +289,7 @@ class Comment(db.Model):
     # The minute sweep's question, answered from a partial index of what is still unsent.
     __table_args__ = (
         Index("ix_comments_to_notify", "created_at",
-              postgresql_where=TO_NOTIFY, sqlite_where=TO_NOTIFY),
+              postgresql_where=TO_NOTIFY_PG, sqlite_where=TO_NOTIFY_SQLITE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
@@ -63,14 +63,18 @@ _LOADS = (
 )
 
 
+def pending_query(now: datetime) -> Select:
+    """Comments not yet sent to their other side: read from ix_comments_to_notify."""
+    return (select(Comment)
+            .where(Comment.notified_at.is_(None), ~Comment.internal, Comment.created_at <= now)
+            .order_by(Comment.created_at, Comment.id))
+
+
 def _pending(now: datetime) -> list[Comment]:
-    """Every comment not yet sent to its other side, locked; another sweep skips them."""
+    """Every comment not yet sent, locked; a sweep running beside this one skips them."""
     return list(db.session.scalars(
-        select(Comment)
-        .where(Comment.notified_at.is_(None), ~Comment.internal, Comment.created_at <= now)
-        .order_by(Comment.id)
-        .with_for_update(skip_locked=True).execution_options(populate_existing=True)
-        .options(*_LOADS)))
+        pending_query(now).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True).options(*_LOADS)))
 
 
 def _due_bursts(groups: dict[int, list[Comment]], now: datetime) -> Iterable[list[Comment]]:
@@ -115,7 +119,7 @@ def _tell_owner(burst: list[Comment]) -> None:
     links = {d: external_url("staff.deliverable_page", deliverable_id=d.id)
              + f"#comment-{comments[0].id}" for d, comments in threads.items()}
     compose(to_addr=owner.email, to_name=owner.name, template="comment_notice",
-            idempotency_key=f"comments:owner:{owner.id}:{burst[-1].id}",
+            idempotency_key=f"comments:owner:{owner.id}:{max(c.id for c in burst)}",
             deliverable_id=next(iter(threads)).id if len(threads) == 1 else None,
             threads=threads, links=links, count=len(burst))
 
@@ -134,7 +138,7 @@ def _tell_approver(approver: Approver, replies: list[Comment], now: datetime) ->
     if not reachable(approver):
         return 0
     request = approver.request
-    key = f"comments:approver:{approver.id}:{replies[-1].id}"
+    key = f"comments:approver:{approver.id}:{max(c.id for c in replies)}"
     context = {"replies": replies, "replies_on": request}
     if request.status != RequestStatus.CANCELLED:
         send_review_link(approver, now, template="comment_reply", idempotency_key=key,

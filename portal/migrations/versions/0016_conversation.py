@@ -16,7 +16,9 @@ down_revision = '0015'
 branch_labels = None
 depends_on = None
 
-TO_NOTIFY = sa.text("notified_at IS NULL AND NOT internal")
+# As each dialect writes `~Comment.internal`, so the planner uses the index.
+TO_NOTIFY_PG = sa.text("notified_at IS NULL AND NOT internal")
+TO_NOTIFY_SQLITE = sa.text("notified_at IS NULL AND internal = 0")
 
 
 def upgrade():
@@ -30,13 +32,14 @@ def upgrade():
                "WHERE notified_at IS NULL AND author_contact_id IS NULL")
     with op.batch_alter_table('comments', schema=None) as batch_op:
         batch_op.create_index('ix_comments_to_notify', ['created_at'], unique=False,
-                              postgresql_where=TO_NOTIFY, sqlite_where=TO_NOTIFY)
+                              postgresql_where=TO_NOTIFY_PG,
+                              sqlite_where=TO_NOTIFY_SQLITE)
 
 
 def downgrade():
     with op.batch_alter_table('comments', schema=None) as batch_op:
-        batch_op.drop_index('ix_comments_to_notify', postgresql_where=TO_NOTIFY,
-                            sqlite_where=TO_NOTIFY)
+        batch_op.drop_index('ix_comments_to_notify', postgresql_where=TO_NOTIFY_PG,
+                            sqlite_where=TO_NOTIFY_SQLITE)
         batch_op.alter_column('notified_at', new_column_name='digested_at',
                               existing_type=sa.DateTime(timezone=True), existing_nullable=True)
         batch_op.create_index('ix_comments_digested_at', ['digested_at'], unique=False)
