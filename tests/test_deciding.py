@@ -229,12 +229,11 @@ def test_the_deliverable_page_makes_classifying_the_next_step(make_deliverable, 
     decision = d.versions[0].requests[0].approvers[0].decision
     sam = _signed_in(make_browser, staff)
     html = sam.get(f"/deliverables/{d.id}").get_data(as_text=True)
-    ask = html.index("Within the original scope, or a change request?")
+    ask = html.index("Before the next version: within the original scope, or a change request?")
     assert ask < html.index("Upload a new version") < html.index('name="file"')
     words = _words(html)
     assert f"{decision.approver.contact.name} requested changes to version 1" in words
-    assert "Before the next version: is this within the original scope or a change request? " \
-           "not classified yet" in words
+    assert "Wrong colours” not classified yet Before the next version" in words
 
     response = sam.post(f"/decisions/{decision.id}/classification",
                         {"scope": "change_request", "note": "Quote CR-12"})

@@ -77,7 +77,7 @@ def _payload(field: str) -> str:
 
 # Everything a person can type, each with its own payload so a failure names the field.
 TYPED = ["client", "contact", "project", "title", "description", "what_changed", "note",
-         "file", "comment", "conditions", "reason"]
+         "file", "comment", "conditions", "reason", "classification"]
 X = {field: _payload(field) for field in TYPED}
 X["file"] = "Q&A <img src=x onerror=alert('file')>.pdf"
 STORED = {**X, "file": clean_filename(X["file"])}  # what the database keeps
@@ -231,7 +231,7 @@ def raw(browser, method: str, url: str, **kwargs: Any):
 
 
 def decide(browser, choice: str = "approve", **form: str):
-    return browser.post(f"{browser.review}/decision", {"choice": choice, "confirm": "1", **form})
+    return browser.post(f"{browser.review}/decision", {"choice": choice, **form})
 
 
 def count(model, *where) -> int:
@@ -330,8 +330,8 @@ def replayed_after_decision(w: World):
     return {"first decision": first, "link": link, "page": page.status_code,
             "page offers a choice": 'class="choices"' in text(page),
             "page shows the decision": "It cannot be changed." in text(page),
-            "second decision": decide(replay, "reject", text="Changed my mind",
-                                      scope="in_scope").status_code,
+            "second decision": decide(replay, "request_changes",
+                                      text="Changed my mind").status_code,
             "decisions": count(Decision)}
 
 
@@ -439,7 +439,7 @@ def _csrf_attempts(w: World, token: dict[str, str]):
                              data={"body": "forged", **token}).status_code,
         "staff revoke": raw(sam, "POST", f"/approvers/{w.b1.id}/revoke", data=token).status_code,
         "client decision": raw(client_a, "POST", f"{client_a.review}/decision",
-                               data={"choice": "approve", "confirm": "1", **token}).status_code,
+                               data={"choice": "approve", **token}).status_code,
         "sign-in": raw(w.new_browser(), "POST", "/login",
                        data={"email": w.staff.email, "password": PASSWORD, **token}).status_code,
         "changed": w.changed(before),
@@ -551,10 +551,31 @@ def xss_client_review_page(w: World):
     return xss(text(w.client_a2.get(w.client_a2.review)), ON_CLIENT_PAGE)  # A2 sees A1's words
 
 
-def xss_rejection_reason(w: World):
-    assert decide(w.client_a, "reject", text=X["reason"], scope="in_scope").status_code == 303
-    return {"staff page": xss(text(w.sam.get(f"/deliverables/{w.a.id}")), ["reason"]),
-            "client page": xss(text(w.client_a.get(w.client_a.review)), ["reason"])}
+def xss_requested_changes(w: World):
+    """What the client asks to change, and staff's note classifying it (never shown to
+    the client)."""
+    assert decide(w.client_a, "request_changes", text=X["reason"]).status_code == 303
+    decision_id = db.session.scalar(select(Decision.id).where(Decision.approver_id == w.a1.id))
+    assert w.sam.post(f"/decisions/{decision_id}/classification", {
+        "scope": "change_request", "note": X["classification"]}).status_code == 302
+    return {"staff page": xss(text(w.sam.get(f"/deliverables/{w.a.id}")),
+                              ["classification", "reason"]),
+            "client page": xss(text(w.client_a.get(w.client_a.review)),
+                               ["classification", "reason"])}
+
+
+def client_classifies_own_changes(w: World):
+    """Whether requested changes are in scope is the agency's billing call: a client's
+    post naming a scope is ignored, and the staff route is not open to a client."""
+    assert decide(w.client_a, "request_changes", text="Bigger logo",
+                  scope="change_request").status_code == 303
+    decision = db.session.scalar(select(Decision).where(Decision.approver_id == w.a1.id))
+    before = w.snapshot()
+    route = where(w.client_a.post(f"/decisions/{decision.id}/classification",
+                                  {"scope": "in_scope", "note": "mine"}))
+    db.session.refresh(decision)
+    return {"scope": decision.scope, "classified": decision.classified_at is not None,
+            "staff route": route, "changed": w.changed(before)}
 
 
 def xss_lists(w: World):
@@ -661,7 +682,8 @@ def xss_reflected(w: World):
             "name": REFLECTED, "contact_name": "Hank", "contact_email": "not-an-email"})),
         "comment too long": seen(client_a.post(f"{client_a.review}/comments",
                                                {"body": REFLECTED + "x" * 5000})),
-        "reason without scope": seen(decide(client_a, "reject", text=REFLECTED)),
+        "changes too long": seen(decide(client_a, "request_changes",
+                                        text=REFLECTED + "x" * 5000)),
         "metrics dates": seen(sam.get("/metrics", query_string={"start": REFLECTED})),
         "verify form": seen(w.new_browser().post("/verify", {"certificate_id": REFLECTED})),
         "verify link": seen(w.new_browser().get(f"/verify/{quote(REFLECTED)}")),
@@ -941,7 +963,7 @@ def smtp_holds_the_mail(w: World):
             sink.hold()
             try:
                 decided = client.send("POST", f"{client.page}/decision",
-                                      {"choice": "approve", "confirm": "1"})
+                                      {"choice": "approve"})
                 reached = sink.arrived.wait(10)
                 held = sink.accepted == []
             finally:
@@ -1129,8 +1151,7 @@ def another_contacts_link_in_the_same_browser(w: World):
     mine = f"/review/{w.a1.public_id}"
     shown = w.a.current_version.sha256
     comment = client_a.post(f"{mine}/comments", {"body": "Mine", "sha256": shown})
-    decision = client_a.post(f"{mine}/decision", {"choice": "approve", "confirm": "1",
-                                                  "sha256": shown})
+    decision = client_a.post(f"{mine}/decision", {"choice": "approve", "sha256": shown})
     filed = db.session.scalars(select(Comment.request_id).where(Comment.body == "Mine")).all()
     db.session.refresh(w.b1)
     return {"comment": comment.status_code, "decision": decision.status_code,
@@ -1288,6 +1309,9 @@ CASES = [
          {"status": 303, "decided": ["A1"], "B's request": "open"}),
     Case("data: client session on staff pages", client_session_on_staff_pages,
          {"deliverable page": TO_LOGIN, "revoke B's link": TO_LOGIN, "changed": []}),
+    Case("data: a client classifying their own requested changes",
+         client_classifies_own_changes,
+         {"scope": None, "classified": False, "staff route": TO_LOGIN, "changed": []}),
     # sessions and permissions
     Case("csrf: missing token", lambda w: _csrf_attempts(w, {}), NO_WRITE_CSRF),
     Case("csrf: forged token", lambda w: _csrf_attempts(w, {"csrf_token": "forged"}),
@@ -1314,8 +1338,8 @@ CASES = [
          {"raw": [], "escaped": ON_STAFF_PAGE}),
     Case("xss: client review page", xss_client_review_page,
          {"raw": [], "escaped": ON_CLIENT_PAGE}),
-    Case("xss: rejection reason", xss_rejection_reason,
-         {"staff page": {"raw": [], "escaped": ["reason"]},
+    Case("xss: requested changes and their classification", xss_requested_changes,
+         {"staff page": {"raw": [], "escaped": ["classification", "reason"]},
           "client page": {"raw": [], "escaped": ["reason"]}}),
     Case("xss: dashboard, lists and client page", xss_lists,
          {"/": {"raw": [], "escaped": ["client", "project", "title"]},
@@ -1336,7 +1360,7 @@ CASES = [
          {"comment": 422, "conditions": 422, "comments": 0, "decisions": 0}),
     Case("xss: reflected in re-shown forms and pages", xss_reflected,
          {"sign-in email": (401, "escaped"), "new client name": (422, "escaped"),
-          "comment too long": (422, "escaped"), "reason without scope": (422, "escaped"),
+          "comment too long": (422, "escaped"), "changes too long": (422, "escaped"),
           "metrics dates": (422, "escaped"), "verify form": (200, "escaped"),
           "verify link": (200, "escaped")}),
     Case("url_for: query keys passed on as url_for() arguments", url_for_injection,

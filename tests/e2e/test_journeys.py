@@ -28,7 +28,6 @@ from portal.models import (
     DeliverableState,
     Outcome,
     Policy,
-    RejectionScope,
     RequestStatus,
     ReviewRequest,
     today_utc,
@@ -274,9 +273,8 @@ def test_clients_approve_in_turn_first_with_conditions(
     conditions = "Use the 2025 logo before launch."
     c1.get_by_role("button", name="Approve with conditions").click()
     c1.get_by_label("Condition 1", exact=True).fill(conditions)
-    c1.get_by_label(f"I approve version 1 of {TITLE} on these conditions.").check()
     j.shot(c1, "03-jane-conditions-phone")
-    c1.get_by_role("button", name="Confirm approval").click()
+    c1.get_by_role("button", name=f"Approve version 1 of {TITLE} with these conditions").click()
     expect(_panel(c1)).to_contain_text(f"{jane} — approved with conditions")
     expect(_panel(c1).locator(".conditions .condition-text")).to_have_text(conditions)
     expect(_status_line(c1)).to_have_text(f"Your decision is recorded. Waiting for {john}")
@@ -307,8 +305,7 @@ def test_clients_approve_in_turn_first_with_conditions(
     _pdf_viewer_loaded(c2)
     j.shot(c2, "05-john-review-desktop")
     c2.get_by_role("button", name="Approve", exact=True).click()
-    c2.get_by_label(f"I approve version 1 of {TITLE}.").check()
-    c2.get_by_role("button", name="Confirm approval").click()
+    c2.get_by_role("button", name=f"Approve version 1 of {TITLE}", exact=True).click()
     expect(_status_line(c2)).to_have_text("Approved by everyone, with conditions")
     expect(_panel(c2)).to_contain_text(f"{john} — approved")
     j.shot(c2, "06-john-approved-desktop")
@@ -416,22 +413,19 @@ def test_rejection_new_version_and_approval(
 
     c = j.actor()
     c.goto(_review_link(smtp_sink, jane_email))
-    c.get_by_role("button", name="Reject").click()
-    c.get_by_label("Reason").fill(reason)
-    c.get_by_label("No, it is a change request").check()
-    c.get_by_label(f"I reject version 1 of {TITLE}.").check()
+    c.get_by_role("button", name="Request changes").click()
+    c.get_by_label("What should change?").fill(reason)
     _pdf_viewer_loaded(c)
     j.shot(c, "01-client-rejecting")
-    c.get_by_role("button", name="Confirm rejection").click()
-    expect(_panel(c)).to_contain_text(f"{jane} — rejected")
-    expect(_panel(c)).to_contain_text("A change request")
+    c.get_by_role("button", name=f"Request changes to version 1 of {TITLE}").click()
+    expect(_panel(c)).to_contain_text(f"{jane} — changes requested")
     expect(_status_line(c)).to_have_text("Changes requested")
 
     with reading():
         request = db.session.get(ReviewRequest, setup.request_id)
         decision = request.approvers[0].decision
         assert (decision.outcome, decision.text, decision.scope) == (
-            Outcome.REJECTED, reason, RejectionScope.CHANGE_REQUEST)
+            Outcome.REJECTED, reason, None)  # in scope or not: staff classify it
         assert request.status == RequestStatus.CHANGES_REQUESTED
         assert request.version.deliverable.state == S.CHANGES_REQUESTED
 
@@ -442,7 +436,12 @@ def test_rejection_new_version_and_approval(
     j.shot(a, "02-staff-dashboard-rejected")
     rejected.get_by_role("link", name=TITLE).click()
     expect(_staff_badge(a)).to_have_text("changes requested")
-    expect(a.locator("ul.approvers")).to_contain_text(f"“{reason}” (change request)")
+    expect(a.locator("ul.approvers")).to_contain_text(f"“{reason}”")
+    asked = a.locator(".changes-requested")
+    expect(asked).to_contain_text("not classified yet")
+    asked.get_by_label("A change request (outside the original scope)").check()
+    asked.get_by_role("button", name="Save classification").click()
+    expect(a.locator("ul.approvers")).to_contain_text(f"“{reason}” · Change request")
     j.shot(a, "03-staff-sees-reason")
 
     v2 = tmp_path / "homepage-v2.pdf"
@@ -477,14 +476,13 @@ def test_rejection_new_version_and_approval(
     history = c.locator("section.history")
     expect(history.get_by_role("heading", name="Earlier versions")).to_be_visible()
     expect(history).to_contain_text("Version 1")
-    expect(history).to_contain_text(f"{jane}: rejected")
+    expect(history).to_contain_text(f"{jane}: changes requested")
     expect(history).to_contain_text(reason)
     expect(_status_line(c)).to_have_text("Waiting for your decision")
     _pdf_viewer_loaded(c)
     j.shot(c, "05-client-sees-history")
     c.get_by_role("button", name="Approve", exact=True).click()
-    c.get_by_label(f"I approve version 2 of {TITLE}.").check()
-    c.get_by_role("button", name="Confirm approval").click()
+    c.get_by_role("button", name=f"Approve version 2 of {TITLE}", exact=True).click()
     expect(_status_line(c)).to_have_text("Approved by everyone")
     j.shot(c, "06-client-approved-v2")
 

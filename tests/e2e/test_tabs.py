@@ -61,8 +61,7 @@ def _links(sink, email: str, count: int) -> list[str]:
 
 def _approve(page: Page, title: str, version: int = 1) -> None:
     page.get_by_role("button", name="Approve", exact=True).click()
-    page.get_by_label(f"I approve version {version} of {title}.").check()
-    page.get_by_role("button", name="Confirm approval").click()
+    page.get_by_role("button", name=f"Approve version {version} of {title}", exact=True).click()
 
 
 def _comment(page: Page, body: str) -> None:
@@ -117,12 +116,10 @@ def test_two_requests_in_two_tabs_each_decision_lands_on_its_own(
     _comment(second, "Footer looks right")
     _approve(first, "Hero banner")
     expect(first.locator("#decision-panel")).to_contain_text("Jane Doe — approved")
-    second.get_by_role("button", name="Reject").click()
-    second.get_by_label("Reason").fill("Wrong phone number")
-    second.get_by_label("Yes, within the original scope").check()
-    second.get_by_label("I reject version 1 of Footer.").check()
-    second.get_by_role("button", name="Confirm rejection").click()
-    expect(second.locator("#decision-panel")).to_contain_text("Jane Doe — rejected")
+    second.get_by_role("button", name="Request changes").click()
+    second.get_by_label("What should change?").fill("Wrong phone number")
+    second.get_by_role("button", name="Request changes to version 1 of Footer").click()
+    expect(second.locator("#decision-panel")).to_contain_text("Jane Doe — changes requested")
     j.shot(first, "01-hero-approved-phone")
     j.shot(second, "02-footer-rejected-phone")
 
@@ -200,8 +197,7 @@ def test_a_tab_left_on_version_1_cannot_decide_on_version_2(
     new.goto(v2_link)
     expect(new.get_by_role("heading", level=1)).to_contain_text("version 2")
 
-    old.get_by_label("I approve version 1 of Homepage.").check()
-    old.get_by_role("button", name="Confirm approval").click()
+    old.get_by_role("button", name="Approve version 1 of Homepage", exact=True).click()
     alert = old.get_by_role("alert")
     expect(alert).to_contain_text("This page is out of date: version 2 of Homepage is "
                                   "waiting for you. Nothing was recorded.")
