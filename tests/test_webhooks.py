@@ -110,6 +110,26 @@ def test_rejection_and_view_events(endpoint, receiver, make_deliverable, browser
     assert decision["scope"] is None
 
 
+def test_staff_classifying_requested_changes_is_an_event(endpoint, receiver, make_deliverable,
+                                                        staff):
+    from portal.models import RejectionScope
+    from portal.workflow.classification import classify_change_request
+
+    d = make_deliverable(DeliverableState.CHANGES_REQUESTED)
+    decision = d.versions[0].requests[0].approvers[0].decision
+    classify_change_request(staff, decision, RejectionScope.CHANGE_REQUEST, "Quote CR-12")
+    db.session.commit()
+    classify_change_request(staff, decision, RejectionScope.IN_SCOPE, "")  # a correction
+    db.session.commit()
+    assert receiver.types()[-2:] == ["decision.classified", "decision.classified"]
+    first, corrected = (json.loads(body)["data"]["decision"] for _, body in
+                        receiver.received[-2:])
+    assert (first["scope"], first["note"], first["outcome"]) == (
+        "change_request", "Quote CR-12", "rejected")
+    assert first["classified_by"] == {"name": staff.name, "email": staff.email}
+    assert (corrected["scope"], corrected["note"]) == ("in_scope", "")
+
+
 def test_failures_back_off_then_deliver_then_give_up_after_a_day(endpoint, receiver,
                                                                 make_deliverable):
     receiver.fail_next = 1

@@ -76,6 +76,22 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
         **request_data(request)})
 
 
+@on("decision.classified", "decision.reclassified")
+def _classified(staff: User, decision: Decision, _event: AuditEvent) -> None:
+    """Staff classified requested changes (or corrected it): billing tools hear of it."""
+    approver = decision.approver
+    webhooks.emit("decision.classified", {
+        "decision": {"id": decision.id, "outcome": decision.outcome.value, "text": decision.text,
+                     "scope": decision.scope.value if decision.scope else None,
+                     "note": decision.classification_note,
+                     "classified_at": decision.classified_at.isoformat()
+                     if decision.classified_at else None,
+                     "classified_by": {"name": staff.name, "email": staff.email},
+                     "approver": {"name": approver.contact.name,
+                                  "email": approver.contact.email}},
+        **request_data(approver.request)})
+
+
 def _receipt(decision: Decision) -> None:
     """The decider's own receipt: a decision made through a forwarded link is seen by the
     person the link was sent to."""
