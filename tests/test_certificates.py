@@ -309,15 +309,18 @@ def test_one_changed_byte_is_caught_and_the_original_is_genuine(signing, app,
     page = _upload(anonymous, pdf)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Genuine" in html and "for version 1 of" in html and "Homepage v3" in html
+    assert "Genuine" in html and "version 1 of “Homepage v3”" in html
     assert certificate.public_id in html and "altered" not in html
 
     page = _upload(anonymous, sample_pdf("Some other PDF"), "other.pdf")
     assert "No such certificate" in page.get_data(as_text=True)
     assert "Genuine" not in page.get_data(as_text=True)
 
+    # An id alone: the certificate exists and what it records; no file was checked, so
+    # nothing is called genuine (tests/test_certificate_words.py has the record itself).
     page = anonymous.post("/verify", {"certificate_id": certificate.public_id.lower()})
-    assert "Genuine" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert f"Certificate {certificate.public_id} exists" in html and "Genuine" not in html
 
     for unknown in ("SO-ABCD-EFGH-JKLM", "not an id"):
         page = anonymous.post("/verify", {"certificate_id": unknown})
@@ -328,7 +331,8 @@ def test_one_changed_byte_is_caught_and_the_original_is_genuine(signing, app,
     link = anonymous.get(f"/verify/{certificate.public_id}")  # what the QR code opens
     html = link.get_data(as_text=True)
     assert link.status_code == 200
-    assert "Genuine" in html and "for version 1 of" in html
+    assert f"Certificate {certificate.public_id} exists" in html and "Genuine" not in html
+    assert "version 1 of “Homepage v3”" in html
     assert "No such certificate" in anonymous.get("/verify/SO-ABCD-EFGH-JKLM").get_data(
         as_text=True)
 
@@ -413,7 +417,7 @@ def test_a_certificate_issued_before_its_id_was_in_the_keywords_still_verifies(
     db.session.commit()
 
     assert verify_pdf(legacy).verdict == Verdict.GENUINE
-    assert verify_id(public_id).verdict == Verdict.GENUINE
+    assert verify_id(public_id).verdict == Verdict.ON_RECORD
     altered = verify_pdf(_flip_inside(legacy))
     assert altered.verdict == Verdict.ALTERED and altered.certificate.id == certificate.id
     assert "Genuine" in _upload(make_browser(), legacy).get_data(as_text=True)
@@ -438,9 +442,9 @@ def test_no_transaction_is_open_while_a_pdf_is_parsed(signing, app, make_deliver
     assert db.session().in_transaction()  # the caller has just read: verification ends it
     assert verify_pdf(pdf).verdict == Verdict.GENUINE
     assert verify_pdf(_flip_inside(pdf)).verdict == Verdict.ALTERED
-    assert verify_id(certificate.public_id).verdict == Verdict.GENUINE
+    assert verify_id(certificate.public_id).verdict == Verdict.ON_RECORD  # parses nothing
     assert "Genuine" in _upload(make_browser(), pdf).get_data(as_text=True)
-    assert parsed == [("claim", False), ("seal", False), ("claim", False), ("seal", False),
+    assert parsed == [("claim", False), ("seal", False), ("claim", False),
                       ("claim", False), ("seal", False)]
 
     certificate.size += 1  # unsaved work is never rolled back behind the caller's back
@@ -847,7 +851,7 @@ def test_finance_list_paginates_25_a_page(app, make_deliverable, make_browser, m
     assert "page=2" in first
 
     def shown(html: str) -> set[str]:
-        return set(re.findall(r"<td>(Client \d+)</td>", html))
+        return set(re.findall(r'data-label="Client · project">(Client \d+)<br>', html))
 
     assert shown(first) == set(names[2:])  # the 25 newest
     assert shown(second) == set(names[:2])

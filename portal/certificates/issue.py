@@ -31,6 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications.queue import after_commit
+from portal.reports.devices import numbered_user_agents
 from portal.urls import external_url
 
 ISSUE_JOB = "jobs.certificates.issue"
@@ -85,6 +86,9 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
         "request_events": [e for e in events if e.at >= request.sent_at],
         "chain_head": audit.head_hash(), "verify_url": url,
         "qr_data_uri": segno.make(url, error="m").svg_data_uri(scale=4, border=1),
+        # Each browser string once, in the appendix; a decision row says "[UA 1]".
+        "user_agents": numbered_user_agents(a.decision.user_agent for a in request.approvers
+                                            if a.decision),
     }
 
 

@@ -1,5 +1,10 @@
 """Telling our genuine certificates from altered files and strangers, in bounded work.
 
+Only an uploaded file is ever called genuine. An id on its own (typed, or the QR code's
+link) answers what the certificate records, read from the database: /verify is public, so
+that record holds names, outcomes, the version and dates, and never email or IP
+addresses, browsers, or what anyone wrote.
+
 An uploaded PDF is judged by its SHA-256 and by the id its document information claims
 (claim.py, which never interprets a page: text extraction over an untrusted PDF can be
 made to take minutes). The seal is checked (pyHanko) only on bytes identical to a file we
@@ -15,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import or_, select
@@ -22,14 +28,41 @@ from sqlalchemy import or_, select
 from portal.certificates.claim import ID_PATTERN, claimed_id
 from portal.certificates.seal import check_seal
 from portal.extensions import db
-from portal.files.storage import file_store
 from portal.models import Certificate
+from portal.people import agency
 
 
 class Verdict(enum.Enum):
-    GENUINE = "genuine"
+    GENUINE = "genuine"  # an uploaded file, byte for byte one we issued
+    ON_RECORD = "on_record"  # an id we issued; no file was checked
     ALTERED = "altered"
     UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    name: str
+    outcome: str  # "approved", "approved with conditions", …
+    at: datetime
+    conditions: int  # how many, never their text
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """What anyone holding a certificate's id may read about it."""
+
+    public_id: str
+    agency: str  # who issued it: the agency running this portal
+    issued_at: datetime
+    pdf_sha256: str
+    outcome: str
+    client: str
+    project: str
+    deliverable: str
+    version: int
+    file_name: str
+    file_sha256: str
+    decisions: list[DecisionRecord]
 
 
 @dataclass(frozen=True)
@@ -37,6 +70,23 @@ class Verification:
     verdict: Verdict
     certificate: Certificate | None = None
     detail: str = ""
+    record: CertificateRecord | None = None
+
+
+def record_of(certificate: Certificate) -> CertificateRecord:
+    request = certificate.request
+    version = request.version
+    deliverable = version.deliverable
+    decisions = [DecisionRecord(a.contact.name, a.decision.outcome.label,
+                                a.decision.at, len(a.decision.conditions))
+                 for a in request.approvers if a.decision is not None]
+    return CertificateRecord(
+        public_id=certificate.public_id, agency=agency.current().name,
+        issued_at=certificate.issued_at,
+        pdf_sha256=certificate.pdf_sha256, outcome=request.status.label,
+        client=deliverable.project.client.name, project=deliverable.project.name,
+        deliverable=deliverable.title, version=version.number, file_name=version.file_name,
+        file_sha256=version.sha256, decisions=sorted(decisions, key=lambda d: d.at))
 
 
 def by_public_id(public_id: str) -> Certificate | None:
@@ -56,20 +106,19 @@ def verify_pdf(pdf: bytes) -> Verification:
         return Verification(Verdict.UNKNOWN, None, "no certificate of ours matches this file")
     if certificate.pdf_sha256 != digest:
         return Verification(Verdict.ALTERED, certificate,
-                            "the file differs from the one issued under this id")
+                            "the file differs from the one issued under this id",
+                            record_of(certificate))
     return _genuine(certificate, pdf)
 
 
 def verify_id(public_id: str) -> Verification:
-    """A typed or linked id: the stored file must still be the one issued, under our seal."""
+    """A typed or linked id: whether we issued it, and what it records. No file is read:
+    nothing here can say a copy someone holds is genuine; an upload can."""
     certificate = by_public_id(public_id)
     if certificate is None:
         return Verification(Verdict.UNKNOWN, None, "no certificate has this id")
-    pdf = file_store().read_bytes(certificate.storage_key)
-    if hashlib.sha256(pdf).hexdigest() != certificate.pdf_sha256:
-        return Verification(Verdict.ALTERED, certificate,
-                            "the file differs from the one issued under this id")
-    return _genuine(certificate, pdf)
+    return Verification(Verdict.ON_RECORD, certificate, "no file was checked",
+                        record_of(certificate))
 
 
 def _issued_as(digest: str, claimed: str | None) -> Certificate | None:
@@ -85,11 +134,12 @@ def _genuine(certificate: Certificate, pdf: bytes) -> Verification:
     # These are exactly the bytes we issued. The seal is for third parties; a key rotated
     # since (or none configured here) changes what we can say about it, not whether the
     # file is genuine.
+    record = record_of(certificate)  # read before the parse, as the docstring says
     _end_read()
     seal = check_seal(pdf, current_app.config)
     return Verification(Verdict.GENUINE, certificate,
                         seal.detail if seal.valid else
-                        f"identical to the file we issued (seal: {seal.detail})")
+                        f"identical to the file we issued (seal: {seal.detail})", record)
 
 
 def _end_read() -> None:
