@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,9 @@ from portal.models import (
     User,
     WebhookDelivery,
     WebhookEndpoint,
+    utcnow,
 )
-from portal.notifications import background, outbox, webhooks
+from portal.notifications import background, conversation, outbox, webhooks
 from portal.notifications.queue import enqueue_unless_waiting
 from portal.workflow.links import issue_token
 from tests.conftest import (
@@ -311,6 +313,33 @@ def revoked_token(w: World):
             "decisions": count(Decision)}
 
 
+def converse(w: World) -> None:
+    """The every-minute sweep, late enough that every burst of comments is due."""
+    conversation.send_notices(utcnow() + timedelta(minutes=15))
+    db.session.commit()
+
+
+def conversation_keeps_notes_and_dead_links(w: World):
+    """Staff's internal note never reaches a client, and a reply on a cancelled request
+    tells its client without bringing the request's dead links back to life."""
+    a_request, b_request = w.a1.request_id, w.b1.request_id
+    gone_before = w.client_b  # holds B's link from before the cancellation
+    for request_id, body, internal in ((a_request, "NOTE-FOR-STAFF-ONLY", "1"),
+                                       (a_request, "REPLY-FOR-A", ""),
+                                       (b_request, "REPLY-AFTER-CANCEL", "")):
+        w.sam.post(f"/requests/{request_id}/comments", {"body": body, "internal": internal})
+    cancelled = w.sam.post(f"/requests/{b_request}/cancel").status_code
+    converse(w)
+    to_clients = {m.to_addr: m.body_text for m in db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.idempotency_key.like("comments:approver:%")))}
+    b_mail = to_clients.get(w.b1.contact.email, "")
+    return {"cancel": cancelled, "clients told": len(to_clients),
+            "note in a client's email": any("NOTE-FOR" in t for t in to_clients.values()),
+            "B told": "REPLY-AFTER-CANCEL" in b_mail, "B's email has a link": "/r/" in b_mail,
+            "B's old page": gone_before.get(gone_before.review).status_code,
+            "B's old link": w.new_browser().get(f"/r/{w.token_b}").status_code}
+
+
 def token_for_another_purpose(w: World):
     other = forge_token(token_payload(w.a1), salt="signoff.password-reset.v1")
     return link_then_review(w.new_browser(), other, w.a1)
@@ -536,7 +565,7 @@ ON_STAFF_PAGE = ["client", "comment", "conditions", "contact", "description", "f
                  "project", "title", "what_changed"]
 ON_CLIENT_PAGE = ["client", "comment", "conditions", "contact", "description", "file",
                   "project", "title", "what_changed"]
-IN_EMAILS = ["client", "conditions", "contact", "project", "title", "what_changed"]
+IN_EMAILS = ["client", "comment", "conditions", "contact", "project", "title", "what_changed"]
 ON_CERTIFICATE = ["client", "conditions", "contact", "file", "note", "project", "title",
                   "what_changed"]
 
@@ -589,6 +618,7 @@ def xss_lists(w: World):
 
 def xss_emails(w: World):
     w.a_speaks()
+    converse(w)  # the comment reaches its owner's email
     html = "\n".join(db.session.scalars(select(OutboxMessage.body_html)))
     return xss(html, IN_EMAILS)
 
@@ -1257,6 +1287,10 @@ CASES = [
          {"revoke": 302, "link": 410, "review": 403, "open session, page": 410,
           "open session, decision": 403, "decisions": 0}),
     Case("token: signed for another purpose", token_for_another_purpose, NOT_FOUND),
+    Case("token: a reply on a cancelled request, and an internal note",
+         conversation_keeps_notes_and_dead_links,
+         {"cancel": 302, "clients told": 3, "note in a client's email": False, "B told": True,
+          "B's email has a link": False, "B's old page": 410, "B's old link": 410}),
     Case("token: session cookie and CSRF token used as link", session_cookie_as_token,
          {"session cookie": NOT_FOUND, "CSRF token": NOT_FOUND}),
     Case("token: replayed after a decision", replayed_after_decision,
