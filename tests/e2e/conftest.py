@@ -25,6 +25,7 @@ from portal.certificates import create_development_key
 from portal.extensions import db
 from portal.models import Role, User
 from tests.conftest import PASSWORD, SmtpSink, _free_port, need_server
+from tests.e2e.a11y import Auditor
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -32,7 +33,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/r/[A-Za-z0-9_.\-]+")
 
@@ -218,7 +219,10 @@ def chromium() -> Iterator[Any]:
 
 @dataclass
 class Journey:
-    """One test's actors, each in a browser context of their own, and its screenshots."""
+    """One test's actors, each in a browser context of their own, and its screenshots.
+
+    Every page an actor opens is checked with axe-core and for sideways scroll
+    (tests/e2e/a11y.py), without the test asking."""
 
     browser: Any
     base_url: str
@@ -227,6 +231,8 @@ class Journey:
     dialogs: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     shots: list[Path] = field(default_factory=list)
+    auditor: Auditor = field(default_factory=Auditor)
+    watched: list[Any] = field(default_factory=list)
 
     def actor(self, *, phone: bool = False) -> Any:
         """A fresh context (own cookies) and page; phone = 390x844 with touch."""
@@ -238,6 +244,8 @@ class Journey:
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         self.contexts.append(context)
+        self.auditor.watch(context)
+        self.watched.append(context)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.on("dialog", self._accept_dialog)
@@ -275,6 +283,19 @@ class Journey:
         self.shots.append(path)
         return path
 
+    def allow_axe(self, url_pattern: str, reason: str) -> None:
+        """Excuse axe's findings on the one page whose URL matches, for a written reason."""
+        assert len(reason.split()) >= 4, "say why this page may fail axe"
+        self.auditor.allowed.append((re.compile(url_pattern), reason))
+
+    def audit(self) -> None:
+        """Check the states the actors' pages are on now, write the log, fail on findings."""
+        self.auditor.check_all([p for c in self.watched for p in c.pages])
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"{self.test_name}-axe.txt").write_text(
+            "\n".join(self.auditor.log) + "\n", encoding="utf-8")
+        assert not self.auditor.findings, self.auditor.report()
+
     def close(self) -> None:
         for context in self.contexts:
             context.close()
@@ -289,6 +310,7 @@ def browser_page(live_server: str, request: pytest.FixtureRequest) -> Iterator[J
                       request.node.originalname)
     try:
         yield journey
+        journey.audit()
     finally:
         journey.close()
     assert not journey.page_errors, f"the browser reported errors: {journey.page_errors}"
