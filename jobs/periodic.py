@@ -19,13 +19,13 @@ def every_minute(at: str | None = None) -> dict[str, int]:
     with app_context():
         now = datetime.fromisoformat(at) if at else utcnow()
         report = reminders.sweep(now)  # commits batch by batch
-        # Before the relay, so a burst's emails go out in the same minute.
-        notices = conversation.send_notices(now)
-        db.session.commit()
         relayed = outbox.relay(now) + webhooks.relay(now)
         # A certificate job lost with Redis is asked for again (queued at the commit).
         certificates = ask_again_for_missing()
         renders = ask_again_for_stale(now)  # and a render job lost the same way
+        db.session.commit()
+        # Last, so nothing above waits on it; its emails are queued at its own commit.
+        notices = conversation.send_notices(now)
         db.session.commit()
         return {"reminders": report.reminders, "escalations": report.escalations,
                 "expired": report.expired, "comment_notices": notices.owners + notices.clients,
