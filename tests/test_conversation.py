@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
@@ -205,6 +206,7 @@ def test_who_hears_the_team(app, make_deliverable, make_project, make_client, st
 def test_a_reply_on_a_closed_request_still_reaches_the_client(
         mail, app, browser, make_deliverable, staff, t0):
     d = make_deliverable(DeliverableState.CHANGES_REQUESTED)
+    d.project.client.timezone = "Europe/Paris"  # times in the email as the client reads them
     request = d.requests[0]
     approver = request.approvers[0]
     reply = _said(staff, request, "Understood, new colours on Monday.", t0)
@@ -215,6 +217,7 @@ def test_a_reply_on_a_closed_request_still_reaches_the_client(
     text = _text(email)
     assert "Understood, new colours on Monday." in text
     assert "This review is closed (changes requested)" in text
+    assert f"{t0.astimezone(ZoneInfo('Europe/Paris')):%H:%M} CET" in text
     assert "reply to this email" in text
     link = LINK.search(text)
     opened = browser.get(link.group(1))
@@ -227,6 +230,7 @@ def test_a_reply_on_a_closed_request_still_reaches_the_client(
 def test_a_reply_on_a_cancelled_request_keeps_its_links_dead(
         mail, app, browser, make_deliverable, staff, t0):
     d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
+    d.project.client.timezone = "Asia/Tokyo"
     old = d.open_request
     jane, john = old.approvers
     workflow.cancel_request(staff, old)
@@ -247,6 +251,7 @@ def test_a_reply_on_a_cancelled_request_keeps_its_links_dead(
         assert "That review was cancelled" in _text(email)
     assert LINK.search(_text(to_john)) is None
     assert "no page to open" in _text(to_john)
+    assert f"{t0.astimezone(ZoneInfo('Asia/Tokyo')):%H:%M} JST" in _text(to_john)
     link = LINK.search(_text(to_jane))
     assert link.group(2) is None  # the reply is not on the new page
     opened = browser.get(link.group(1))
