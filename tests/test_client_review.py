@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from portal.extensions import db
+from portal.local_time import format_long_day
 from portal.models import (
     ApproverStatus,
     AuditEvent,
@@ -119,7 +120,7 @@ def test_review_page_shows_the_request_and_only_the_page_records_the_view(
     html = page.get_data(as_text=True)
     for text in (d.project.client.name, d.project.name, d.title, d.description,
                  f"version {version.number}", "First cut",
-                 request.due_date.strftime("%A %d %B %Y"), "Waiting for your decision"):
+                 format_long_day(request.due_date), "Waiting for your decision"):
         assert text in html, text
     assert f'hx-post="/review/{approver.public_id}/viewed"' in html and 'hx-trigger="load"' in html
     # Rendering the page is not a view yet: scanners and previews render pages too.

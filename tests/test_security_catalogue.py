@@ -795,6 +795,26 @@ def _refused_upload(content: Callable[[], bytes], name: str) -> Callable[[World]
     return attack
 
 
+def svg_logo_with_script(w: World):
+    """An admin's SVG logo carrying script, handlers and external loads: stored rebuilt
+    from an allowlist, served as an image that runs and loads nothing."""
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" onload="alert(1)">'
+           b'<script>alert(2)</script><image href="https://evil.example/p.png"/>'
+           b'<path d="M0 0h10v10H0z" style="fill:url(https://evil.example/t)"/></svg>')
+    staff_try = w.sam.post("/admin/agency/logo", {"logo": (io.BytesIO(svg), "logo.svg")},
+                           content_type="multipart/form-data").status_code
+    uploaded = w.ada.post("/admin/agency/logo", {"logo": (io.BytesIO(svg), "logo.svg")},
+                          content_type="multipart/form-data").status_code
+    served = w.new_browser().get("/agency/logo")
+    body = served.get_data()
+    return {"staff": staff_try, "admin": uploaded, "type": served.mimetype,
+            "nosniff": served.headers.get("X-Content-Type-Options"),
+            "sandboxed": "sandbox" in served.headers.get("Content-Security-Policy", ""),
+            "script, handlers or external loads left": any(
+                bad in body for bad in (b"script", b"onload", b"evil.example", b"<image")),
+            "the drawing kept": b'd="M0 0h10v10H0z"' in body}
+
+
 def _pdf_of(size: int) -> bytes:
     pdf = sample_pdf("Big") + b"%"
     return pdf + b"x" * (size - len(pdf))
@@ -1435,6 +1455,10 @@ CASES = [
     Case("upload: backslash traversal in the name", traversal("..\\..\\..\\evil.pdf"),
          {"status": 302, "stored name": "evil.pdf", "new files outside the store": [],
           "store holds only hashes": True}),
+    Case("upload: an SVG logo carrying script", svg_logo_with_script,
+         {"staff": 403, "admin": 302, "type": "image/svg+xml", "nosniff": "nosniff",
+          "sandboxed": True, "script, handlers or external loads left": False,
+          "the drawing kept": True}),
     Case("verify: a small PDF whose text takes minutes to extract", verify_text_bomb,
          {"no claim": (200, "unknown", True), "claims an id never issued": (200, "unknown", True),
           "changed": []}),

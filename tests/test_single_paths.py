@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from portal import workflow
 from portal.errors import NotAllowed
 from portal.extensions import db
+from portal.local_time import format_when
 from portal.models import (
     ApproverStatus,
     AuditEvent,
@@ -116,7 +117,7 @@ def test_staff_see_until_when_each_link_works(make_deliverable, browser, staff):
     browser.login(staff.email)
     html = browser.get(f"/deliverables/{d.id}").get_data(as_text=True)
     assert "link works until" in html
-    assert approver.link_expires_at.strftime("%Y-%m-%d %H:%M") in html
+    assert format_when(approver.link_expires_at) in html  # staff read UTC
 
 
 # --- one owner --------------------------------------------------------------------------------

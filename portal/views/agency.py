@@ -1,6 +1,8 @@
 """The agency's identity: the admin's page, and the logo and stylesheet clients load."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
     Blueprint,
     Flask,
@@ -34,7 +36,8 @@ def shown_agency() -> AgencyProfile:
     return g.agency_profile
 
 
-def _page(error: DomainError | None = None, status: int = 200, form: object = None):
+def _page(error: DomainError | None = None, status: int = 200, form: object = None
+          ) -> tuple[str, int]:
     profile = shown_agency()
     colours = identity.colours(profile)
     return render_template("admin/agency.html", profile=profile, colours=colours,
@@ -44,7 +47,7 @@ def _page(error: DomainError | None = None, status: int = 200, form: object = No
                                profile, current_app.config["MAIL_DEFAULT_SENDER"])), status
 
 
-def _act(action, done: str):
+def _act(action: Callable[[], object], done: str):
     try:
         action()
         db.session.commit()
