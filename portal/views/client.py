@@ -29,6 +29,7 @@ from portal.views.client_access import (
     access,
     add_grant,
     gone_page,
+    holds_valid_grant,
     may_point_on,
     no_access_page,
     way_on,
@@ -82,7 +83,8 @@ def _expired_page(approver: Approver, error: DomainError | None = None) -> Respo
 
 def _out_of_date(exc: PageOutOfDate) -> Response:
     response = render("client/out_of_date.html", block="content", status=exc.status, error=exc,
-                      client=exc.deliverable.project.client)
+                      client=exc.deliverable.project.client,
+                      granted=exc.current is not None and holds_valid_grant(exc.current))
     if is_htmx():  # whichever piece asked, the whole page is what is out of date
         response.headers.update({"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
     return no_store(response)
