@@ -858,6 +858,28 @@ def verify_text_bomb(w: World):
     return {**answers, "changed": w.changed(before)}
 
 
+def verify_id_shows_no_private_data(w: World):
+    """/verify is public: an id shows who decided what and when (escaped), and never email
+    or IP addresses, browsers, or what anyone typed (conditions, notes, comments)."""
+    w.a_speaks()
+    assert decide(w.client_a2).status_code == 303  # the last approval issues the certificate
+    db.session.expire_all()
+    request = db.session.get(ReviewRequest, w.a1.request_id)
+    decisions = [a.decision for a in request.approvers]
+    public_id = request.certificate.public_id
+    page = w.new_browser().get(f"/verify/{public_id}")
+    html = text(page)
+    return {"status": page.status_code, "exists": f"{public_id}</span> exists" in html,
+            "Genuine": "Genuine" in html,
+            "emails": [a.contact.email for a in request.approvers if a.contact.email in html],
+            "IPs": sorted({d.ip for d in decisions if d.ip in html}),
+            "browsers": sorted({d.user_agent for d in decisions if d.user_agent in html}),
+            "typed text": sorted(f for f in ("comment", "conditions", "note", "what_changed",
+                                             "description")
+                                 if STORED[f] in html or str(escape(STORED[f])) in html),
+            **xss(html, ["client", "contact", "file", "project", "title"])}
+
+
 # --- redirects, SSRF, audit -------------------------------------------------------------------
 
 def sign_in_with_next(target: str) -> Callable[[World], Any]:
@@ -1462,6 +1484,11 @@ CASES = [
     Case("verify: a small PDF whose text takes minutes to extract", verify_text_bomb,
          {"no claim": (200, "unknown", True), "claims an id never issued": (200, "unknown", True),
           "changed": []}),
+    Case("privacy: /verify by id shows no addresses, browsers or typed text",
+         verify_id_shows_no_private_data,
+         {"status": 200, "exists": True, "Genuine": False, "emails": [], "IPs": [],
+          "browsers": [], "typed text": [], "raw": [],
+          "escaped": ["client", "contact", "file", "project", "title"]}),
     # open redirects
     *(Case(f"redirect: next={target}", sign_in_with_next(target),
            {"status": 302, "location": "/", "signed in, location": "/"})
