@@ -1290,6 +1290,22 @@ def token_in_url(w: World):
             "Referrer-Policy": redirect.headers.get("Referrer-Policy")}
 
 
+def client_errors_without_a_grant(w: World):
+    """Error pages under a review URL, for a browser that never opened its link: they
+    name no client, document or file (the URL alone is not a secret) and never send a
+    client to the staff sign-in."""
+    stranger, review = w.new_browser(), f"/review/{w.a1.public_id}"
+    answers = {"no grant": stranger.get(review),
+               "unknown page": stranger.get(f"{review}/no-such-page"),
+               "a file": stranger.get(f"{review}/files/{w.a.current_version.id}"),
+               "stale form": stranger.post(f"{review}/comments",
+                                           {"body": "x", "csrf_token": "stale"})}
+    secrets = [v for f in ("client", "title", "description", "file")
+               for v in (STORED[f], str(escape(STORED[f])))]
+    return {label: (r.status_code, any(v in text(r) for v in secrets), "/login" in text(r))
+            for label, r in answers.items()}
+
+
 def renew_to_attacker(w: World):
     run_out_link(w.a1)
     browser = w.new_browser()
@@ -1363,6 +1379,10 @@ CASES = [
     Case("step-up: guessing the emailed code", guessing_the_emailed_code,
          {"sent": 200, "guesses": [422] * 6, "last answer": True, "tries counted": 5,
           "stored as": "hash", "decision": 403, "decisions": 0}),
+    Case("token: error pages without a grant name nothing and never the sign-in",
+         client_errors_without_a_grant,
+         {"no grant": (403, False, False), "unknown page": (404, False, False),
+          "a file": (403, False, False), "stale form": (400, False, False)}),
     Case("token: expired link renewed to the attacker's address", renew_to_attacker,
          {"status": 200, "to attacker": 0, "to the contact on file": 1}),
     # other people's data
