@@ -11,6 +11,7 @@ test-artifacts/e2e/axe-sweep-<viewport>.txt.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -218,3 +219,51 @@ def test_every_page_passes_axe_and_fits_the_viewport_with_long_names(
         "\n".join(rows) + "\n", encoding="utf-8")
     assert not too_wide, "pages wider than the viewport:\n" + "\n".join(too_wide)
     # Serious or critical axe findings fail the test when the journey ends (conftest).
+
+
+def _ratio(first: str, second: str) -> float:
+    """WCAG contrast of two computed colours ("rgb(r, g, b)")."""
+    def luminance(css: str) -> float:
+        channels = [float(c) / 255 for c in re.findall(r"[\d.]+", css)[:3]]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+                   for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_keyboard_reaches_content_first_and_sees_where_it_is(browser_page: Journey, staff_a):
+    """The first Tab on a staff page shows "Skip to content", Enter moves focus to the main
+    content; the focused control wears a ring; grey text and control borders keep their
+    contrast on the page background."""
+    j = browser_page
+    page = j.actor()
+    page.goto("/login")
+    styles = page.evaluate("""() => {
+      const body = getComputedStyle(document.body).backgroundColor;
+      const input = getComputedStyle(document.querySelector('input[type=email], input'));
+      const muted = document.createElement('span');
+      muted.className = 'muted';
+      document.querySelector('main').append(muted);
+      return {page: getComputedStyle(document.documentElement).backgroundColor, body,
+              border: input.borderTopColor, field: input.backgroundColor,
+              muted: getComputedStyle(muted).color};
+    }""")
+    page_bg = styles["page"] if styles["body"] == "rgba(0, 0, 0, 0)" else styles["body"]
+    assert _ratio(styles["muted"], page_bg) >= 4.5, styles
+    assert _ratio(styles["border"], styles["field"]) >= 3, styles
+    assert _ratio(styles["border"], page_bg) >= 3, styles
+
+    j.sign_in(page, staff_a.email)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    box = skip.bounding_box()
+    assert box and box["y"] >= 0 and box["x"] >= 0, box  # on screen while focused
+    page.keyboard.press("Enter")
+    expect(page.locator("main#main")).to_be_focused()
+    page.keyboard.press("Tab")  # the first control inside the content
+    ring = page.evaluate("""() => { const e = document.activeElement, s = getComputedStyle(e);
+      return [e.closest('main') !== null, s.outlineStyle, s.outlineWidth]; }""")
+    assert ring == [True, "solid", "3px"], ring
+    j.shot(page, "focus-ring")
