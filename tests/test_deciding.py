@@ -161,7 +161,7 @@ def test_the_owner_is_told_in_plain_words_and_asked_to_classify(make_deliverable
 def test_staff_classify_then_correct_each_audited(make_deliverable, staff, colleague):
     d = make_deliverable(S.CHANGES_REQUESTED)
     decision = d.versions[0].requests[0].approvers[0].decision
-    assert decision.awaits_classification and decision.classification is None
+    assert decision.classification is None and decision.classified_at is None
     at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
     classify_change_request(staff, decision, CR, "  Quote CR-12 sent  ", now=at)
@@ -214,7 +214,7 @@ def test_a_clients_old_answer_is_kept_but_is_not_a_classification(make_deliverab
     decision = make_deliverable(S.CHANGES_REQUESTED).versions[0].requests[0].approvers[0].decision
     decision.scope = IN  # as an old row holds it
     db.session.commit()
-    assert decision.classification is None and decision.awaits_classification
+    assert decision.classification is None  # the client's answer is not staff's
     classify_change_request(staff, decision, CR)
     db.session.commit()
     [event] = _events("decision.classified")

@@ -246,10 +246,6 @@ class Decision(db.Model):
         own answer from before 0017 is not one)."""
         return self.scope if self.classified_at is not None else None
 
-    @property
-    def awaits_classification(self) -> bool:
-        return self.outcome == Outcome.REJECTED and self.classified_at is None
-
 
 class DecisionCode(db.Model):
     """A one-time code emailed to an approver before a decision. Only its keyed hash is

@@ -185,12 +185,18 @@ def test_request_changes_then_staff_classify_it(browser_page: Journey, make_deli
     sam.locator(".changes-requested").get_by_role("button", name="Save the correction").click()
     expect(sam.locator(".changes-requested")).to_contain_text("Within the original scope ·")
 
+    sam.goto("/metrics")  # the period runs to today: this request counts, within scope
+    tile = sam.locator("#metric-changes")
+    expect(tile).to_contain_text("0 change requests · 1 within scope · 0 not classified yet")
+    tile.scroll_into_view_if_needed()
+    j.shot(sam, "05-metrics-desktop")
+
     phone_view = j.actor(phone=True)  # staff on a phone: the same step, no sideways scroll
     j.sign_in(phone_view, staff_a.email)
     phone_view.goto(f"/deliverables/{deliverable_id}")
     expect(phone_view.locator(".changes-requested")).to_be_visible()
     _no_sideways_scroll(phone_view)
-    j.shot(phone_view, "05-staff-classified-phone")
+    j.shot(phone_view, "06-staff-classified-phone")
 
     with reading():
         d = db.session.get(Deliverable, deliverable_id)

@@ -478,7 +478,7 @@ def test_rejection_new_version_and_approval(
     history = c.locator("section.history")
     expect(history.get_by_role("heading", name="Earlier versions")).to_be_visible()
     expect(history).to_contain_text("Version 1")
-    expect(history).to_contain_text(f"{jane}: changes requested")
+    expect(history).to_contain_text(re.compile(f"{jane}: changes requested", re.IGNORECASE))
     expect(history).to_contain_text(reason)
     expect(_status_line(c)).to_have_text("Waiting for your decision")
     _pdf_viewer_loaded(c)
