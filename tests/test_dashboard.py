@@ -247,3 +247,13 @@ def test_dashboard_get_writes_nothing(browser, make_deliverable, staff, scope):
     assert response.status_code == 200 and "1 new client comment" in response.get_data(
         as_text=True)
     assert _marks() == []
+
+
+def test_mark_seen_needs_the_form_token(app, browser, make_deliverable, staff):
+    """Another site cannot mark someone's comments read: the POST needs the CSRF token."""
+    d = make_deliverable(S.DELIVERED)
+    (only,) = _client_comments(d, 1)
+    browser.login(staff.email)
+    forged = browser.client.post(f"/deliverables/{d.id}/seen", data={"up_to": str(only)})
+    assert forged.status_code == 400
+    assert _marks() == []
