@@ -152,6 +152,7 @@ VERB_LABELS = {
     "contact.added": "Contact added",
     "project.created": "Project created",
     "deliverable.created": "Deliverable created",
+    "deliverable.edited": "Details edited",
     "version.uploaded": "Version uploaded",
     "deliverable.submitted": "Submitted for internal review",
     "version.review_approved": "Internal review: approved",

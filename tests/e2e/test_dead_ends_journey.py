@@ -73,6 +73,7 @@ def test_staff_start_a_deliverable_from_the_dashboard_and_add_its_description(
     sam.get_by_role("button", name="Save details").click()
     expect(sam.get_by_text("Saved: title, description, due date.")).to_be_visible()
     expect(sam.locator("dl.facts")).to_contain_text("Eight pages: cover")
+    expect(sam.get_by_text("Details edited")).to_be_visible()  # the timeline
     _fits(sam)
     j.shot(sam, f"04-details-saved-{size}")
     with reading():
@@ -136,6 +137,7 @@ def test_every_client_failure_is_a_page_of_theirs_with_a_way_on(
     with reading():
         approver = d.open_request.approvers[0]
         token, public_id, title = issue_token(approver), approver.public_id, d.title
+        d_id, staff_id = d.id, d.owner_id
     client = j.actor(phone=SIZES[size])
     for name, url, heading, way in (
             ("unknown-link", "/r/not-a-real-link", "Open the link from your email",
@@ -174,5 +176,13 @@ def test_every_client_failure_is_a_page_of_theirs_with_a_way_on(
     _no_sign_in(client)
     _fits(client)
     j.shot(client, f"expired-{size}")
-    with reading():
+
+    with reading():  # the team withdraws the request to rework it
         assert db.session.query(Comment).count() == 0
+        deliverable = db.session.get(Deliverable, d_id)
+        workflow.cancel_request(db.session.get(User, staff_id), deliverable.open_request)
+    client.goto(f"/r/{token}")
+    expect(client.get_by_role("heading", name="The team is working on changes")).to_be_visible()
+    _no_sign_in(client)
+    _fits(client)
+    j.shot(client, f"withdrawn-{size}")
