@@ -7,7 +7,6 @@ Link emails are not here: sending a link is a state change (its expiry) in the w
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from portal.audit import on
@@ -98,13 +97,11 @@ def _receipt(decision: Decision) -> None:
     approver = decision.approver
     contact, request = approver.contact, approver.request
     deliverable = request.version.deliverable
-    local = decision.at.astimezone(contact.client.zone)
+    # Its time in the client's zone comes from compose() (portal/local_time.py).
     compose(to_addr=contact.email or "", to_name=contact.name, template="decision_receipt",
             idempotency_key=f"receipt:{decision.id}", deliverable_id=deliverable.id,
             reply_to=deliverable.owner.email, decision=decision, deliverable=deliverable,
-            version=request.version,
-            local_time=None if local.utcoffset() == timedelta(0)
-            else local.strftime("%Y-%m-%d %H:%M %Z"))
+            version=request.version)
 
 
 @on("request.delivered", "request.approved", "request.approved_with_conditions",
