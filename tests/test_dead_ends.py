@@ -339,3 +339,24 @@ def test_a_cancelled_and_redelivered_link_leads_to_the_newer_version(
     html = _client_page(browser.get(f"/r/{token}"), 410)
     assert f'<a class="button" href="/review/{newer.public_id}">Open version 2</a>' in html
     assert db.session.scalar(select(func.count()).select_from(Approver)) == 2
+
+
+def test_an_expired_link_to_a_closed_request_offers_no_link_that_would_fail(
+        make_browser, make_deliverable, staff, colleague):
+    approved = make_deliverable(S.APPROVED).requests[0].approvers[0]
+    run_out_link(approved)
+    browser = make_browser()
+    _link(browser, approved)
+    html = _client_page(browser.get(browser.review), 410)
+    assert "was approved" in html and "Send me a new link" not in html
+
+    d = make_deliverable(S.DELIVERED)
+    old = d.open_request.approvers[0]
+    workflow.record_decision(old, Outcome.REJECTED, "Wrong colours", seen_sha256=on_screen(old))
+    newer = _next_round(d, staff, colleague, [old.contact]).approvers[0]
+    run_out_link(old)
+    browser = make_browser()
+    _link(browser, old)
+    html = _client_page(browser.get(browser.review), 410)
+    assert "A newer version is waiting for you" in html and "Send me a new link" not in html
+    assert f'action="/review/{newer.public_id}/renew"' in html
