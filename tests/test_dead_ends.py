@@ -360,3 +360,17 @@ def test_an_expired_link_to_a_closed_request_offers_no_link_that_would_fail(
     html = _client_page(browser.get(browser.review), 410)
     assert "A newer version is waiting for you" in html and "Send me a new link" not in html
     assert f'action="/review/{newer.public_id}/renew"' in html
+
+
+def test_only_staff_may_start_or_edit_a_deliverable(make_browser, make_user, make_deliverable):
+    d = make_deliverable()
+    fiona = _staff(make_browser, make_user(Role.FINANCE))
+    anonymous = make_browser()
+    form = {"client": "1", "project_id": str(d.project_id), "title": "Sneaky"}
+    assert fiona.get("/deliverables/new").status_code == 403
+    assert fiona.post("/deliverables/new", form).status_code == 403
+X
+    for url in ("/deliverables/new", f"/deliverables/{d.id}/edit"):
+        response = anonymous.get(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert db.session.scalar(select(func.count()).select_from(Deliverable)) == 1
