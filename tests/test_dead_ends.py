@@ -369,7 +369,8 @@ def test_only_staff_may_start_or_edit_a_deliverable(make_browser, make_user, mak
     form = {"client": "1", "project_id": str(d.project_id), "title": "Sneaky"}
     assert fiona.get("/deliverables/new").status_code == 403
     assert fiona.post("/deliverables/new", form).status_code == 403
-X
+    home = fiona.get("/", follow_redirects=True)  # finance's home is the approved list
+    assert home.status_code == 200 and "New deliverable" not in _text(home)
     for url in ("/deliverables/new", f"/deliverables/{d.id}/edit"):
         response = anonymous.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
