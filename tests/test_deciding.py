@@ -233,7 +233,7 @@ def test_the_deliverable_page_makes_classifying_the_next_step(make_deliverable, 
     assert ask < html.index("Upload a new version") < html.index('name="file"')
     words = _words(html)
     assert f"{decision.approver.contact.name} requested changes to version 1" in words
-    assert "Wrong colours” not classified yet Before the next version" in words
+    assert "Wrong colours not classified yet Before the next version" in words
 
     response = sam.post(f"/decisions/{decision.id}/classification",
                         {"scope": "change_request", "note": "Quote CR-12"})
