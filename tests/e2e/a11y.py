@@ -3,10 +3,11 @@
 When: each time a top-level page has loaded and after each htmx swap settles, and once
 more on every page still open when the test ends, at the viewport of the actor that saw
 it (390x844 phone or 1280x800 desktop). A state already checked (same URL, same markup)
-is not checked twice. The check runs beside the journey; a journey that leaves a page
-before its check ends leaves a "(not finished …)" line in the log
-(test-artifacts/e2e/<test>-axe.txt), and the sweep (test_accessibility.py) checks every
-page type deterministically.
+is not checked twice. The check runs beside the journey, and a top-level navigation
+waits (routed) until the check of the page it leaves has finished, so a journey cannot
+outrun it; anything still cut short leaves a "(not finished …)" line in the log
+(test-artifacts/e2e/<test>-axe.txt). The sweep (test_accessibility.py) checks every page
+type, explicitly.
 
 How: Playwright evaluates axe (tests/vendor/, never served by the app) through the
 DevTools protocol, which the page's Content-Security-Policy does not govern. So the
@@ -20,6 +21,7 @@ one known page with `Journey.allow_axe(url_pattern, reason)`, the reason written
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +98,58 @@ class Auditor:
     log: list[str] = field(default_factory=list)  # one line per check, for the report
     allowed: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     _busy: set[int] = field(default_factory=set)
+    _direct: set[int] = field(default_factory=set)  # pages the test is navigating itself
 
     def watch(self, context: Any) -> None:
-        """Check each top-level page of `context` whenever it settles."""
+        """Check each top-level page of `context` whenever it settles; a page leaves only
+        once the check of what it shows has finished."""
         context.expose_binding("__a11ySettled", lambda source: self._settled(source["page"]))
         context.add_init_script(script=_HOOK)
+        context.route("**/*", self._gate)
+
+    def _gate(self, route: Any) -> None:
+        """Hold a navigation the page starts itself (a link, a form) while the check of the
+        page it leaves runs. One the test starts (goto, reload) has waited before it began:
+        Chromium answers no evaluation while such a navigation is held."""
+        from playwright.sync_api import Error
+
+        try:
+            request = route.request
+            if request.is_navigation_request() and request.frame.parent_frame is None:
+                page = request.frame.page
+                if id(page) not in self._direct:
+                    self.hold(page)
+        except Error:
+            pass  # a popup's first request has no frame yet; nothing of it to wait for
+        finally:
+            with suppress(Error):  # the context closed meanwhile
+                route.continue_()
+
+    def hold(self, page: Any, seconds: float = 30) -> None:
+        """Wait while a check runs in `page` (the other checks and the journey go on)."""
+        for _ in range(int(seconds * 20)):
+            if id(page) not in self._busy or page.is_closed():
+                return
+            page.wait_for_timeout(50)
+
+    def guard(self, page: Any) -> Any:
+        """`page`, whose goto, reload, go_back and go_forward first let a running check end."""
+        for name in ("goto", "reload", "go_back", "go_forward"):
+            setattr(page, name, self._waiting(page, getattr(page, name)))
+        return page
+
+    def _waiting(self, page: Any, go: Any) -> Any:
+        def navigate(*args: Any, **kwargs: Any) -> Any:
+            if page.url.startswith("http"):  # a round trip: a check the page just asked
+                with suppress(Exception):    # for has begun by its end
+                    page.evaluate("() => 0")
+            self.hold(page)
+            self._direct.add(id(page))
+            try:
+                return go(*args, **kwargs)
+            finally:
+                self._direct.discard(id(page))
+        return navigate
 
     def _settled(self, page: Any) -> None:
         from playwright.sync_api import Error
@@ -112,8 +161,7 @@ class Auditor:
 
     def check(self, page: Any, *, force: bool = False) -> dict[str, Any] | None:
         """Run axe and measure the width of what `page` shows now (None: seen already)."""
-        while id(page) in self._busy and not page.is_closed():
-            page.wait_for_timeout(50)  # one run at a time in a page (axe refuses two)
+        self.hold(page)  # one run at a time in a page (axe refuses two)
         if page.is_closed() or not page.url.startswith("http"):
             return None
         self._busy.add(id(page))

@@ -246,7 +246,7 @@ class Journey:
         self.contexts.append(context)
         self.auditor.watch(context)
         self.watched.append(context)
-        page = context.new_page()
+        page = self.auditor.guard(context.new_page())
         page.set_default_timeout(TIMEOUT_MS)
         page.on("dialog", self._accept_dialog)
         page.on("pageerror", lambda exc: self.page_errors.append(f"{page.url}: {exc}"))
