@@ -75,7 +75,7 @@ def test_the_client_sees_the_agency_and_their_own_time_on_phone_and_desktop(
     j.shot(desk, "01-admin-agency-desktop")
     pocket = j.actor(phone=True)  # the same page fits a phone
     j.sign_in(pocket, admin_email)
-    pocket.goto("/admin/agency")
+    pocket.get_by_role("link", name="Agency").click()
     expect(pocket.get_by_role("img", name="The current logo")).to_be_visible()
     j.shot(pocket, "01b-admin-agency-phone")
 
@@ -101,6 +101,12 @@ def test_the_client_sees_the_agency_and_their_own_time_on_phone_and_desktop(
     assert f"It works until {until}" in text_of(invite)
     html = invite.get_body(preferencelist=("html",)).get_content()
     assert ink in html and "/agency/logo?v=" in html  # the darker ink on the button
+    # The HTML part as a phone's mail app shows it: on a blank page (no CSP of ours: an
+    # email carries its own inline styles), the logo fetched from its absolute URL.
+    inbox = j.actor(phone=True)
+    inbox.set_content(html)
+    expect(inbox.get_by_role("img", name="Acme Agency")).to_be_visible()
+    j.shot(inbox, "01c-invitation-email-phone")
 
     # Jane on her phone: the agency's header, plain words, and her time.
     phone = j.actor(phone=True)
