@@ -256,7 +256,7 @@ def test_clients_approve_in_turn_first_with_conditions(
     assert response.headers["content-type"].startswith("image/")
     assert "immutable" in response.headers["cache-control"]
     expect(c1.get_by_role("link", name="Download homepage.pdf")).to_be_visible()
-    expect(_panel(c1).locator(".approver-list")).to_contain_text(f"{jane} (you) — invited")
+    expect(_panel(c1).locator(".approver-list")).to_contain_text(f"{jane} (you) — Waiting for you")
     _pdf_viewer_loaded(c1)
     j.shot(c1, "01-jane-review-phone")
 
@@ -301,7 +301,7 @@ def test_clients_approve_in_turn_first_with_conditions(
     expect(_status_line(c2)).to_have_text("Waiting for your decision")
     expect(c2.locator("#comments")).to_contain_text(comment)
     expect(_panel(c2).locator(".approver-list")).to_contain_text(
-        f"{jane} — approved with conditions")
+        f"{jane} — Approved with conditions")
     _pdf_viewer_loaded(c2)
     j.shot(c2, "05-john-review-desktop")
     c2.get_by_role("button", name="Approve", exact=True).click()
