@@ -138,6 +138,7 @@ def test_rows_show_client_comments_each_person_has_not_seen(make_browser, make_d
     page = sam.get(f"/deliverables/{d.id}").get_data(as_text=True)
     assert "2 new client comments" in page
     assert f'href="#comment-{ids[0]}"' in page
+    assert page.count('<span class="badge unseen">new</span>') == 2  # each in the thread
     assert f'name="up_to" value="{ids[1]}"' in page and 'hx-trigger="load, submit"' in page
     assert _marks(staff) == []
     answer = sam.htmx_post(f"/deliverables/{d.id}/seen", {"up_to": str(ids[1])})
@@ -149,8 +150,11 @@ def test_rows_show_client_comments_each_person_has_not_seen(make_browser, make_d
     assert "2 new client comments" in _row(
         cora.get("/?scope=everyone").get_data(as_text=True), "Landing page")
 
-    _client_comments(d, 1, "One more")
+    (newer,) = _client_comments(d, 1, "One more")
     assert "1 new client comment<" in _row(sam.get("/").get_data(as_text=True), "Landing page")
+    page = sam.get(f"/deliverables/{d.id}").get_data(as_text=True)
+    new = re.findall(r'id="comment-(\d+)">\s*<p class="meta">.*?badge unseen">new<', page)
+    assert new == [str(newer)]  # only the newest is marked new now
 
 
 def test_marking_stops_at_what_the_page_showed_and_never_goes_back(browser, make_deliverable,
