@@ -101,6 +101,19 @@ def test_the_htmx_answers_carry_focus_and_an_announcement(make_deliverable, brow
     assert 'data-announce="Approved by everyone."' in head
 
 
+def test_the_step_up_code_is_announced_too(make_deliverable, browser):
+    d = make_deliverable(S.DELIVERED)
+    d.open_request.require_code = True
+    db.session.commit()
+    _open(browser, d.open_request.approvers[0])
+    sent = browser.htmx_post(f"{browser.review}/code").get_data(as_text=True)
+    assert 'data-announce="We have emailed you a code. It works for 10 minutes."' in sent
+    wrong = browser.htmx_post(f"{browser.review}/code/confirm", {"code": "000000"})
+    assert wrong.status_code == 422
+    assert 'data-announce="That code is not right. Check the newest email and try again."' \
+        in wrong.get_data(as_text=True)
+
+
 def test_request_changes_asks_only_what_should_change(make_deliverable, browser):
     d = make_deliverable(S.DELIVERED)
     approver = d.open_request.approvers[0]
