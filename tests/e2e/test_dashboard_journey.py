@@ -125,6 +125,7 @@ def test_dashboard_mine_everyone_and_new_client_comments(
     notice = phone.locator("#unseen-comments")
     expect(notice).to_contain_text("2 new client comments since you last opened this page")
     expect(notice.get_by_role("status")).to_have_text("Marked as read.")
+    expect(phone.locator(".thread .badge.unseen")).to_have_text(["new", "new"])
     expect(notice.get_by_role("link", name="Read the first one")).to_have_attribute(
         "href", f"#comment-{first}")
     _no_sideways_scroll(phone)
