@@ -18,9 +18,18 @@ from pypdf import PdfReader
 from portal import workflow
 from portal.certificates import create_development_key
 from portal.extensions import db
-from portal.models import Deliverable, DeliverableState, Outcome, ReviewRequest, Role, utcnow
+from portal.models import (
+    Deliverable,
+    DeliverableState,
+    Outcome,
+    ReviewRequest,
+    Role,
+    User,
+    utcnow,
+)
 from portal.people.agency import update_identity
 from portal.reports.devices import describe_device, numbered_user_agents
+from portal.workflow.editing import Details, edit_details
 from tests.conftest import IN_CI, SmtpSink, on_screen, stored_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,6 +193,12 @@ def _render_pages(pdf: bytes, name: str, report) -> None:
 
 # --- /verify ------------------------------------------------------------------------------
 
+def _seen(html: str) -> str:
+    """The page's words, without tags; "a <b>b</b>, c" reads "a b , c", so tags that
+    touch punctuation leave no space before it."""
+    return re.sub(r" ([,.;:])", r"\1", " ".join(re.sub(r"<[^>]+>", " ", html).split()))
+
+
 def _upload(browser, pdf: bytes):
     return browser.post("/verify", {"file": (io.BytesIO(pdf), "certificate.pdf")},
                         content_type="multipart/form-data")
@@ -204,7 +219,7 @@ def test_an_id_shows_what_the_certificate_records_and_only_a_file_is_genuine(
     for page in (by_link, by_form):
         assert page.status_code == 200
         html = page.get_data(as_text=True)
-        text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+        text = _seen(html)
         assert f"Certificate {public_id} exists" in text
         assert f"{AGENCY} issued it on {certificate.issued_at:%Y-%m-%d %H:%M} UTC" in text
         assert "Genuine" not in html and "genuine" not in text.replace(
@@ -224,7 +239,7 @@ def test_an_id_shows_what_the_certificate_records_and_only_a_file_is_genuine(
 
     genuine = _upload(anonymous, pdf).get_data(as_text=True)
     assert "<h2>Genuine</h2>" in genuine
-    assert f"byte for byte, certificate {public_id}, issued by {AGENCY} on" in genuine
+    assert f"byte for byte, certificate {public_id}, issued by {AGENCY} on" in _seen(genuine)
     assert f"{NAMES[0]}</strong> approved version 1" in genuine
     for private in (*EMAILS, IP, "Mozilla", CONDITION):
         assert private not in genuine, private
@@ -237,6 +252,25 @@ def test_an_id_shows_what_the_certificate_records_and_only_a_file_is_genuine(
 
     unknown = anonymous.get("/verify/SO-ABCD-EFGH-JKLM").get_data(as_text=True)
     assert "No such certificate" in unknown and "exists" not in unknown
+
+    # Renamed since (the deliverable by staff, a contact, the client, the agency): the
+    # record says what the certificate printed, the names as they were at issue.
+    deliverable = version.deliverable
+    edit_details(db.session.get(User, deliverable.owner_id), deliverable,
+                 Details("Homepage, renamed", deliverable.description or "",
+                         deliverable.due_date))
+    request.approvers[0].contact.name = "Alexandra Renamed"
+    deliverable.project.client.name = "Renamed Client AG"
+    update_identity(make_user(Role.ADMIN), "Renamed Agency", "", "#2a5bd7", utcnow())
+    db.session.commit()
+    page = anonymous.get(f"/verify/{public_id}").get_data(as_text=True)
+    later = _seen(page[page.index('id="verify-result"'):])  # the answer, not the page's header
+    assert f"{NAMES[0]} approved version 1 of “Homepage v3” on" in later
+    assert f"{AGENCY} issued it on" in later
+    assert "Acme Brandworks Internationale Holding GmbH &amp; Co. KG" in later
+    for renamed in ("Homepage, renamed", "Alexandra Renamed", "Renamed Client AG",
+                    "Renamed Agency"):
+        assert renamed not in later, renamed
 
 
 # --- the decision receipt -----------------------------------------------------------------

@@ -320,7 +320,7 @@ def test_one_changed_byte_is_caught_and_the_original_is_genuine(signing, app,
     # nothing is called genuine (tests/test_certificate_words.py has the record itself).
     page = anonymous.post("/verify", {"certificate_id": certificate.public_id.lower()})
     html = page.get_data(as_text=True)
-    assert f"Certificate {certificate.public_id} exists" in html and "Genuine" not in html
+    assert f"{certificate.public_id}</span> exists" in html and "Genuine" not in html
 
     for unknown in ("SO-ABCD-EFGH-JKLM", "not an id"):
         page = anonymous.post("/verify", {"certificate_id": unknown})
@@ -331,7 +331,7 @@ def test_one_changed_byte_is_caught_and_the_original_is_genuine(signing, app,
     link = anonymous.get(f"/verify/{certificate.public_id}")  # what the QR code opens
     html = link.get_data(as_text=True)
     assert link.status_code == 200
-    assert f"Certificate {certificate.public_id} exists" in html and "Genuine" not in html
+    assert f"{certificate.public_id}</span> exists" in html and "Genuine" not in html
     assert "version 1 of “Homepage v3”" in html
     assert "No such certificate" in anonymous.get("/verify/SO-ABCD-EFGH-JKLM").get_data(
         as_text=True)

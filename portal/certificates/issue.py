@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from portal import audit
 from portal.certificates.render import html_to_pdf
 from portal.certificates.seal import ensure_seal_configured, seal_pdf
+from portal.certificates.verify import names_at_issue
 from portal.extensions import db
 from portal.files.storage import file_store
 from portal.models import (
@@ -123,7 +124,7 @@ def issue_certificate(request_id: int) -> Certificate | None:
         return db.session.scalar(select(Certificate).where(Certificate.request_id == request_id))
     audit.record(None, "certificate.issued", certificate,
                  deliverable=request.version.deliverable, public_id=public_id,
-                 pdf_sha256=certificate.pdf_sha256)
+                 pdf_sha256=certificate.pdf_sha256, names=names_at_issue(request))
     return certificate
 
 

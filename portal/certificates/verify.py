@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import or_, select
@@ -28,7 +30,7 @@ from sqlalchemy import or_, select
 from portal.certificates.claim import ID_PATTERN, claimed_id
 from portal.certificates.seal import check_seal
 from portal.extensions import db
-from portal.models import Certificate
+from portal.models import AuditEvent, Certificate, ReviewRequest
 from portal.people import agency
 
 
@@ -73,20 +75,38 @@ class Verification:
     record: CertificateRecord | None = None
 
 
+def names_at_issue(request: ReviewRequest) -> dict[str, Any]:
+    """The names a certificate prints, kept in its audit event: a deliverable, client or
+    contact renamed later does not change what /verify says the certificate records."""
+    deliverable = request.version.deliverable
+    return {"agency": agency.current().name, "client": deliverable.project.client.name,
+            "project": deliverable.project.name, "deliverable": deliverable.title,
+            "approvers": {str(a.id): a.contact.name for a in request.approvers}}
+
+
+def _names_issued(certificate: Certificate) -> dict[str, Any]:
+    detail = db.session.scalar(select(AuditEvent.detail).where(
+        AuditEvent.verb == "certificate.issued", AuditEvent.subject_type == "certificates",
+        AuditEvent.subject_id == certificate.id))
+    return json.loads(detail).get("names", {}) if detail else {}
+
+
 def record_of(certificate: Certificate) -> CertificateRecord:
     request = certificate.request
     version = request.version
-    deliverable = version.deliverable
-    decisions = [DecisionRecord(a.contact.name, a.decision.outcome.label,
+    # Certificates issued before the names were kept read today's.
+    names = {**names_at_issue(request), **_names_issued(certificate)}
+    approvers = {**names_at_issue(request)["approvers"], **names.get("approvers", {})}
+    decisions = [DecisionRecord(approvers[str(a.id)], a.decision.outcome.label,
                                 a.decision.at, len(a.decision.conditions))
                  for a in request.approvers if a.decision is not None]
     return CertificateRecord(
-        public_id=certificate.public_id, agency=agency.current().name,
-        issued_at=certificate.issued_at,
-        pdf_sha256=certificate.pdf_sha256, outcome=request.status.label,
-        client=deliverable.project.client.name, project=deliverable.project.name,
-        deliverable=deliverable.title, version=version.number, file_name=version.file_name,
-        file_sha256=version.sha256, decisions=sorted(decisions, key=lambda d: d.at))
+        public_id=certificate.public_id, agency=names["agency"],
+        issued_at=certificate.issued_at, pdf_sha256=certificate.pdf_sha256,
+        outcome=request.status.label, client=names["client"], project=names["project"],
+        deliverable=names["deliverable"], version=version.number,
+        file_name=version.file_name, file_sha256=version.sha256,
+        decisions=sorted(decisions, key=lambda d: d.at))
 
 
 def by_public_id(public_id: str) -> Certificate | None:
