@@ -1268,6 +1268,28 @@ def revoked_link_learns_nothing_new(w: World):
     return {name: (r.status_code, "version 2" in text(r)) for name, r in pages.items()}
 
 
+def changed_address_learns_nothing_new(w: World):
+    """A1's address is changed (the old mailbox was someone else's), then A's request is
+    cancelled and version 2 sent to the new address: the link in the old mailbox, and a
+    browser that opened it, learn nothing of version 2."""
+    client_a, staff = w.client_a, w.staff
+    shown = client_a.on_screen
+    contact = w.a1.contact
+    assert w.sam.post(f"/contacts/{contact.id}", {
+        "contact_name": contact.name, "contact_email": "new-a1@elsewhere.example"}
+    ).status_code == 302
+    workflow.cancel_request(staff, db.session.get(ReviewRequest, w.a1.request_id))
+    workflow.upload_version(staff, w.a, io.BytesIO(sample_pdf("A, v2")), "v2.pdf", "v2")
+    workflow.submit_for_review(staff, w.a, w.colleague)
+    workflow.review_internally(w.colleague, w.a, approve=True)
+    workflow.deliver(staff, w.a, [contact], Policy.PARALLEL, future(7))
+    db.session.commit()
+    pages = {"link": w.new_browser().get(f"/r/{w.token_a}"),
+             "open page": client_a.get(client_a.review),
+             "decision": decide(client_a, sha256=shown)}
+    return {name: (r.status_code, "version 2" in text(r)) for name, r in pages.items()}
+
+
 def reopening_points_by_guessed_id(w: World):
     """The reopen route answers alike for a point that does not exist and another's."""
     client_a = w.client_a
@@ -1373,6 +1395,9 @@ CASES = [
          {"decision": 409, "comment": 409, "says": True, "decisions": 0, "comments": 0}),
     Case("token: a revoked link learns nothing of newer versions",
          revoked_link_learns_nothing_new,
+         {"link": (410, False), "open page": (410, False), "decision": (403, False)}),
+    Case("token: a link to a changed address learns nothing of newer versions",
+         changed_address_learns_nothing_new,
          {"link": (410, False), "open page": (410, False), "decision": (403, False)}),
     Case("data: reopening points by guessed id", reopening_points_by_guessed_id,
          {"B's point": 403, "no such point": 403, "the same page": True}),

@@ -68,7 +68,7 @@ def open_link(token: str):
     if check is None:
         return no_access_page(None)
     if check.state == LinkState.REVOKED:
-        return gone_page(check.approver)
+        return gone_page(check.approver, check.generation)
     add_grant(check)
     return redirect(url_for("client.review", public_id=check.approver.public_id), code=303)
 

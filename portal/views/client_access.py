@@ -51,12 +51,16 @@ def no_access_page(approver: Approver | None) -> Response:
     return no_store(make_response(html, 403 if approver else 404))
 
 
-def may_point_on(approver: Approver) -> bool:
+def may_point_on(approver: Approver, generation: Any = None) -> bool:
     """Whether a dead link's page may point on to a newer version: only when its request
-    was cancelled (re-delivered, most often); a revoked link or a changed address learns
-    nothing."""
+    was cancelled (re-delivered, most often) and nothing else has killed the link since (the
+    cancellation is its only newer generation). A revoked link, a resent one or a changed
+    address learns nothing. `generation` is the link's; None: this browser's grant."""
+    if generation is None:
+        generation = _granted_generation(approver.public_id)
     return (approver.request.status == RequestStatus.CANCELLED
-            and approver.link_revoked_at is None)
+            and approver.link_revoked_at is None
+            and isinstance(generation, int) and generation == approver.link_generation - 1)
 
 
 def holds_valid_grant(approver: Approver) -> bool:
@@ -73,10 +77,10 @@ def way_on(approver: Approver) -> dict[str, Any]:
             "granted": bool(newer and newer.newer and holds_valid_grant(newer.newer))}
 
 
-def gone_page(approver: Approver) -> Response:
+def gone_page(approver: Approver, generation: Any = None) -> Response:
     """A dead link: where to go now when its request was cancelled; otherwise a fresh link
     to the address on file when one is still wanted (never after staff revoked it)."""
-    ways = way_on(approver) if may_point_on(approver) else {"replaced": None}
+    ways = way_on(approver) if may_point_on(approver, generation) else {"replaced": None}
     offer = (ways["replaced"] is None and approver.link_revoked_at is None
              and approver.awaiting_decision)
     html = render_template("client/gone.html", client=approver.contact.client,
