@@ -81,6 +81,8 @@ def test_a_client_approves_from_the_email_in_two_taps(browser_page: Journey, mak
     expect(page.get_by_role("heading", level=1)).to_contain_text(TITLE)
     expect(page.locator("#live-announcer")).to_have_count(1)  # there before anything changes
     approve = page.get_by_role("button", name="Approve", exact=True)
+    expect(page.get_by_role("button", name="Request changes", exact=True)).to_be_visible()
+    j.shot(page, f"00-from-the-email-{size}")
     (approve.tap if phone else approve.click)()
 
     confirm = page.get_by_role("button", name=f"Approve version 1 of {TITLE}", exact=True)
