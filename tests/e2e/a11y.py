@@ -4,15 +4,17 @@ When: each time a top-level page has loaded and after each htmx swap settles, an
 more on every page still open when the test ends, at the viewport of the actor that saw
 it (390x844 phone or 1280x800 desktop). A state already checked (same URL, same markup)
 is not checked twice. The check runs beside the journey, and a top-level navigation
-waits (routed) until the check of the page it leaves has finished, so a journey cannot
-outrun it; anything still cut short leaves a "(not finished …)" line in the log
+waits (routed, up to 5 s) until the check of the page it leaves has finished, and goto
+and reload wait for it before they start, so a journey does not outrun it; anything
+still cut short leaves a "(not finished …)" line in the log
 (test-artifacts/e2e/<test>-axe.txt). The sweep (test_accessibility.py) checks every page
 type, explicitly.
 
-How: Playwright evaluates axe (tests/vendor/, never served by the app) through the
-DevTools protocol, which the page's Content-Security-Policy does not govern. So the
-browser keeps the production CSP (no `bypass_csp`), and the journeys' check that no
-script or style is refused still means what it says.
+How: Playwright adds axe (tests/vendor/, never served by the app) to every document as an
+init script and runs it by evaluation, both through the DevTools protocol, which the
+page's Content-Security-Policy does not govern. So the browser keeps the production CSP
+(no `bypass_csp`), and the journeys' check that no script or style is refused still
+means what it says.
 
 Serious and critical axe violations fail the test, as does a page wider than the
 viewport; the failure lists rule, impact, target selectors and URL. A journey may excuse
@@ -94,6 +96,7 @@ class Finding:
 class Auditor:
     """Collects what the checks found, for one test."""
 
+    origin: str = "http"  # only the app's pages are checked (a journey may visit others)
     findings: list[Finding] = field(default_factory=list)
     log: list[str] = field(default_factory=list)  # one line per check, for the report
     allowed: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
@@ -104,6 +107,7 @@ class Auditor:
         """Check each top-level page of `context` whenever it settles; a page leaves only
         once the check of what it shows has finished."""
         context.expose_binding("__a11ySettled", lambda source: self._settled(source["page"]))
+        context.add_init_script(script=axe_source())
         context.add_init_script(script=_HOOK)
         context.route("**/*", self._gate)
 
@@ -118,7 +122,7 @@ class Auditor:
             if request.is_navigation_request() and request.frame.parent_frame is None:
                 page = request.frame.page
                 if id(page) not in self._direct:
-                    self.hold(page)
+                    self.hold(page, 5)  # bounded: a check begun after the click waits on it
         except Error:
             pass  # a popup's first request has no frame yet; nothing of it to wait for
         finally:
@@ -162,12 +166,10 @@ class Auditor:
     def check(self, page: Any, *, force: bool = False) -> dict[str, Any] | None:
         """Run axe and measure the width of what `page` shows now (None: seen already)."""
         self.hold(page)  # one run at a time in a page (axe refuses two)
-        if page.is_closed() or not page.url.startswith("http"):
+        if page.is_closed() or not page.url.startswith(self.origin):
             return None
         self._busy.add(id(page))
-        try:
-            if not page.evaluate("() => typeof window.axe === 'object'"):
-                page.evaluate(axe_source())
+        try:  # one evaluation: Chromium starts none while a navigation is held
             result = page.evaluate(_CHECK, force)
         finally:
             self._busy.discard(id(page))

@@ -283,6 +283,9 @@ class Journey:
         self.shots.append(path)
         return path
 
+    def __post_init__(self) -> None:
+        self.auditor.origin = self.base_url
+
     def allow_axe(self, url_pattern: str, reason: str) -> None:
         """Excuse axe's findings on the one page whose URL matches, for a written reason."""
         assert len(reason.split()) >= 4, "say why this page may fail axe"
