@@ -135,7 +135,7 @@ def test_delivering_writes_one_email_per_invited_approver(make_deliverable, staf
     workflow.deliver(staff, d, contacts, Policy.PARALLEL, future())
     db.session.commit()
     invites = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.subject.startswith("Please review"))).all()
+        select(OutboxMessage).where(OutboxMessage.subject.contains(": please review "))).all()
     assert sorted(m.to_addr for m in invites) == sorted(c.email for c in contacts)
     assert all("http://portal.test/r/" in m.body_text for m in invites)
     assert all(m.reply_to == d.owner.email for m in invites)

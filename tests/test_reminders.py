@@ -235,6 +235,6 @@ def test_a_revoked_link_stays_dead_until_staff_resend_it(app, browser, make_deli
     db.session.refresh(approver)
     assert approver.link_revoked_at is None and approver.next_reminder_at is not None
     resent = db.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.to_addr == approver.contact.email)).all()[-1]
+        OutboxMessage.to_addr == approver.contact.email).order_by(OutboxMessage.id)).all()[-1]
     token = resent.body_text.split("http://portal.test/r/")[1].split()[0]
     assert check_token(token).state == LinkState.VALID
