@@ -308,8 +308,9 @@ def main() -> None:
             ("bare: SELECT id ... ORDER BY id DESC LIMIT 50",
              "SELECT id FROM deliverables ORDER BY id DESC LIMIT 50"),
             ("bare: SELECT count(*) FROM deliverables", "SELECT count(*) FROM deliverables")]]
-        rows.append(measure("board.attention(user 2)", lambda: board.attention(user),
-                            calls, args.repeat, db.session.remove))
+        rows += [measure(f"board.attention(user 2, everyone={everyone})",
+                         lambda everyone=everyone: board.attention(user, everyone=everyone),
+                         calls, args.repeat, db.session.remove) for everyone in (False, True)]
         rows += [measure(f"deliverable_page: {label}", lambda f=f: board.deliverable_page(f),
                          calls, args.repeat, db.session.remove) for label, _, f in cases]
 
