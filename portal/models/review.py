@@ -204,6 +204,12 @@ class Approver(db.Model):
         return (self.request.status == RequestStatus.OPEN
                 and self.status in (ApproverStatus.INVITED, ApproverStatus.QUEUED))
 
+    @property
+    def deciding_now(self) -> bool:
+        """Their request is open and it is their turn: they may decide now."""
+        return (self.request.status == RequestStatus.OPEN
+                and self.status == ApproverStatus.INVITED)
+
 
 class Decision(db.Model):
     """An explicit click by a named person, bound to the exact file decided on."""

@@ -153,6 +153,5 @@ def _tell_approver(approver: Approver, replies: list[Comment], now: datetime) ->
     compose(to_addr=approver.contact.email or "", to_name=approver.contact.name,
             template="comment_reply", idempotency_key=key, deliverable_id=deliverable.id,
             reply_to=deliverable.owner.email, deliverable=deliverable, version=request.version,
-            request=request, url=None, sender=request.sent_by,
-            zone=approver.contact.client.zone, **context)
+            request=request, url=None, sender=request.sent_by, **context)
     return 1

@@ -90,7 +90,6 @@ def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,
     request = approver.request
     deliverable = request.version.deliverable
     approver.link_expires_at = now + timedelta(days=request.link_ttl_days)
-    context.setdefault("zone", approver.contact.client.zone)  # times as the client reads them
     compose(
         to_addr=approver.contact.email or "", to_name=approver.contact.name,
         template=template, idempotency_key=idempotency_key,
