@@ -5,9 +5,8 @@ Revises: 0019
 Create Date: 2026-11-30 05:20:00.000000
 
 """
-from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
-
+from alembic import op  # noqa: F401
 
 # revision identifiers, used by Alembic.
 revision = '0020'
