@@ -46,6 +46,7 @@ class Runner:
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._state = threading.Condition()
         self._queued: set[str] = set()  # ids not started yet: the same job is not queued twice
+        self.coalesced: dict[str, str] = {}  # coalescing key -> the last job id queued under it
         self._unfinished = 0
         self._thread: threading.Thread | None = None
 

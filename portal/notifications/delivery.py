@@ -1,19 +1,27 @@
-"""One delivery loop for everything we send (emails, webhooks): an attempt that holds no
-transaction while it sends, and one retry policy for attempts, backoff and failure.
+"""One delivery loop for everything we send (emails, webhooks): an attempt at a batch of
+rows that holds no transaction while it sends, and one retry policy for attempts, backoff
+and failure.
 
 A row (OutboxMessage, WebhookDelivery) has status, attempts, next_attempt_at,
 claimed_until and last_error; `attempt` and the policy are the only code that moves them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from portal.database import lock_row
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.database import lock_free_rows, lock_row
 from portal.extensions import db
 from portal.models import OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
 
 # How long a claim keeps other workers off a row: longer than any send may take (SMTP
 # times out after 15 s a step, webhooks after WEBHOOK_TIMEOUT in all), short enough that
@@ -68,52 +76,109 @@ class Attempted:
     status: OutboxStatus | None  # None: no such row
     error: str = ""
     retrying: bool = False  # failed, and another attempt is scheduled
+    attempted: bool = False  # this call sent it or gave up on it (not: left alone)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one send did: "" or what went wrong, and the row's fields to set either way."""
+    """What one send did: "" or what went wrong, and the row's fields to set either way.
+    `final`: retrying cannot help (the row fails at once, as with Undeliverable)."""
 
     error: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
 
 
 Send = Callable[[], Outcome]
+P = TypeVar("P")
+# A transport for a batch: opened once after the claim is committed, it sends one
+# prepared payload at a time (an email over one SMTP connection, a webhook's POST).
+Transport = Callable[[], AbstractContextManager[Callable[[P], Outcome]]]
+# The unsent rest of a batch is handed back when this little of its lease is left.
+LEASE_MARGIN = timedelta(minutes=1)
 
 
 def attempt(model: Any, row_id: int, prepare: Callable[[Any], Send | None],
             policy: RetryPolicy, now: datetime) -> Attempted:
-    """One attempt at one pending row, in three steps so that no transaction or row lock is
-    held while it is sent: claim the row (a short transaction), send, record (another).
+    """One attempt at one pending row: `attempt_many` with a batch of one, whose prepared
+    payload is the `send` to call. A job's whole unit of work, so it commits."""
+    return attempt_many(model, [row_id], prepare, _calls, policy, now)[row_id]
 
-    `prepare(row)` reads what sending needs and returns the `send` to call once the claim
-    is committed (None: leave the row alone for now). Either may raise Undeliverable when
-    no retry can help. A row that is gone, sent, failed, locked or claimed by another
-    worker is left. A job's whole unit of work, so it commits.
+
+@contextmanager
+def _calls() -> Iterator[Callable[[Send], Outcome]]:
+    yield lambda send: send()
+
+
+def attempt_many(model: Any, ids: list[int], prepare: Callable[[Any], P | None],
+                 transport: Transport[P], policy: RetryPolicy,
+                 now: datetime) -> dict[int, Attempted]:
+    """One attempt at each of these pending rows, so that no transaction or row lock is
+    held while anything is sent: claim them all (one short transaction), then send each
+    through one `transport` and record its outcome at once (a short transaction each, so
+    a worker killed mid-batch leaves at most the message in flight unrecorded).
+
+    `prepare(row)` reads what sending needs, inside the claim (None: leave the row alone
+    for now; Undeliverable: no retry can help). A row that is gone, sent, failed, locked
+    or claimed by another worker is left. Commits; returns each row's result.
     """
-    row = lock_row(model, row_id, skip_locked=True)
-    status = row.status if row is not None else None
-    claimed = row is not None and row.claimed_until is not None and row.claimed_until > utcnow()
-    if status != OutboxStatus.PENDING or claimed:  # sent, failed, gone, or being sent
-        db.session.rollback()
-        return Attempted(status)
-    try:
-        send = prepare(row)
-    except Undeliverable as exc:
-        return _record(row, Outcome(f"cannot be sent: {exc}"), policy, now, final=True)
-    if send is None:
-        db.session.rollback()
-        return Attempted(status)
-    lease = row.claimed_until = utcnow() + LEASE
+    results: dict[int, Attempted] = {i: Attempted(None) for i in ids}
+    claimed: list[tuple[int, P]] = []
+    for row in lock_free_rows(model, ids):
+        busy = row.claimed_until is not None and row.claimed_until > utcnow()
+        if row.status != OutboxStatus.PENDING or busy:  # sent, failed, or being sent
+            results[row.id] = Attempted(row.status)
+            continue
+        try:
+            payload = prepare(row)
+        except Undeliverable as exc:
+            results[row.id] = _apply(row, Outcome(f"cannot be sent: {exc}", final=True),
+                                     policy, now)
+            continue
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # one row's bug must not hold up the batch: it retries
+            log.exception("preparing %s %s failed", model.__name__, row.id)
+            results[row.id] = _apply(row, Outcome(f"{type(exc).__name__}: {exc}"),
+                                     policy, now)
+            continue
+        if payload is None:
+            results[row.id] = Attempted(row.status)
+            continue
+        claimed.append((row.id, payload))
+    lease = utcnow() + LEASE
+    if claimed:
+        db.session.execute(update(model).where(model.id.in_([i for i, _ in claimed]))
+                           .values(claimed_until=lease))
     db.session.commit()
+    if not claimed:
+        return results
 
+    sent = 0
     try:
-        outcome = send()
-    except Undeliverable as exc:
-        outcome, final = Outcome(f"cannot be sent: {exc}"), True
-    else:
-        final = False
+        with transport() as send:
+            for row_id, payload in claimed:
+                if utcnow() > lease - LEASE_MARGIN:
+                    break  # the rest goes back before another worker may take it over
+                try:
+                    outcome = send(payload)
+                except Undeliverable as exc:
+                    outcome = Outcome(f"cannot be sent: {exc}", final=True)
+                results[row_id] = _record(model, row_id, lease, outcome, policy, now)
+                sent += 1
+    finally:
+        rest = [i for i, _ in claimed[sent:]]
+        if rest:  # not attempted: released, no attempt counted
+            db.session.rollback()
+            db.session.execute(update(model).where(model.id.in_(rest),
+                                                   model.claimed_until == lease)
+                               .values(claimed_until=None))
+            db.session.commit()
+    return results
 
+
+def _record(model: Any, row_id: int, lease: datetime, outcome: Outcome,
+            policy: RetryPolicy, now: datetime) -> Attempted:
     row = lock_row(model, row_id)
     if row is None or row.status != OutboxStatus.PENDING or row.claimed_until != lease:
         # Staff restarted it, or another worker took over after the lease ran out: their
@@ -121,22 +186,21 @@ def attempt(model: Any, row_id: int, prepare: Callable[[Any], Send | None],
         # its event id, so receivers drop the repeat; an email arrives twice at worst).
         status = row.status if row is not None else None
         db.session.rollback()
-        return Attempted(status, outcome.error)
-    return _record(row, outcome, policy, now, final=final)
+        return Attempted(status, outcome.error, attempted=True)
+    result = _apply(row, outcome, policy, now)
+    db.session.commit()
+    return result
 
 
-def _record(row: Any, outcome: Outcome, policy: RetryPolicy, now: datetime, *,
-            final: bool = False) -> Attempted:
+def _apply(row: Any, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Attempted:
     for name, value in outcome.fields.items():
         setattr(row, name, value)
     row.claimed_until = None
-    if final:
+    if outcome.final:
         row.attempts = policy.max_attempts - 1  # this attempt is the last
     if outcome.error:
         retrying = policy.failed(row, outcome.error, now)
     else:
         retrying = False
         policy.succeeded(row)
-    status = row.status
-    db.session.commit()
-    return Attempted(status, outcome.error, retrying)
+    return Attempted(row.status, outcome.error, retrying, attempted=True)

@@ -1,4 +1,5 @@
-"""Deliver outbox emails: one attempt per job, retried with backoff, failures shown to staff.
+"""Deliver outbox emails in batches over one SMTP connection, each message retried with
+backoff on its own, failures shown to staff.
 
 The database is the source of truth: a row is written in the same transaction as the
 change that caused it, handed to the queue after that transaction commits, and marked
@@ -7,10 +8,15 @@ relay. `deliver` is a job's whole unit of work, so it commits its own transactio
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from portal import audit
 from portal.database import due_pending_ids
@@ -19,17 +25,20 @@ from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, User, utcnow
 from portal.notifications import smtp
 from portal.notifications.delivery import (
+    Attempted,
     Outcome,
     RetryPolicy,
-    Send,
     Undeliverable,
-    attempt,
+    attempt_many,
 )
-from portal.notifications.queue import after_commit, relay_after_commit
+from portal.notifications.queue import after_commit, waiting_for
 from portal.people import agency
 from portal.permissions import require_staff
 
-DELIVER_JOB = "jobs.outbox.deliver_message"
+DELIVER_JOB = "jobs.outbox.deliver_message"  # one row (jobs queued before batches)
+SEND_DUE_JOB = "jobs.outbox.send_due"
+BATCH = 100  # messages claimed at once and sent over one SMTP connection
+WAKE = "outbox"  # the coalescing key of the send job: one waiting job sends them all
 
 
 def retry_policy() -> RetryPolicy:
@@ -38,8 +47,9 @@ def retry_policy() -> RetryPolicy:
 
 
 def send_after_commit(message_id: int) -> None:
-    after_commit(DELIVER_JOB, message_id, job_id=f"outbox-{message_id}",
-                 retries=list(retry_policy().intervals))
+    """Wake a send job at the caller's commit, unless one is already waiting: it will send
+    this row with whatever else is due (the job id names the row that woke it)."""
+    after_commit(SEND_DUE_JOB, job_id=f"outbox-{message_id}", coalesce=WAKE)
 
 
 # Emails carrying a one-time code (its first word in the subject): once sent, the code is
@@ -56,42 +66,97 @@ def _blanked_once_sent(message: OutboxMessage) -> dict[str, str]:
             for name in ("subject", "body_text", "body_html")}
 
 
+@dataclass(frozen=True)
+class Batch:
+    claimed: int  # rows this batch tried (0: nothing was due and free)
+    sent: int
+    retrying: int
+    failed: int
+
+
+def _sender(config: Mapping[str, Any]) -> str:
+    # From: the agency's name at the deployment's address (people/agency.py).
+    return agency.from_header(agency.current(), config["MAIL_DEFAULT_SENDER"])
+
+
+def _attempt(ids: list[int], now: datetime) -> dict[int, Attempted]:
+    """One attempt at each of these rows: rendered (once) and built inside the claim, sent
+    over one SMTP connection, each outcome recorded as soon as it is known."""
+    # Here, not at the top: deferred renders with compose, which queues through us.
+    from portal.notifications.deferred import ensure_rendered
+
+    config = current_app.config
+    sender: list[str] = []  # looked up once per batch, inside the claim
+
+    def prepare(message: OutboxMessage) -> Prepared:
+        ensure_rendered(message)  # a row queued unrendered gets its text now, once
+        try:
+            sender[:] = sender or [_sender(config)]
+            email = smtp.build_email(message, sender[0])
+        except (ValueError, TypeError) as exc:  # the email module refused to build it
+            raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
+        return Prepared(email, _blanked_once_sent(message))
+
+    @contextmanager
+    def transport() -> Iterator[Callable[[Prepared], Outcome]]:
+        with smtp.connection(config) as send_one:
+            def send(item: Prepared) -> Outcome:  # outside any transaction
+                try:
+                    name = send_one(item.email)
+                except smtp.DeliveryFailed as exc:
+                    return Outcome(str(exc))
+                except (ValueError, TypeError) as exc:  # a header that cannot be written
+                    raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
+                return Outcome(fields={"transport": name, "sent_at": now, **item.blanked})
+            yield send
+
+    return attempt_many(OutboxMessage, ids, prepare, transport, retry_policy(), now)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    email: EmailMessage
+    blanked: dict[str, str]
+
+
 def deliver(message_id: int, now: datetime | None = None) -> OutboxStatus | None:
     """Send one pending message. Raises DeliveryFailed after recording a failed attempt,
     so the queue retries it; the last attempt marks the row failed instead."""
-    now = now or utcnow()
-    config = current_app.config
-
-    def prepare(message: OutboxMessage) -> Send:
-        try:
-            # From: the agency's name at the deployment's address (people/agency.py).
-            sender = agency.from_header(agency.current(), config["MAIL_DEFAULT_SENDER"])
-            email = smtp.build_email(message, sender)
-        except (ValueError, TypeError) as exc:  # the email module refused to build it
-            raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        blanked = _blanked_once_sent(message)
-
-        def send() -> Outcome:  # outside any transaction
-            try:
-                transport = smtp.send(email, config)
-            except smtp.DeliveryFailed as exc:
-                return Outcome(str(exc))
-            except (ValueError, TypeError) as exc:  # a header that cannot be written out
-                raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-            return Outcome(fields={"transport": transport, "sent_at": now, **blanked})
-        return send
-
-    result = attempt(OutboxMessage, message_id, prepare, retry_policy(), now)
+    result = _attempt([message_id], now or utcnow())[message_id]
     if result.retrying:
         raise smtp.DeliveryFailed(result.error)
     return result.status
 
 
+def send_due(now: datetime | None = None, limit: int = BATCH) -> Batch:
+    """One batch: up to `limit` due pending rows no other worker holds, over one SMTP
+    connection. A job's unit of work (jobs/outbox.py repeats it while rows are due)."""
+    now = now or utcnow()
+    free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= utcnow())
+    ids = due_pending_ids(OutboxMessage, now, limit, free)
+    db.session.rollback()  # the claim starts its own transaction
+    results = _attempt(ids, now).values() if ids else []
+    tried = [r for r in results if r.attempted]
+    return Batch(claimed=len(tried),
+                 sent=sum(r.status == OutboxStatus.SENT and not r.error for r in tried),
+                 retrying=sum(r.retrying for r in tried),
+                 failed=sum(r.status == OutboxStatus.FAILED for r in tried))
+
+
+def next_retry_at() -> datetime | None:
+    """When the earliest pending row falls due (the send job wakes up then)."""
+    return db.session.scalar(select(func.min(OutboxMessage.next_attempt_at)).where(
+        OutboxMessage.status == OutboxStatus.PENDING))
+
+
 def relay(now: datetime | None = None, limit: int = 500) -> int:
-    """Hand every due pending message to the queue at the caller's commit; returns how many
-    (those whose job is already waiting are left to it)."""
+    """Wake a send job at the caller's commit if rows are due and none is waiting; returns
+    how many due rows it handed on (0 when a waiting job will send them anyway)."""
     due = due_pending_ids(OutboxMessage, now or utcnow(), limit)
-    return relay_after_commit(DELIVER_JOB, due, "outbox", list(retry_policy().intervals))
+    if not due or waiting_for(WAKE):
+        return 0
+    after_commit(SEND_DUE_JOB, job_id=f"outbox-{due[0]}", coalesce=WAKE)
+    return len(due)
 
 
 def retry_failed(actor: User, message: OutboxMessage) -> None:

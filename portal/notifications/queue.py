@@ -8,6 +8,7 @@ when Redis is down the outbox row stays pending and the periodic relay hands it 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -71,25 +72,59 @@ def waiting(job_id: str) -> bool:
         return False
 
 
+def _coalesce_key(name: str) -> str:
+    return f"signoff:waking:{name}"
+
+
+def waiting_for(coalesce: str) -> bool:
+    """Is the last job enqueued under this coalescing key still waiting to run? (False
+    when Redis is away.) Once it has started, a new row needs a new job: the running one
+    may have looked already."""
+    runner = _embedded()
+    if runner is not None:
+        last = runner.coalesced.get(coalesce)
+        return last is not None and runner.waiting(last)
+    queue = job_queue()
+    try:
+        last = queue.connection.get(_coalesce_key(coalesce))
+        return last is not None and _waiting(queue, last.decode())
+    except RedisError:
+        return False
+
+
 def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
-                           retries: list[int] | None = None) -> bool:
+                           retries: list[int] | None = None, coalesce: str | None = None,
+                           at: datetime | None = None) -> bool:
     """Enqueue under a deterministic id unless that job is already waiting to run.
 
     A job that started and died with its worker is enqueued again: the claim and status
     check in the job itself make a second run harmless. False when Redis is down.
-    In-process there are no timed retries (`retries`): the relay hands a failed row on.
+    `coalesce`: one waiting job of that name does for all (the send job drains every due
+    row), so none is added while the last one enqueued under it still waits.
+    `at`: run it then (RQ's scheduler); in-process there are no timed jobs or retries
+    (`retries`): the relay hands a failed row on.
     """
     runner = _embedded()
     if runner is not None:
-        return runner.submit(background.Job(func, args, job_id))
+        if at is not None or (coalesce and waiting_for(coalesce)):
+            return False
+        queued = runner.submit(background.Job(func, args, job_id))
+        if coalesce and queued:
+            runner.coalesced[coalesce] = job_id
+        return queued
     queue = job_queue()
     options: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
     if retries:
         options["retry"] = Retry(max=len(retries), interval=retries)
     try:
-        if _waiting(queue, job_id):
+        if _waiting(queue, job_id) or (coalesce and waiting_for(coalesce)):
             return False
-        queue.enqueue(func, *args, **options)
+        if at is not None:
+            queue.enqueue_at(at, func, *args, **options)
+        else:
+            queue.enqueue(func, *args, **options)
+        if coalesce:
+            queue.connection.set(_coalesce_key(coalesce), job_id)
     except RedisError as exc:
         log.warning("Redis unavailable; %s stays pending for the relay: %s", job_id, exc)
         return False
@@ -109,7 +144,8 @@ def relay_after_commit(func: str, ids: list[int], job_prefix: str,
     return len(handed)
 
 
-def after_commit(func: str, *args: Any, job_id: str, retries: list[int] | None = None) -> None:
+def after_commit(func: str, *args: Any, job_id: str, retries: list[int] | None = None,
+                 coalesce: str | None = None) -> None:
     """Enqueue a job once the current transaction has committed; dropped if it rolls back.
 
     Callers never dispatch by hand: the session hook below does it for every commit, so
@@ -117,7 +153,8 @@ def after_commit(func: str, *args: Any, job_id: str, retries: list[int] | None =
     """
     from portal.extensions import db
 
-    db.session.info.setdefault(AFTER_COMMIT_KEY, []).append((func, args, job_id, retries))
+    db.session.info.setdefault(AFTER_COMMIT_KEY, []).append(
+        (func, args, job_id, retries, coalesce))
 
 
 def _dispatch(session: Session) -> None:
@@ -126,8 +163,13 @@ def _dispatch(session: Session) -> None:
     jobs = session.info.pop(AFTER_COMMIT_KEY, [])
     if not jobs:
         return
-    for func, args, job_id, retries in jobs:
-        enqueue_unless_waiting(func, *args, job_id=job_id, retries=retries)
+    woken: set[str] = set()
+    for func, args, job_id, retries, coalesce in jobs:
+        if coalesce in woken:  # one wake-up per commit does for all its rows
+            continue
+        if coalesce:
+            woken.add(coalesce)
+        enqueue_unless_waiting(func, *args, job_id=job_id, retries=retries, coalesce=coalesce)
 
 
 def _forget(session: Session, transaction: SessionTransaction) -> None:

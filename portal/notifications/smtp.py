@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -57,22 +57,83 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
 
 
 def send(email: EmailMessage, config: dict[str, Any]) -> str:
-    """Send one built message; returns the transport's name. Raises DeliveryFailed.
-    Called outside any database transaction (notifications/delivery.py)."""
+    """Send one built message over a connection of its own; returns the transport's name.
+    Raises DeliveryFailed."""
+    with connection(config) as send_one:
+        return send_one(email)
+
+
+@contextmanager
+def connection(config: dict[str, Any]) -> Iterator[Callable[[EmailMessage], str]]:
+    """One SMTP connection for several messages (opened on the first, closed at the end):
+    yields `send(email) -> transport name`, which raises DeliveryFailed for that message.
+    A refusal (sender, recipient, DATA) fails only its message; once the connection is
+    lost, every message after it fails too (retried later) without another try here.
+    Used outside any database transaction (notifications/delivery.py)."""
     if not config.get("MAIL_SERVER"):
-        if not config.get(QUIET) and not config.get("TESTING"):
-            text = email.get_body(preferencelist=("plain",))
-            click.echo(f"\n--- email to {email['To']} ---\nSubject: {email['Subject']}\n\n"
-                       f"{text.get_content() if text else ''}\n--- end of email ---\n",
-                       err=True)
-        return "console"
+        yield lambda email: _to_console(email, config)
+        return
+    session = _Session(config)
     try:
-        with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=15) as smtp:
+        yield session.send
+    finally:
+        session.close()
+
+
+def _to_console(email: EmailMessage, config: dict[str, Any]) -> str:
+    if not config.get(QUIET) and not config.get("TESTING"):
+        text = email.get_body(preferencelist=("plain",))
+        click.echo(f"\n--- email to {email['To']} ---\nSubject: {email['Subject']}\n\n"
+                   f"{text.get_content() if text else ''}\n--- end of email ---\n", err=True)
+    return "console"
+
+
+# Refusals of one message: smtplib has reset the transaction, the connection carries on.
+_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+            smtplib.SMTPNotSupportedError)
+
+
+class _Session:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.smtp: smtplib.SMTP | None = None
+        self.lost = ""  # why the connection is gone, once it is
+
+    def send(self, email: EmailMessage) -> str:
+        if self.lost:
+            raise DeliveryFailed(self.lost)
+        try:
+            if self.smtp is None:
+                self.smtp = self._open()
+            self.smtp.send_message(email)
+        except _REFUSED as exc:
+            if self.smtp is not None and self.smtp.sock is None:  # a 421: it hung up
+                self.lost = f"{type(exc).__name__}: {exc}"
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.lost = f"{type(exc).__name__}: {exc}"
+            self.close()
+            raise DeliveryFailed(self.lost) from exc
+        return "smtp"
+
+    def _open(self) -> smtplib.SMTP:
+        config = self.config
+        smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=15)
+        try:
             if config.get("MAIL_USE_TLS"):
                 smtp.starttls()
             if config.get("MAIL_USERNAME"):
                 smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-            smtp.send_message(email)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
-    return "smtp"
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
