@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from portal.extensions import db
 from portal.models import AuditEvent, Contact, User, utcnow
@@ -47,14 +47,38 @@ def actor_of(actor: User | Contact | None) -> tuple[str, str]:
     return f"contact:{actor.id}", f"{actor.name} <{actor.email or 'no email'}>"
 
 
-def _digest(event: AuditEvent) -> str:
-    fields = [
-        event.seq, event.at.isoformat(timespec="microseconds"), event.actor, event.actor_label,
-        event.verb, event.subject_type, event.subject_id, event.deliverable_id, event.detail,
-        event.prev_hash,
-    ]
-    canonical = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+_HASHED = ("seq", "at", "actor", "actor_label", "verb", "subject_type", "subject_id",
+           "deliverable_id", "detail", "prev_hash")
+
+
+def _digest_of(fields: dict[str, Any]) -> str:
+    """The hash of one event's fields, by name (one rule for record() and record_many())."""
+    values = [fields[name] for name in _HASHED]
+    values[1] = values[1].isoformat(timespec="microseconds")
+    canonical = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _digest(event: AuditEvent) -> str:
+    return _digest_of({name: getattr(event, name) for name in _HASHED})
+
+
+def _canonical_detail(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _locked_head() -> tuple[int, str]:
+    """The last event's seq and hash, with appends serialised until the transaction ends:
+    an advisory lock on PostgreSQL, the write lock BEGIN IMMEDIATE took on SQLite.
+    Flushes pending rows first so subjects have ids."""
+    session = db.session
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (last.seq, last.hash) if last else (0, GENESIS)
 
 
 def record(
@@ -67,15 +91,10 @@ def record(
 ) -> AuditEvent:
     """Append one event. Flushes pending rows first so the subject has an id."""
     session = db.session
-    session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    seq, prev_hash = _locked_head()
     actor_key, actor_label = actor_of(actor)
     event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=seq + 1,
         at=utcnow(),
         actor=actor_key,
         actor_label=actor_label,
@@ -83,8 +102,8 @@ def record(
         subject_type=type(subject).__tablename__,
         subject_id=subject.id,
         deliverable_id=deliverable.id if deliverable is not None else None,
-        detail=json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str),
-        prev_hash=last.hash if last else GENESIS,
+        detail=_canonical_detail(detail),
+        prev_hash=prev_hash,
     )
     event.hash = _digest(event)
     session.add(event)
@@ -92,6 +111,48 @@ def record(
     for consumer in _consumers.get(verb, ()):
         consumer(actor, subject, event)
     return event
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event of a bulk append: its subject by id, as record() takes it by object."""
+
+    subject_id: int
+    deliverable_id: int | None
+    detail: dict[str, Any]
+
+
+def record_many(actor: User | Contact | None, verb: str, subject_model: Any,
+                entries: Sequence[Entry]) -> int:
+    """Append one event per entry, in order, as that many record() calls would: the same
+    fields and chain, the same consumers called (with the subjects loaded), but the chain
+    computed here under record()'s lock and the rows written in one statement."""
+    if not entries:
+        return 0
+    session = db.session
+    seq, prev_hash = _locked_head()
+    actor_key, actor_label = actor_of(actor)
+    at, subject_type = utcnow(), subject_model.__tablename__
+    rows = []
+    for entry in entries:
+        seq += 1
+        row = {"seq": seq, "at": at, "actor": actor_key, "actor_label": actor_label,
+               "verb": verb, "subject_type": subject_type, "subject_id": entry.subject_id,
+               "deliverable_id": entry.deliverable_id,
+               "detail": _canonical_detail(entry.detail), "prev_hash": prev_hash}
+        row["hash"] = prev_hash = _digest_of(row)
+        rows.append(row)
+    session.execute(insert(AuditEvent), rows)
+    consumers = _consumers.get(verb, ())
+    if consumers:
+        events = session.scalars(select(AuditEvent).where(
+            AuditEvent.seq.between(rows[0]["seq"], rows[-1]["seq"])).order_by(AuditEvent.seq))
+        subjects = {s.id: s for s in session.scalars(select(subject_model).where(
+            subject_model.id.in_({e.subject_id for e in entries})))}
+        for event in events:
+            for consumer in consumers:
+                consumer(actor, subjects[event.subject_id], event)
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,11 @@ class OutboxMessage(db.Model):
     deliverable_id: Mapped[int | None] = mapped_column(ForeignKey("deliverables.id"), index=True)
     # A file the email carries, read from the store when it is sent (never copied here).
     attachment_certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # A row queued unrendered (the reminder sweep): the template and a JSON context of ids
+    # and plain values, rendered once by the send job (notifications/deferred.py), which
+    # then clears both. None on every row rendered when it was written.
+    deferred_template: Mapped[str | None] = mapped_column(String(64))
+    deferred_context: Mapped[str | None] = mapped_column(Text)
     status: Mapped[OutboxStatus] = mapped_column(
         choice_column(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )

@@ -26,6 +26,17 @@ def recipient_zone(to_addr: str, deliverable_id: int | None) -> tzinfo:
     return zone_named(name)
 
 
+def render_email(template: str, *, to_addr: str, to_name: str, deliverable_id: int | None,
+                 **context: object) -> tuple[str, str, str]:
+    """Subject, text and HTML of `emails/<template>.*` for this recipient: the one renderer
+    of compose() and of rows rendered later by the send job (notifications/deferred.py)."""
+    context = {"to_name": to_name, "agency": current_agency(),
+               "zone": recipient_zone(to_addr, deliverable_id), **context}
+    return (render_template(f"emails/{template}.subject.txt", **context).strip(),
+            render_template(f"emails/{template}.txt", **context),
+            render_template(f"emails/{template}.html", **context))
+
+
 def compose(
     *,
     to_addr: str,
@@ -48,16 +59,16 @@ def compose(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
     if existing is not None:
         return existing
-    context = {"to_name": to_name, "agency": current_agency(),
-               "zone": recipient_zone(to_addr, deliverable_id), **context}
+    subject, body_text, body_html = render_email(
+        template, to_addr=to_addr, to_name=to_name, deliverable_id=deliverable_id, **context)
     message = OutboxMessage(
         idempotency_key=idempotency_key,
         to_addr=to_addr,
         to_name=to_name,
         reply_to=reply_to,
-        subject=render_template(f"emails/{template}.subject.txt", **context).strip(),
-        body_text=render_template(f"emails/{template}.txt", **context),
-        body_html=render_template(f"emails/{template}.html", **context),
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
         deliverable_id=deliverable_id,
         attachment_certificate_id=attachment.id if attachment is not None else None,
     )

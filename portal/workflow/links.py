@@ -4,11 +4,13 @@ A token carries only the approver's opaque public id and link generation. Bumpin
 generation (resend, revoke, email change, cancellation) kills every older link at once.
 A link's lifetime has one truth, `Approver.link_expires_at`: what staff see, what the
 sweep expires requests by, and what the review page checks. Every email that carries a
-link renews it, and `send_review_link` is the only code that sends one.
+link renews it, and `send_review_link` (one email, rendered now) and `link_email_row`
+(many, rendered when sent: the reminder sweep) are the only code that sends one.
 """
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,12 +49,21 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=SALT)
 
 
-def issue_token(approver: Approver) -> str:
-    return _serializer().dumps({"a": approver.public_id, "g": approver.link_generation})
+def issue_token(approver: Approver, generation: int | None = None) -> str:
+    """A token of the current generation, or of `generation`: an email queued before a
+    resend or revocation carries the link it was queued with, dead like any older one."""
+    return _serializer().dumps({"a": approver.public_id,
+                                "g": approver.link_generation if generation is None
+                                else generation})
 
 
-def review_link(approver: Approver) -> str:
-    return external_url("client.open_link", token=issue_token(approver))
+def review_link(approver: Approver, generation: int | None = None) -> str:
+    return external_url("client.open_link", token=issue_token(approver, generation))
+
+
+def renewed_until(now: datetime, link_ttl_days: int) -> datetime:
+    """When a link emailed at `now` stops working."""
+    return now + timedelta(days=link_ttl_days)
 
 
 def link_state(approver: Approver, generation: Any, now: datetime | None = None) -> LinkState:
@@ -81,6 +92,12 @@ def check_token(token: str, now: datetime | None = None) -> LinkCheck | None:
     return LinkCheck(approver, link_state(approver, generation, now), generation, signed_at)
 
 
+def _link_email_context(approver: Approver, url: str) -> dict[str, Any]:
+    request = approver.request
+    return {"deliverable": request.version.deliverable, "version": request.version,
+            "request": request, "approver": approver, "url": url, "sender": request.sent_by}
+
+
 def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,
                      template: str = "review_request", anchor: str = "",
                      **context: Any) -> None:
@@ -89,12 +106,35 @@ def send_review_link(approver: Approver, now: datetime, *, idempotency_key: str,
     opens the review page at that element (the fragment survives the link's redirect)."""
     request = approver.request
     deliverable = request.version.deliverable
-    approver.link_expires_at = now + timedelta(days=request.link_ttl_days)
+    approver.link_expires_at = renewed_until(now, request.link_ttl_days)
     compose(
         to_addr=approver.contact.email or "", to_name=approver.contact.name,
         template=template, idempotency_key=idempotency_key,
         deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
-        deliverable=deliverable, version=request.version, request=request, approver=approver,
-        url=review_link(approver) + (f"#{anchor}" if anchor else ""), sender=request.sent_by,
+        **_link_email_context(approver, review_link(approver) + (f"#{anchor}" if anchor else "")),
         **context,
     )
+
+
+def link_email_row(*, approver_id: int, generation: int, to_addr: str, to_name: str,
+                   reply_to: str, deliverable_id: int, template: str, idempotency_key: str,
+                   **context: Any) -> dict[str, Any]:
+    """The outbox row of a link email rendered when it is sent (notifications/deferred.py),
+    for callers writing many at once; what send_review_link writes, but for the rendering.
+    The caller renews the link (`renewed_until`) in the same transaction, as
+    send_review_link does. `context` holds plain JSON values only."""
+    return {"idempotency_key": idempotency_key, "to_addr": to_addr, "to_name": to_name,
+            "reply_to": reply_to, "subject": "", "body_text": "", "body_html": "",
+            "deliverable_id": deliverable_id, "deferred_template": template,
+            "deferred_context": json.dumps(
+                {"link": {"approver_id": approver_id, "generation": generation}, **context},
+                sort_keys=True, separators=(",", ":"))}
+
+
+def deferred_link_context(approver_id: int, generation: int) -> dict[str, Any]:
+    """What send_review_link gives the template, for a row queued by link_email_row: the
+    link is signed now, with the generation it was queued with."""
+    approver = db.session.get(Approver, approver_id)
+    if approver is None:
+        raise LookupError(f"approver {approver_id} is gone")
+    return _link_email_context(approver, review_link(approver, generation))

@@ -6,13 +6,14 @@ unique (approver, number) key makes each reminder happen once, however many swee
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, exists, or_, select, tuple_
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Row, Select, and_, exists, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from portal import audit
 from portal.database import lock_free_rows
@@ -21,9 +22,10 @@ from portal.extensions import db
 from portal.models import (
     Approver,
     ApproverStatus,
+    Client,
     Contact,
     Deliverable,
-    Project,
+    OutboxMessage,
     Reminder,
     RequestStatus,
     ReviewRequest,
@@ -31,50 +33,111 @@ from portal.models import (
     Version,
     utcnow,
 )
+from portal.models.people import zone_named
+from portal.notifications.outbox import send_after_commit
 from portal.permissions import require_staff
 from portal.workflow.closing import expire_request
-from portal.workflow.links import send_review_link
+from portal.workflow.links import link_email_row, renewed_until
 from portal.workflow.workdays import business_days_after
 
-BATCH = 200
+BATCH = 1000  # approvers per sweep transaction
 
 
-def _next_reminder(approver: Approver, now: datetime, business_days: int) -> datetime:
-    return business_days_after(now, business_days, approver.contact.client.zone,
+def _next_reminder(now: datetime, business_days: int, zone_name: str | None) -> datetime:
+    return business_days_after(now, business_days, zone_named(zone_name),
                                current_app.config["REMINDER_HOUR"])
 
 
 def schedule_first(approver: Approver, now: datetime) -> None:
     """Called when it becomes this approver's turn (or again after a resend)."""
-    approver.next_reminder_at = _next_reminder(approver, now,
-                                               approver.request.reminder_first_after_days)
+    approver.next_reminder_at = _next_reminder(
+        now, approver.request.reminder_first_after_days, approver.contact.client.timezone)
+
+
+def _facts() -> Select:
+    """What deciding and writing a reminder reads, one row per approver (no objects)."""
+    return (
+        select(Approver.id, Approver.status, Approver.link_revoked_at, Approver.reminders_sent,
+               Approver.next_reminder_at, Approver.link_generation, Approver.request_id,
+               ReviewRequest.status.label("request_status"), ReviewRequest.reminder_max,
+               ReviewRequest.reminder_every_days, ReviewRequest.link_ttl_days,
+               Contact.name.label("contact_name"), Contact.email.label("contact_email"),
+               Client.timezone, Deliverable.id.label("deliverable_id"),
+               User.email.label("owner_email"))
+        .join(ReviewRequest, ReviewRequest.id == Approver.request_id)
+        .join(Version, Version.id == ReviewRequest.version_id)
+        .join(Deliverable, Deliverable.id == Version.deliverable_id)
+        .join(User, User.id == Deliverable.owner_id)
+        .join(Contact, Contact.id == Approver.contact_id)
+        .join(Client, Client.id == Contact.client_id))
+
+
+def _insert_new(model: Any, rows: list[dict[str, Any]], key: list[str], returning: Any) -> set:
+    """Insert the rows whose unique `key` is not taken yet, in one statement; what
+    `returning` says of those inserted (another sweep's rows are left as they are)."""
+    if not rows:
+        return set()
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(model).on_conflict_do_nothing(index_elements=key)
+    return set(db.session.scalars(statement.returning(returning), rows))
+
+
+def _remind_rows(facts: Sequence[Row], now: datetime, manual: bool) -> int:
+    """Decide and write reminder n+1 for each of these approvers (their rows locked by the
+    caller), in one statement per table. The one path of remind() and the sweep."""
+    stopped: list[int] = []
+    overdue: set[int] = set()
+    due: list[Row] = []
+    for row in facts:
+        if row.request_status != RequestStatus.OPEN or row.status != ApproverStatus.INVITED \
+                or row.link_revoked_at is not None:
+            stopped.append(row.id)
+        elif row.reminders_sent >= row.reminder_max and not manual:
+            overdue.add(row.request_id)  # escalates instead, once per request
+            stopped.append(row.id)
+        else:
+            due.append(row)
+    if stopped:
+        db.session.execute(update(Approver), [{"id": i, "next_reminder_at": None}
+                                              for i in stopped])
+    for request_id in sorted(overdue):
+        escalate(db.session.get(ReviewRequest, request_id), now)
+    # The (approver, number) key: a reminder another sweep already sent is skipped whole.
+    fresh = _insert_new(Reminder, [
+        {"approver_id": row.id, "number": row.reminders_sent + 1, "manual": manual,
+         "sent_at": now} for row in due], ["approver_id", "number"], Reminder.approver_id)
+    sent = [row for row in due if row.id in fresh]
+    if not sent:
+        return 0
+    db.session.execute(update(Approver), [
+        {"id": row.id, "reminders_sent": row.reminders_sent + 1,
+         "next_reminder_at": _next_reminder(now, row.reminder_every_days, row.timezone),
+         "link_expires_at": renewed_until(now, row.link_ttl_days)} for row in sent])
+    emails = _insert_new(OutboxMessage, [
+        link_email_row(approver_id=row.id, generation=row.link_generation,
+                       to_addr=row.contact_email or "", to_name=row.contact_name,
+                       reply_to=row.owner_email, deliverable_id=row.deliverable_id,
+                       template="reminder", number=row.reminders_sent + 1,
+                       idempotency_key=f"reminder:{row.id}:{row.reminders_sent + 1}")
+        for row in sent], ["idempotency_key"], OutboxMessage.id)
+    for message_id in sorted(emails):
+        send_after_commit(message_id)
+    # Last, so the chain's lock is held only until the caller commits.
+    audit.record_many(None, "reminder.sent", Approver, [
+        audit.Entry(row.id, row.deliverable_id,
+                    {"number": row.reminders_sent + 1, "manual": manual,
+                     "to": row.contact_email}) for row in sent])
+    return len(sent)
 
 
 def remind(approver: Approver, now: datetime, *, manual: bool = False) -> bool:
     """Send reminder number n+1 to this approver, once. False if nothing was sent."""
-    request = approver.request
-    if request.status != RequestStatus.OPEN or approver.status != ApproverStatus.INVITED \
-            or approver.link_revoked_at is not None:
-        approver.next_reminder_at = None
-        return False
-    if approver.reminders_sent >= request.reminder_max and not manual:
-        escalate(request, now)
-        approver.next_reminder_at = None
-        return False
-    number = approver.reminders_sent + 1
-    try:
-        with db.session.begin_nested():
-            db.session.add(Reminder(approver_id=approver.id, number=number, manual=manual,
-                                    sent_at=now))
-    except IntegrityError:  # another sweep sent this one
-        return False
-    approver.reminders_sent = number
-    approver.next_reminder_at = _next_reminder(approver, now, request.reminder_every_days)
-    send_review_link(approver, now, template="reminder",
-                     idempotency_key=f"reminder:{approver.id}:{number}", number=number)
-    audit.record(None, "reminder.sent", approver, deliverable=request.version.deliverable,
-                 number=number, manual=manual, to=approver.contact.email)
-    return True
+    db.session.flush()
+    facts = db.session.execute(_facts().where(Approver.id == approver.id)
+                               .with_for_update(of=Approver)).all()
+    sent = _remind_rows(facts, now, manual)
+    db.session.expire(approver)  # its row was written in bulk, past the session
+    return sent == 1
 
 
 def send_reminder_now(actor: User, approver: Approver, now: datetime | None = None) -> None:
@@ -106,22 +169,14 @@ class SweepReport:
     expired: int = 0
 
 
-# What remind() reads, loaded per batch instead of per reminder.
-_APPROVER_CONTEXT = (
-    selectinload(Approver.contact).selectinload(Contact.client),
-    selectinload(Approver.request).selectinload(ReviewRequest.version)
-    .selectinload(Version.deliverable).selectinload(Deliverable.owner),
-    selectinload(Approver.request).selectinload(ReviewRequest.version)
-    .selectinload(Version.deliverable).selectinload(Deliverable.project)
-    .selectinload(Project.client),
-)
-
-
 def due_query(now: datetime, cursor: tuple[datetime, int] | None = None) -> Select:
-    """One batch of approvers whose reminder is due, by keyset over ix_approvers_due."""
-    query = (select(Approver.id, Approver.next_reminder_at)
+    """One batch of approvers whose reminder is due, with what reminding them reads, by
+    keyset over ix_approvers_due; their rows locked, skipping any another sweep holds
+    (PostgreSQL re-checks a row it waited for, so one just reminded drops out)."""
+    query = (_facts()
              .where(Approver.status == ApproverStatus.INVITED, Approver.next_reminder_at <= now)
-             .order_by(Approver.next_reminder_at, Approver.id).limit(BATCH))
+             .order_by(Approver.next_reminder_at, Approver.id).limit(BATCH)
+             .with_for_update(of=Approver, skip_locked=True))
     if cursor is not None:
         query = query.where(tuple_(Approver.next_reminder_at, Approver.id) > cursor)
     return query
@@ -130,8 +185,9 @@ def due_query(now: datetime, cursor: tuple[datetime, int] | None = None) -> Sele
 def sweep(now: datetime) -> SweepReport:
     """Everything that is due at `now`, expiries first (a dead link gets no reminder).
 
-    The sweep owns its transactions: it commits every batch, so a crash loses little and
-    locks are held briefly. Call it with no transaction of your own open.
+    The sweep owns its transactions: each batch of reminders is one (all its rows or
+    none), so a crash leaves nothing half-done and locks are held briefly. Call it with
+    no transaction of your own open.
     """
     report = SweepReport()
     report.expired = _expire_stale(now)
@@ -142,9 +198,7 @@ def sweep(now: datetime) -> SweepReport:
         if not due:
             break
         cursor = (due[-1].next_reminder_at, due[-1].id)
-        for approver in lock_free_rows(Approver, [row.id for row in due], *_APPROVER_CONTEXT):
-            if approver.next_reminder_at is not None and approver.next_reminder_at <= now:
-                report.reminders += remind(approver, now)
+        report.reminders += _remind_rows(due, now, manual=False)
         db.session.commit()
     db.session.commit()  # ends the last (empty) read
     return report
