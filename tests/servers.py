@@ -109,3 +109,76 @@ class StallingReceiver:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class CountingSmtpSink:
+    """The suite's SMTP sink (tests/conftest.SmtpSink: `messages`, `to`, `wait_for`,
+    `delay`, `refuse_next`, `refuse_always`) that also counts its connections (`sessions`:
+    one per EHLO), refuses the recipients in `refuse_rcpt` at RCPT (550), and hangs up
+    without answering the `drop_at`-th DATA it is sent (that message is not accepted)."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+        self.sessions = 0
+        self.refuse_next = 0
+        self.refuse_always = False
+        self.refuse_rcpt: set[str] = set()
+        self.drop_at = 0  # 0: never
+        self.delay = 0.0
+        self.lock = threading.Lock()
+        self._data_seen = 0
+        sink = self
+
+        class Handler:
+            async def handle_EHLO(self, server: Any, session: Any, envelope: Any,
+                                  hostname: str, responses: list[str]) -> list[str]:
+                session.host_name = hostname
+                with sink.lock:
+                    sink.sessions += 1
+                return responses
+
+            async def handle_RCPT(self, server: Any, session: Any, envelope: Any,
+                                  address: str, rcpt_options: list[str]) -> str:
+                if address in sink.refuse_rcpt:
+                    return "550 5.1.1 No such mailbox here"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                from email import message_from_bytes, policy
+
+                if sink.delay:
+                    await asyncio.sleep(sink.delay)
+                with sink.lock:
+                    sink._data_seen += 1
+                    if sink.drop_at and sink._data_seen == sink.drop_at:
+                        server.transport.close()  # gone before answering: not accepted
+                        return "421 4.3.0 Gone"
+                    if sink.refuse_always or sink.refuse_next > 0:
+                        sink.refuse_next = max(sink.refuse_next - 1, 0)
+                        return "451 4.3.0 Try again later"
+                    parsed = message_from_bytes(envelope.content, policy=policy.default)
+                    sink.messages.append((list(envelope.rcpt_tos), parsed))
+                return "250 OK"
+
+        self.port = _free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def to(self, address: str) -> list[Any]:
+        with self.lock:
+            return [m for rcpts, m in self.messages if address in rcpts]
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} emails, got {len(self.messages)}")
+
+    def stop(self) -> None:
+        self.controller.stop()
