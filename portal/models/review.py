@@ -32,8 +32,17 @@ if TYPE_CHECKING:
 
 
 class Policy(Choice):
-    PARALLEL = "parallel"
-    SEQUENTIAL = "sequential"
+    """Who is asked and how many approvals it takes (the rule: workflow/policies.py)."""
+
+    PARALLEL = "parallel"  # everyone at once; all must approve
+    SEQUENTIAL = "sequential"  # one after another; all must approve
+    ANY_ONE = "any_one"  # everyone at once; the first approval decides
+    AT_LEAST = "at_least"  # everyone at once; K approvals decide (required_approvals)
+
+    @property
+    def label(self) -> str:
+        # Short names; the full words with K and N are workflow.policies.describe().
+        return {"any_one": "any-one", "at_least": "K-of-N"}.get(self.value, self.value)
 
 
 class RequestStatus(Choice):
@@ -114,6 +123,11 @@ class ReviewRequest(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     policy: Mapped[Policy] = mapped_column(choice_column(Policy, "policy"))
+    # K for "at least K of N" (1 for "any one of"); None: every approver (N).
+    required_approvals: Mapped[int | None]
+    # One request for changes ends the request at once, even while K approvals are still
+    # possible ("any one of" offers the choice; with K = N it makes no difference).
+    changes_end_request: Mapped[bool] = mapped_column(default=False, server_default=false())
     due_date: Mapped[date] = mapped_column(Date)
     status: Mapped[RequestStatus] = mapped_column(
         choice_column(RequestStatus, "request_status"), default=RequestStatus.OPEN, index=True

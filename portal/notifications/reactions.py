@@ -13,6 +13,7 @@ from portal.audit import on
 from portal.certificates import verify_url
 from portal.models import (
     Approver,
+    ApproverStatus,
     AuditEvent,
     Certificate,
     Contact,
@@ -26,6 +27,8 @@ from portal.notifications import webhooks
 from portal.notifications.attachments import certificate_key
 from portal.notifications.compose import compose
 from portal.urls import external_url
+from portal.workflow.policies import describe
+from portal.workflow.turns import closed_by
 
 DECISIONS = ("decision.approved", "decision.approved_with_conditions", "decision.rejected")
 
@@ -109,6 +112,24 @@ def _receipt(decision: Decision) -> None:
 def _request_webhook(_actor: Any, request: ReviewRequest, event: AuditEvent) -> None:
     kind = "request.approved" if event.verb.startswith("request.approved") else event.verb
     webhooks.emit(kind, request_data(request))
+
+
+@on("request.approved", "request.approved_with_conditions", "request.changes_requested")
+def _not_needed(_actor: Any, request: ReviewRequest, _event: AuditEvent) -> None:
+    """Those who were asked and had not decided when the request closed (the first approval
+    under "any one of", the K-th under "K of N", a request for changes) hear that their
+    decision is no longer needed, and why."""
+    version = request.version
+    deliverable = version.deliverable
+    for approver in request.approvers:
+        if (approver.status != ApproverStatus.WITHDRAWN or approver.invited_at is None
+                or not approver.contact.email):
+            continue
+        compose(to_addr=approver.contact.email, to_name=approver.contact.name,
+                template="decision_not_needed", idempotency_key=f"not-needed:{approver.id}",
+                deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
+                deliverable=deliverable, version=version, closed_by=closed_by(request),
+                policy=describe(request))
 
 
 @on("request.viewed")

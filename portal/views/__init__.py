@@ -15,6 +15,7 @@ from portal.reports.devices import describe_device
 from portal.views.client_errors import client_error_page, client_words, is_client_url
 from portal.views.htmx import is_htmx
 from portal.workflow import whose_turn
+from portal.workflow.policies import describe as policy_words
 
 # Strict: no inline script or style anywhere; htmx is configured through its meta tag.
 CSP = (
@@ -113,6 +114,7 @@ def register_views(app: Flask) -> None:
     local_time.install(app)  # when() and |local_when in the zone of the page's reader
     agency.install(app)
     app.jinja_env.globals["whose_turn"] = whose_turn
+    app.jinja_env.globals["policy_words"] = policy_words  # "Any one of 3 approvers; …"
     app.jinja_env.filters["describe_event"] = describe
     app.jinja_env.filters["device"] = describe_device  # "Safari 17 on iPhone"
 

@@ -158,6 +158,20 @@ def _reminder_policy(form: Any) -> workflow.ReminderPolicy | None:
         raise InvalidInput("Reminder settings must be whole numbers.") from exc
 
 
+def _approval_policy(form: Any) -> tuple[Policy, int | None]:
+    """The chosen policy, and K for "at least" (the number field counts only then)."""
+    raw = form.get("policy", "parallel")
+    if raw not in {p.value for p in Policy}:
+        raise InvalidInput("Choose how the approvers decide.")
+    policy = Policy(raw)
+    if policy != Policy.AT_LEAST:
+        return policy, None
+    needed = (form.get("required_approvals") or "").strip()
+    if not needed.isdigit():
+        raise InvalidInput("Say how many approvals are needed, as a whole number.")
+    return policy, int(needed)
+
+
 @bp.post("/deliverables/<int:deliverable_id>/deliver")
 @staff_only
 def deliver(deliverable_id: int):
@@ -170,13 +184,13 @@ def deliver(deliverable_id: int):
             order = request.form.get(f"order_{contact.id}", type=int) or 0
             chosen.append((order, contact.name, contact))
         contacts = [c for _, _, c in sorted(chosen, key=lambda t: (t[0], t[1]))]
-        policy_raw = request.form.get("policy", "parallel")
-        if policy_raw not in {p.value for p in Policy}:
-            raise InvalidInput("Choose parallel or sequential approval.")
+        policy, required = _approval_policy(request.form)
         due = parse_date(request.form.get("due_date"), "The due date")
-        workflow.deliver(acting_user(), deliverable, contacts, Policy(policy_raw), due,
+        workflow.deliver(acting_user(), deliverable, contacts, policy, due,
                          reminder_policy=_reminder_policy(request.form),
-                         require_code=request.form.get("require_code") == "1")
+                         require_code=request.form.get("require_code") == "1",
+                         required_approvals=required,
+                         changes_end_request=request.form.get("changes_end_request") == "1")
     return act_on_deliverable(deliverable_id, action,
                               "Delivered. The approvers have been emailed.")
 

@@ -21,6 +21,7 @@ from portal.models import (
     utcnow,
 )
 from portal.permissions import require_staff
+from portal.workflow.policies import describe
 
 DECIDED = frozenset({ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS,
                      ApproverStatus.REJECTED})
@@ -36,8 +37,10 @@ NEXT_STATE = {
 
 def close_request(request: ReviewRequest, status: RequestStatus, now: datetime,
                   actor: User | None = None) -> None:
-    """End an open request. Undecided approvers are withdrawn: their links still show the
-    outcome but decide nothing; a cancellation also revokes the links outright."""
+    """End an open request. Undecided approvers are withdrawn (an early close under "any
+    one of" or "K of N" included) and their reminders stop: their links still show the
+    outcome but decide nothing, and notifications/reactions.py tells those who were asked
+    that their decision is no longer needed; a cancellation also revokes the links."""
     if request.status != RequestStatus.OPEN:
         raise IllegalTransition(f"This request is already {request.status.label}.")
     request.status = status
@@ -55,8 +58,9 @@ def close_request(request: ReviewRequest, status: RequestStatus, now: datetime,
     if status in APPROVED_STATUSES:
         version.locked_at = now
         issue_after_commit(request.id)
+    # The policy in words, so the trail says what "approved" meant ("Any one of 3 …").
     audit.record(actor, f"request.{status.value}", request, deliverable=deliverable,
-                 version=version.number, sha256=version.sha256)
+                 version=version.number, sha256=version.sha256, policy=describe(request))
 
 
 def cancel_request(actor: User, request: ReviewRequest, now: datetime | None = None) -> None:

@@ -26,6 +26,8 @@ from portal.workflow.closing import DECIDED, close_request
 from portal.workflow.conditions import add_conditions, checked_items
 from portal.workflow.invitations import invite
 from portal.workflow.on_screen import check_on_screen
+from portal.workflow.policies import settled
+from portal.workflow.turns import CLOSED_BY_DECISIONS, closed_by
 
 MAX_TEXT = 5000
 
@@ -73,8 +75,7 @@ def record_decision(
     if approver.status in DECIDED:
         raise AlreadyDecided("Your decision is already recorded and cannot be changed.")
     if request.status != RequestStatus.OPEN or approver.status == ApproverStatus.WITHDRAWN:
-        raise IllegalTransition(f"This request is {request.status.label}; it takes no more "
-                                "decisions.")
+        raise IllegalTransition(closed_message(request))
     if approver.status == ApproverStatus.QUEUED:
         raise IllegalTransition("It is not your turn yet: an earlier approver decides first.")
     text, items = _checked(outcome, text, conditions)
@@ -102,21 +103,25 @@ def record_decision(
                  deliverable=version.deliverable, version=version.number,
                  sha256=version.sha256, text=text, ip=decision.ip, identity=identity.value,
                  **({"conditions": items} if items else {}))
-    if outcome == Outcome.REJECTED:
-        close_request(request, RequestStatus.CHANGES_REQUESTED, now)
-    else:
-        _advance(request, now)
+    _advance(request, now)
     return decision
 
 
 def _advance(request: ReviewRequest, now: datetime) -> None:
-    """After an approval: invite the next in line, or close the request if all approved."""
-    undecided = [a for a in request.approvers if a.status not in DECIDED]
-    if undecided:
-        if request.policy == Policy.SEQUENTIAL and not request.waiting_on:
-            invite(undecided[0], now)
+    """After a decision: close the request if its policy's rule says so (policies.settle),
+    else invite the next in line (sequential)."""
+    ending = settled(request)
+    if ending is not None:
+        close_request(request, ending, now)
         return
-    conditional = any(a.status == ApproverStatus.APPROVED_WITH_CONDITIONS
-                      for a in request.approvers)
-    close_request(request, RequestStatus.APPROVED_WITH_CONDITIONS if conditional
-                  else RequestStatus.APPROVED, now)
+    undecided = [a for a in request.approvers if a.status not in DECIDED]
+    if undecided and request.policy == Policy.SEQUENTIAL and not request.waiting_on:
+        invite(undecided[0], now)
+
+
+def closed_message(request: ReviewRequest) -> str:
+    """Why a decision on a closed request is refused (nothing is recorded)."""
+    if request.status in CLOSED_BY_DECISIONS:
+        return (f"This request is closed ({closed_by(request)}), so your decision is no "
+                "longer needed. Nothing was recorded.")
+    return f"This request is {request.status.label}; it takes no more decisions."

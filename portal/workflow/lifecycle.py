@@ -31,6 +31,7 @@ from portal.models import (
 )
 from portal.permissions import require_staff
 from portal.validation import single_line
+from portal.workflow import policies
 from portal.workflow.invitations import invite
 
 S = DeliverableState
@@ -182,9 +183,12 @@ def deliver(
     actor: User, deliverable: Deliverable, contacts: Sequence[Contact], policy: Policy,
     due_date: date | None, today: date | None = None,
     reminder_policy: ReminderPolicy | None = None, require_code: bool | None = None,
+    required_approvals: int | None = None, changes_end_request: bool = False,
 ) -> ReviewRequest:
     """Send the reviewed current version to the chosen contacts for their decision.
-    `require_code` None takes the client's default for the emailed-code step-up."""
+    `require_code` None takes the client's default for the emailed-code step-up.
+    `required_approvals` is K for Policy.AT_LEAST; `changes_end_request` is the "any one
+    of" choice: a request for changes ends the request, or waits for the others."""
     require_staff(actor)
     if deliverable.state not in {S.DRAFT, S.IN_REVIEW, S.READY}:
         raise IllegalTransition(
@@ -199,6 +203,7 @@ def deliver(
     missing = missing_for_delivery(deliverable, contacts, due_date, today or today_utc())
     if missing:
         raise Incomplete(missing)
+    chosen = policies.checked(policy, len(contacts), required_approvals, changes_end_request)
     assert due_date is not None
     version = deliverable.current_version
     config = current_app.config
@@ -207,7 +212,8 @@ def deliver(
         config["REMINDER_MAX"])
     reminder_policy.check()
     request = ReviewRequest(
-        version=version, policy=policy, due_date=due_date, sent_by=actor,
+        version=version, policy=chosen.policy, required_approvals=chosen.required_approvals,
+        changes_end_request=chosen.changes_end_request, due_date=due_date, sent_by=actor,
         reminder_first_after_days=reminder_policy.first_after_days,
         reminder_every_days=reminder_policy.every_days,
         reminder_max=reminder_policy.max_reminders,
@@ -218,10 +224,13 @@ def deliver(
         db.session.add(Approver(request=request, contact=contact, position=position))
     _move(deliverable, {S.READY}, S.DELIVERED, "deliver")
     now = utcnow()
-    first_turn = request.approvers if policy == Policy.PARALLEL else request.approvers[:1]
-    for approver in first_turn:
+    in_turn = chosen.policy == Policy.SEQUENTIAL
+    for approver in request.approvers[:1] if in_turn else request.approvers:
         invite(approver, now)
     audit.record(actor, "request.delivered", request, deliverable=deliverable,
-                 version=version.number, policy=policy.value, due_date=due_date.isoformat(),
+                 version=version.number, policy=chosen.policy.value,
+                 required_approvals=chosen.required_approvals,
+                 changes_end_request=chosen.changes_end_request,
+                 policy_words=policies.describe(request), due_date=due_date.isoformat(),
                  approvers=[c.email for c in contacts], require_code=request.require_code)
     return request
