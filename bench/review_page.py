@@ -1,10 +1,12 @@
 """The client's review page and htmx comment post under load, against a bare Flask+Jinja app.
 
-    .venv/bin/python bench/review_page.py [--seconds 15] [--db sqlite|postgres] [--profile 300]
+    .venv/bin/python bench/review_page.py [--seconds 15] [--db sqlite|postgres|both]
+                                          [--profile 300]
 
 Builds a throwaway database by the migrations (SQLite, or `signoff_bench_review` recreated on
-the local PostgreSQL) with open requests of 5 versions, 3 approvers, 30 comments; counts SQL per
-request in-process at 3/30/300 comments; drives `gunicorn -w 2` serving `wsgi:app` and a bare
+the local PostgreSQL; `both` runs one after the other in the same run) with open requests of 5
+versions, 3 approvers, 30 comments; counts SQL per request in-process at 3/30/300 comments and
+with many pins, pages and versions; drives `gunicorn -w 2` serving `wsgi:app` and a bare
 Flask+Jinja app with 32 connections; profiles the slower app endpoint with pyinstrument.
 """
 from __future__ import annotations
@@ -22,11 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,12 +40,24 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from pyinstrument import Profiler
-from sqlalchemy import event
+from sqlalchemy import delete, event, func, select, update
 
 from portal import create_app, workflow
 from portal.demo.samples import sample_pdf
 from portal.extensions import db
-from portal.models import Approver, Client, Contact, Project, Role, User, today_utc
+from portal.models import (
+    Approver,
+    Client,
+    Comment,
+    Contact,
+    PageRender,
+    Project,
+    RenderStatus,
+    Role,
+    User,
+    VersionRender,
+    today_utc,
+)
 from portal.models.review import Outcome, Policy
 from portal.workflow import links
 from portal.workflow.comments import post_comment
@@ -71,8 +88,9 @@ BARE_PAGE = ("<!doctype html><html><head><title>{{ title }}</title></head><body>
              "{% endfor %}</body></html>")
 
 
-def build_request(tag: str, comments: int) -> int:
-    """One open request made by the workflow: 5 versions, 3 approvers. Its first approver."""
+def build_request(tag: str, comments: int, versions: int = 5) -> int:
+    """One open request made by the workflow: `versions` versions, 3 approvers. Its first
+    approver."""
     staff, reviewer = (User(email=f"{n}-{tag}@agency.example", name=n.title(), role=Role.STAFF,
                             password_hash="x") for n in ("sam", "rae"))
     client = Client(name=f"Client {tag} GmbH")
@@ -83,15 +101,16 @@ def build_request(tag: str, comments: int) -> int:
     db.session.flush()
     due = today_utc() + timedelta(days=14)
     d = workflow.create_deliverable(staff, project, "Homepage", "The new homepage.", due)
-    for n in range(1, 6):
+    for n in range(1, versions + 1):
         workflow.upload_version(staff, d, io.BytesIO(sample_pdf(f"v{n}")), f"home-v{n}.pdf",
                                 f"Change {n}: new hero image and footer")
         workflow.submit_for_review(staff, d, reviewer)
         workflow.review_internally(reviewer, d, approve=True)
         request = workflow.deliver(staff, d, contacts, Policy.PARALLEL, due)
-        if n < 5:
+        if n < versions:
             workflow.record_decision(request.approvers[1], Outcome.APPROVED_WITH_CONDITIONS,
-                                     "Fix the footer",
+                                     "Fix the footer", conditions=["Fix the footer",
+                                                                   "Darker blue"],
                                      seen_sha256=request.version.sha256)
             workflow.record_decision(request.approvers[0], Outcome.REJECTED, "Wrong colours",
                                      seen_sha256=request.version.sha256)
@@ -110,25 +129,70 @@ def add_comments(approver_id: int, count: int) -> None:
     db.session.info.clear()  # nothing is handed to a queue
 
 
+def wait_for_renders(timeout: float = 120) -> None:
+    """The in-process worker renders each upload's pages; measure only once all are done."""
+    deadline = time.monotonic() + timeout
+    while db.session.scalar(select(func.count()).select_from(VersionRender).where(
+            VersionRender.status == RenderStatus.PENDING)):
+        db.session.rollback()
+        if time.monotonic() > deadline:
+            sys.exit("renders still pending")
+        time.sleep(0.2)
+    db.session.rollback()
+
+
+def set_pages(approver_id: int, pages: int) -> None:
+    """The version under review shown as `pages` rendered pages (rows only: the bench never
+    fetches the images)."""
+    version_id = db.session.get_one(Approver, approver_id).request.version_id
+    db.session.execute(delete(PageRender).where(PageRender.version_id == version_id))
+    db.session.execute(update(VersionRender).where(VersionRender.version_id == version_id)
+                       .values(status=RenderStatus.READY, page_count=pages))
+    db.session.add_all(PageRender(version_id=version_id, number=n, width=1131, height=1600,
+                                  thumb_width=170, thumb_height=240, display_key=f"{n:064x}",
+                                  thumb_key=f"{n + 10**6:064x}", media_type="image/jpeg",
+                                  text="") for n in range(1, pages + 1))
+    db.session.commit()
+
+
+def pin_comments(approver_id: int, pins: int, pages: int) -> None:
+    """Pin the first `pins` comments of the thread on the version under review (spots and
+    boxes spread over the pages)."""
+    request = db.session.get_one(Approver, approver_id).request
+    ids = db.session.scalars(select(Comment.id).where(Comment.request_id == request.id)
+                             .order_by(Comment.id).limit(pins)).all()
+    for i, ident in enumerate(ids):
+        box = (0.1, 0.05) if i % 2 else (None, None)
+        db.session.execute(update(Comment).where(Comment.id == ident).values(
+            page=i % pages + 1, x=(i % 9) / 10, y=(i % 7) / 10, w=box[0], h=box[1]))
+    db.session.commit()
+
+
 def serve(target: str, chdir: Path, env: dict[str, str], log: Path,
-          servers: list[subprocess.Popen[bytes]]) -> int:
-    """`gunicorn -w 2` (sync workers) on a free loopback port, once it accepts connections."""
+          servers: list[subprocess.Popen[bytes]], probe: str) -> int:
+    """`gunicorn -w 2` (sync workers) on a free loopback port, once both workers answer
+    `probe` (a loaded machine takes many seconds to boot them: the load must not start
+    before they do)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     proc = subprocess.Popen([str(REPO / ".venv/bin/gunicorn"), "-w", "2", "-b",
-                             f"127.0.0.1:{port}", "--timeout", "30", "--graceful-timeout", "5",
+                             f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5",
                              "--no-control-socket", "--chdir", str(chdir), target],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     servers.append(proc)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
+    deadline, answered = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and proc.poll() is None and answered < 6:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return port
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=60):
+                answered += 1
+        except urllib.error.HTTPError:
+            answered += 1
         except OSError:
-            time.sleep(0.1)
-    sys.exit(f"gunicorn {target} did not start; see {log}")
+            time.sleep(0.2)
+    if answered < 6:
+        sys.exit(f"gunicorn {target} did not start; see {log}")
+    return port
 
 
 def request_bytes(method: str, path: str, headers: dict[str, str], body: str = "") -> bytes:
@@ -187,16 +251,35 @@ def in_process(client: FlaskClient, method: str, url: str, **kw: Any) -> Any:
     return contextvars.Context().run(client.open, url, method=method, **kw)
 
 
-def signed_in(app: Flask, approver_id: int) -> tuple[FlaskClient, dict[str, str]]:
-    """A test client that opened the approver's magic link; the htmx headers for posts."""
+@dataclass
+class Visitor:
+    client: FlaskClient
+    url: str  # /review/<public id>
+    hx: dict[str, str]  # the headers of an htmx post: HX-Request and the CSRF token
+    sha256: str  # of the version on screen, as the page's forms send it
+
+    def get(self) -> Any:
+        return in_process(self.client, "GET", self.url)
+
+    def post(self, body: str) -> Any:
+        return in_process(self.client, "POST", self.url + "/comments", headers=self.hx,
+                          data={"body": body, "sha256": self.sha256})
+
+
+def signed_in(app: Flask, approver_id: int) -> Visitor:
+    """A test client that opened the approver's magic link, as the review page sees it."""
     client = app.test_client()
     with app.app_context():
         token = links.issue_token(db.session.get_one(Approver, approver_id))
-    assert in_process(client, "GET", f"/r/{token}").status_code == 303
-    page = in_process(client, "GET", "/review").get_data(as_text=True)
+    opened = in_process(client, "GET", f"/r/{token}")
+    assert opened.status_code == 303, opened.status_code
+    url = urlsplit(opened.headers["Location"]).path
+    page = in_process(client, "GET", url).get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert csrf, "no CSRF token on the review page"
-    return client, {"HX-Request": "true", "X-CSRFToken": csrf.group(1)}
+    sha256 = re.search(r'name="sha256" value="([0-9a-f]{64})"', page)
+    assert csrf and sha256, "no CSRF token or version fingerprint on the review page"
+    return Visitor(client, url, {"HX-Request": "true", "X-CSRFToken": csrf.group(1)},
+                   sha256.group(1))
 
 
 def table(header: list[str], rows: list[list[str]]) -> None:
@@ -209,67 +292,90 @@ def table(header: list[str], rows: list[list[str]]) -> None:
                                  for j, w in enumerate(widths)) + "|")
 
 
-def count_statements(app: Flask, approver_id: int) -> None:
-    """Statements, in-process time and sizes per request as the thread grows: 3, 30, 300."""
-    client, hx = signed_in(app, approver_id)
+def count_statements(app: Flask, approver_id: int, versions_id: int) -> None:
+    """Statements, in-process time and sizes per request as the thread grows (3, 30, 300
+    comments), then with 100 pins, 100 pages, and on a request with 20 versions."""
+    visitor = signed_in(app, approver_id)
     statements: list[int] = []
 
     def count(*_: object) -> None:
         statements.append(1)
-    rows, have = [], 3
-    with app.app_context():
-        event.listen(engine := db.engine, "before_cursor_execute", count)
-    for target in (3, 30, 300):
-        with app.app_context():
-            add_comments(approver_id, target - have)
+
+    def measure(label: str, who: Visitor, comments: int, pins: int, pages: int,
+                versions: int) -> None:
         statements.clear()
-        page = in_process(client, "GET", "/review")
+        page = who.get()
         get_sql, times = len(statements), []
         for _ in range(20):
             t0 = time.perf_counter()
-            in_process(client, "GET", "/review")
+            who.get()
             times.append(time.perf_counter() - t0)
         statements.clear()
-        fragment = in_process(client, "POST", "/review/comments", headers=hx,
-                              data={"body": f"Counted comment at {target}"})
+        fragment = who.post(f"Counted comment at {label}")
         assert page.status_code == fragment.status_code == 200, fragment.data[:300]
-        assert page.data.count(b'<li class="comment ') == target
-        have = target + 1
-        rows.append([str(target), str(get_sql), str(len(statements)),
-                     f"{sorted(times)[10] * 1000:.1f}", str(len(page.data)),
-                     str(len(fragment.data)), f"{len(fragment.data) / len(page.data):.0%}"])
+        shown = page.data.count(b'<li class="comment ')
+        assert shown == comments, (shown, comments)
+        assert page.data.count(b'class="marker') == pins
+        rows.append([label, str(comments), str(pins), str(pages), str(versions), str(get_sql),
+                     str(len(statements)), f"{sorted(times)[10] * 1000:.1f}",
+                     str(len(page.data)), str(len(fragment.data)),
+                     f"{len(fragment.data) / len(page.data):.1%}"])
+
+    rows: list[list[str]] = []
+    with app.app_context():
+        event.listen(engine := db.engine, "before_cursor_execute", count)
+    have = 3
+    for target in (3, 30, 300):
+        with app.app_context():
+            add_comments(approver_id, target - have)
+        measure(f"{target} comments", visitor, target, 0, 1, 5)
+        have = target + 1  # the counted post added one
+    with app.app_context():
+        pin_comments(approver_id, 100, 1)
+    measure("100 pins", visitor, have, 100, 1, 5)
+    with app.app_context():
+        set_pages(approver_id, 100)
+        pin_comments(approver_id, 100, 100)
+    measure("100 pages", visitor, have + 1, 100, 100, 5)
+    measure("20 versions", signed_in(app, versions_id), 30, 0, 1, 20)
     event.remove(engine, "before_cursor_execute", count)
     print("\nin-process (Flask test client), one request each; the htmx post adds a comment")
-    table(["comments", "SQL per GET /review", "SQL per htmx post", "GET ms (median of 20)",
-           "page bytes", "fragment bytes", "fragment/page"], rows)
+    table(["case", "comments", "pins", "pages", "versions", "SQL per GET", "SQL per htmx post",
+           "GET ms (median of 20)", "page bytes", "fragment bytes", "fragment/page"], rows)
 
 
 def http_runs(env: dict[str, str], work: Path, app: Flask, approver_id: int, seconds: float,
               warmup: float) -> list[list[str]]:
     """The real app and the bare app under gunicorn, 32 connections for each endpoint. The
-    session cookie (same SECRET_KEY) comes from opening the magic link in-process."""
-    client, htmx = signed_in(app, approver_id)
-    session = client.get_cookie("session")
+    session cookie (same SECRET_KEY) comes from opening the magic link in-process. The posts
+    send no `after` (the newest comment on screen): each answer is the poster's own comment,
+    as it is for a person whose thread was up to date."""
+    visitor = signed_in(app, approver_id)
+    session = visitor.client.get_cookie("session")
     assert session is not None, "opening the magic link set no session cookie"
-    htmx["Cookie"] = cookie = f"session={session.value}"
-    (work / "bare" / "templates").mkdir(parents=True)
+    cookie = f"session={session.value}"
+    htmx = {**visitor.hx, "Cookie": cookie}
+    bare = work / "bare"
+    (bare / "templates").mkdir(parents=True, exist_ok=True)
     for name, text in (("bare.py", BARE_APP), ("templates/fragment.html", BARE_FRAGMENT),
                        ("templates/page.html", BARE_PAGE)):
-        (work / "bare" / name).write_text(text)
+        (bare / name).write_text(text)
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        real_port = serve("wsgi:app", REPO, env, work / "gunicorn-app.log", servers)
-        bare_port = serve("bare:app", work / "bare", env, work / "gunicorn-bare.log", servers)
+        real_port = serve("wsgi:app", REPO, env, work / "gunicorn-app.log", servers, "/login")
+        bare_port = serve("bare:app", bare, env, work / "gunicorn-bare.log", servers, "/page")
         sent = iter(range(10**9))
 
-        def post(path: str, headers: dict[str, str]) -> Callable[[], bytes]:
-            form = {"Content-Type": "application/x-www-form-urlencoded", **headers}
-            return lambda: request_bytes("POST", path, form, urlencode(
-                {"body": f"Load comment {next(sent)} at {time.time_ns()}"}))
+        def post(path: str, headers: dict[str, str], **form: str) -> Callable[[], bytes]:
+            kind = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+            return lambda: request_bytes("POST", path, kind, urlencode(
+                {"body": f"Load comment {next(sent)} at {time.time_ns()}", **form}))
         plans: list[tuple[str, int, Callable[[], bytes]]] = [
-            ("GET /review", real_port, lambda: request_bytes("GET", "/review", {"Cookie": cookie})),
+            ("GET /review/<id>", real_port,
+             lambda: request_bytes("GET", visitor.url, {"Cookie": cookie})),
             ("bare GET /page", bare_port, lambda: request_bytes("GET", "/page", {})),
-            ("htmx POST /review/comments", real_port, post("/review/comments", htmx)),
+            ("htmx POST /review/<id>/comments", real_port,
+             post(visitor.url + "/comments", htmx, sha256=visitor.sha256)),
             ("bare POST /fragment", bare_port, post("/fragment", {})),
         ]
         results = [[label, *load(port, make, seconds, warmup)] for label, port, make in plans]
@@ -280,21 +386,21 @@ def http_runs(env: dict[str, str], work: Path, app: Flask, approver_id: int, sec
                 proc.wait(timeout=15)
             proc.kill()  # a no-op once it has exited
     for i, row in enumerate(results):
-        row.append(f"{float(row[1]) / float(results[i | 1][1]):.2f}" if i % 2 == 0 else "1")
+        row.append(f"{float(row[1]) / max(float(results[i | 1][1]), 1):.2f}"
+                   if i % 2 == 0 else "1")
     return results
 
 
 def profile(app: Flask, approver_id: int, slow: str, requests: int) -> None:
     """pyinstrument over `requests` in-process requests, on a request of its own."""
-    client, hx = signed_in(app, approver_id)
+    visitor = signed_in(app, approver_id)
     profiler, t0 = Profiler(interval=0.0005), time.perf_counter()
     with profiler:
         for i in range(requests):
-            if slow == "GET /review":
-                in_process(client, "GET", "/review")
+            if slow.startswith("GET"):
+                visitor.get()
             else:
-                in_process(client, "POST", "/review/comments", headers=hx,
-                           data={"body": f"Profiled comment {i}"})
+                visitor.post(f"Profiled comment {i}")
     ms = (time.perf_counter() - t0) * 1000 / requests
     for title, flat, top in (("call tree", False, 45), ("own time by function", True, 20)):
         lines = profiler.output_text(unicode=False, color=False, flat=flat).splitlines()
@@ -304,19 +410,11 @@ def profile(app: Flask, approver_id: int, slow: str, requests: int) -> None:
         print("\n".join(lines[first:first + top]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--profile", type=int, default=300, help="requests to profile")
-    parser.add_argument("--timeout", type=int, default=900, help="give up after (s)")
-    args = parser.parse_args()
-    signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"gave up after {args.timeout} s"))
-    signal.alarm(args.timeout)  # SystemExit: the servers are still stopped
-    work = Path(tempfile.mkdtemp(prefix="signoff-bench-review-"))
+def run(kind: str, args: argparse.Namespace) -> list[list[str]]:
+    """Build, count, load and profile on one backend; the load table's rows."""
+    work = Path(tempfile.mkdtemp(prefix=f"signoff-bench-review-{kind}-"))
     url = f"sqlite:///{work / 'bench.sqlite3'}"
-    if args.db == "postgres":
+    if kind == "postgres":
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres "
                              "connect_timeout=5", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
@@ -331,23 +429,53 @@ def main() -> None:
                       "CLIENT_RATE_LIMIT": env["CLIENT_RATE_LIMIT"]})
     with app.app_context():
         upgrade()
-        load_id, count_id, profile_id = (build_request(tag, n) for tag, n in
-                                         (("load", 30), ("count", 3), ("profile", 30)))
-    print(f"\nbuilt {args.db}: 3 open requests, each 5 versions and 3 approvers (30, 3 and 30 "
-          f"comments), in {work}")
-    count_statements(app, count_id)
+        load_id, count_id, profile_id, versions_id = (
+            build_request(tag, n, versions) for tag, n, versions in
+            (("load", 30, 5), ("count", 3, 5), ("profile", 30, 5), ("versions", 30, 20)))
+        wait_for_renders()
+        for ident in (load_id, count_id, profile_id, versions_id):
+            set_pages(ident, 1)  # whatever the renderer made of the sample, one page each
+    print(f"\n## {kind}\n\nbuilt {kind}: 4 open requests of 3 approvers (5 versions with 30, 3 "
+          f"and 30 comments; 20 versions with 30 comments), in {work}")
+    count_statements(app, count_id, versions_id)
     results = http_runs(env, work, app, load_id, args.seconds, args.warmup)
     with app.app_context():
         thread = len(db.session.get_one(Approver, load_id).request.comments)
+        db.session.remove()
+        db.engine.dispose()
     print(f"\ngunicorn -w 2 (sync workers, no keep-alive), {CONNECTIONS} connections, "
           f"{args.seconds:g} s after {args.warmup:g} s warm-up, generator on the same "
-          f"{os.cpu_count()} CPUs; 30 comments before the posts, {thread} after")
+          f"{os.cpu_count()} CPUs; 30 comments before the posts, {thread} after; "
+          f"load {os.getloadavg()[0]:.2f}")
     table(["endpoint", "req/s", "p50 ms", "p99 ms", "errors", "bytes (last)",
            "x bare req/s"], results)
-    profile(app, profile_id, min(results[0], results[2], key=lambda r: float(r[1]))[0],
-            args.profile)
+    if args.profile:
+        profile(app, profile_id, min(results[0], results[2], key=lambda r: float(r[1]))[0],
+                args.profile)
     if any(row[4] != "0" for row in results):
         sys.exit(f"ERRORS: see the table and the gunicorn logs in {work}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--profile", type=int, default=300, help="requests to profile (0: none)")
+    parser.add_argument("--timeout", type=int, default=1500, help="give up after (s)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"gave up after {args.timeout} s"))
+    signal.alarm(args.timeout)  # SystemExit: the servers are still stopped
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    results = {kind: run(kind, args) for kind in kinds}
+    if len(kinds) == 2:
+        print("\n## SQLite against PostgreSQL, same run\n")
+        table(["endpoint", "SQLite req/s", "PostgreSQL req/s", "SQLite / PostgreSQL"],
+              [[lite[0], lite[1], pg[1], f"{float(lite[1]) / max(float(pg[1]), 1):.2f}"]
+               for lite, pg in zip(results["sqlite"], results["postgres"], strict=True)
+               if not lite[0].startswith("bare")])
 
 
 if __name__ == "__main__":
