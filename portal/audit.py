@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 
+from portal import bulk
 from portal.extensions import db
 from portal.models import AuditEvent, Contact, User, utcnow
 
@@ -142,7 +143,7 @@ def record_many(actor: User | Contact | None, verb: str, subject_model: Any,
                "detail": _canonical_detail(entry.detail), "prev_hash": prev_hash}
         row["hash"] = prev_hash = _digest_of(row)
         rows.append(row)
-    session.execute(insert(AuditEvent), rows)
+    bulk.insert_all(AuditEvent.__table__, rows)
     consumers = _consumers.get(verb, ())
     if consumers:
         events = session.scalars(select(AuditEvent).where(

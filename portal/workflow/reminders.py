@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from flask import current_app
-from sqlalchemy import Row, Select, and_, exists, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Select, and_, exists, or_, select, tuple_
 
-from portal import audit
+from portal import audit, bulk
 from portal.database import lock_free_rows
 from portal.errors import IllegalTransition
 from portal.extensions import db
@@ -72,16 +70,6 @@ def _facts() -> Select:
         .join(Client, Client.id == Contact.client_id))
 
 
-def _insert_new(model: Any, rows: list[dict[str, Any]], key: list[str], returning: Any) -> set:
-    """Insert the rows whose unique `key` is not taken yet, in one statement; what
-    `returning` says of those inserted (another sweep's rows are left as they are)."""
-    if not rows:
-        return set()
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(model).on_conflict_do_nothing(index_elements=key)
-    return set(db.session.scalars(statement.returning(returning), rows))
-
-
 def _remind_rows(facts: Sequence[Row], now: datetime, manual: bool) -> int:
     """Decide and write reminder n+1 for each of these approvers (their rows locked by the
     caller), in one statement per table. The one path of remind() and the sweep."""
@@ -97,29 +85,29 @@ def _remind_rows(facts: Sequence[Row], now: datetime, manual: bool) -> int:
             stopped.append(row.id)
         else:
             due.append(row)
-    if stopped:
-        db.session.execute(update(Approver), [{"id": i, "next_reminder_at": None}
-                                              for i in stopped])
+    bulk.update_by_id(Approver.__table__, [{"id": i, "next_reminder_at": None}
+                                           for i in stopped])
     for request_id in sorted(overdue):
         escalate(db.session.get(ReviewRequest, request_id), now)
     # The (approver, number) key: a reminder another sweep already sent is skipped whole.
-    fresh = _insert_new(Reminder, [
+    fresh = set(bulk.insert_new(Reminder.__table__, [
         {"approver_id": row.id, "number": row.reminders_sent + 1, "manual": manual,
-         "sent_at": now} for row in due], ["approver_id", "number"], Reminder.approver_id)
+         "sent_at": now} for row in due], unique=["approver_id", "number"],
+        returning=Reminder.approver_id))
     sent = [row for row in due if row.id in fresh]
     if not sent:
         return 0
-    db.session.execute(update(Approver), [
+    bulk.update_by_id(Approver.__table__, [
         {"id": row.id, "reminders_sent": row.reminders_sent + 1,
          "next_reminder_at": _next_reminder(now, row.reminder_every_days, row.timezone),
          "link_expires_at": renewed_until(now, row.link_ttl_days)} for row in sent])
-    emails = _insert_new(OutboxMessage, [
+    emails = bulk.insert_new(OutboxMessage.__table__, [
         link_email_row(approver_id=row.id, generation=row.link_generation,
                        to_addr=row.contact_email or "", to_name=row.contact_name,
                        reply_to=row.owner_email, deliverable_id=row.deliverable_id,
                        template="reminder", number=row.reminders_sent + 1,
                        idempotency_key=f"reminder:{row.id}:{row.reminders_sent + 1}")
-        for row in sent], ["idempotency_key"], OutboxMessage.id)
+        for row in sent], unique=["idempotency_key"], returning=OutboxMessage.id)
     for message_id in sorted(emails):
         send_after_commit(message_id)
     # Last, so the chain's lock is held only until the caller commits.
@@ -170,13 +158,13 @@ class SweepReport:
 
 
 def due_query(now: datetime, cursor: tuple[datetime, int] | None = None) -> Select:
-    """One batch of approvers whose reminder is due, with what reminding them reads, by
-    keyset over ix_approvers_due; their rows locked, skipping any another sweep holds
-    (PostgreSQL re-checks a row it waited for, so one just reminded drops out)."""
-    query = (_facts()
+    """One batch of approvers whose reminder is due, by keyset over ix_approvers_due, their
+    rows locked, skipping any another sweep holds (PostgreSQL re-checks a row it locks, so
+    one another sweep just reminded drops out). Alone, so its plan stays the index scan."""
+    query = (select(Approver.id, Approver.next_reminder_at)
              .where(Approver.status == ApproverStatus.INVITED, Approver.next_reminder_at <= now)
              .order_by(Approver.next_reminder_at, Approver.id).limit(BATCH)
-             .with_for_update(of=Approver, skip_locked=True))
+             .with_for_update(skip_locked=True))
     if cursor is not None:
         query = query.where(tuple_(Approver.next_reminder_at, Approver.id) > cursor)
     return query
@@ -198,7 +186,9 @@ def sweep(now: datetime) -> SweepReport:
         if not due:
             break
         cursor = (due[-1].next_reminder_at, due[-1].id)
-        report.reminders += _remind_rows(due, now, manual=False)
+        facts = db.session.execute(_facts().where(Approver.id.in_([row.id for row in due]))
+                                   .order_by(Approver.next_reminder_at, Approver.id)).all()
+        report.reminders += _remind_rows(facts, now, manual=False)
         db.session.commit()
     db.session.commit()  # ends the last (empty) read
     return report
