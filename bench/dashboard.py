@@ -1,10 +1,13 @@
 """Dashboard list and filter times at N deliverables on PostgreSQL.
 
-    .venv/bin/python bench/dashboard.py [--deliverables 1000000] [--repeat 5] [--with-suggested]
+    .venv/bin/python bench/dashboard.py [--deliverables 1000000] [--reuse] [--requests 30]
+        [--dashboard-only] [--profile] [--repeat 5] [--with-suggested]
 
 Recreates `signoff_bench_dashboard` through the migrations, bulk-loads it with SQL (see LOAD_SQL),
 times board.attention and board.deliverable_page directly and through signed-in HTTP requests
-against a bare 50-row page and a bare count, and EXPLAINs the slow statements.
+against a bare 50-row page and a bare count, and EXPLAINs the slow statements. The dashboard
+(GET / mine and GET /?scope=everyone) is timed over --requests signed-in requests each (p50,
+p90, statements), alternating with the bare page; --reuse keeps a database already loaded.
 """
 from __future__ import annotations
 
@@ -47,11 +50,15 @@ PASSWORD = "bench-password-1"
 USERS, CLIENTS, PROJECTS = 50, 2000, 10_000
 CLIENT, PROJECT, OWNER = 1234, 4321, 7  # the filtered ones (project 4321 is client 321's)
 TABLES = ["users", "clients", "contacts", "projects", "deliverables", "versions",
-          "review_requests", "approvers"]
+          "review_requests", "approvers", "comments", "comment_seen_marks"]
 # 50 staff, 2,000 clients with 3 contacts, 10,000 projects; N deliverables: 50 % approved, 5 %
 # with conditions, 22 % delivered, 5 % changes requested, 6 % each draft, in review, ready; one
 # version (a tenth two, the first rejected); a request per sent one, open while delivered (4 % of
-# those past due, 1 % escalated); 1-2 approvers each. FK triggers and plain indexes off meanwhile.
+# those past due, 1 % escalated); 1-2 approvers each. Client comments: 0-4 (2 on average) on an
+# open or sent-back request, one on 30 % of the others, a staff reply on every other thread and
+# an internal note on a seventh; the owner has seen none of a third of the threads, the first
+# comment of a third and all of the rest, and the reviewer all of every other one (so "new
+# client comments" has rows in every section). FK triggers and plain indexes off meanwhile.
 LOAD_SQL = f"""
 INSERT INTO users (id, email, name, password_hash, role, active, session_token, created_at)
 SELECT g, 'staff' || g || '@agency.example', 'Staff ' || lpad(g::text, 2, '0'), %(hash)s,
@@ -73,7 +80,8 @@ SELECT g, 1 + mod(h / 100, {PROJECTS}), 'Deliverable ' || g, '',
        WHEN b < 88 THEN 'draft' WHEN b < 94 THEN 'in_review' ELSE 'ready' END,
   (c + interval '30 days')::date, 1 + mod(h / 1000000, {USERS}),
   CASE WHEN mod(g, 5) > 0 THEN 1 + mod(g * 7, {USERS}) END,  -- a fifth unassigned
-  c, least(c + make_interval(hours => mod(h / 7, 480)::int), %(now)s)
+  c, greatest(c, least(c + make_interval(hours => mod(h / 7, 480)::int),
+                     %(now)s - make_interval(secs => mod(h, 7200)::int)))
 FROM generate_series(1, %(n)s) g, LATERAL (SELECT hashint4(g)::bigint + 2147483648) x(h),
   LATERAL (SELECT mod(h, 100), %(now)s - make_interval(  -- created over three years
     secs => (%(n)s - g)::float8 * 94608000 / %(n)s)) y(b, c);
@@ -110,7 +118,35 @@ SELECT 2 * r.id + k - 2, r.id, 3 * (p.client_id - 1) + k, k, substr(md5(r.id || 
 FROM review_requests r JOIN versions v ON v.id = r.version_id
   JOIN deliverables d ON d.id = v.deliverable_id JOIN projects p ON p.id = d.project_id,
   generate_series(1, 1 + mod(r.id, 2)) k;
+INSERT INTO comments (id, request_id, author_contact_id, author_user_id, body, internal,
+                      created_at, version_id, resolution_status, resolution_note)
+SELECT row_number() OVER (ORDER BY r.id, j), r.id,
+  CASE WHEN j <= x.n THEN 3 * (p.client_id - 1) + 1 END,
+  CASE WHEN j > x.n THEN r.sent_by_id END, 'Comment ' || j || ' on request ' || r.id,
+  j > x.n + 1, least(r.sent_at + make_interval(hours => j::int), %(now)s), r.version_id, 'open', ''
+FROM review_requests r JOIN versions v ON v.id = r.version_id
+  JOIN deliverables d ON d.id = v.deliverable_id JOIN projects p ON p.id = d.project_id,
+  LATERAL (SELECT CASE WHEN r.status IN ('open', 'changes_requested')
+    THEN mod(hashint4(r.id)::bigint + 2147483648, 5)
+    ELSE mod(hashint4(r.id)::bigint + 2147483648, 10) / 7 END) x(n),
+  generate_series(1, x.n + CASE WHEN x.n = 0 THEN 0 WHEN mod(r.id, 7) = 0 THEN 2
+                                WHEN mod(r.id, 2) = 0 THEN 1 ELSE 0 END) j;
+INSERT INTO comment_seen_marks (id, user_id, deliverable_id, comment_id, seen_at)
+SELECT row_number() OVER (ORDER BY t.deliverable_id, t.user_id), t.* FROM (
+  SELECT x.owner_id AS user_id, x.id AS deliverable_id,
+    CASE mod(x.id, 3) WHEN 1 THEN x.hi ELSE x.lo END AS comment_id, %(now)s AS seen_at
+  FROM threads x WHERE mod(x.id, 3) > 0
+  UNION ALL
+  SELECT x.reviewer_id, x.id, x.hi, %(now)s FROM threads x
+  WHERE x.reviewer_id <> x.owner_id AND mod(x.id, 2) = 0) t;
 """
+# Each deliverable with client comments, its owner, reviewer and first and last comment id.
+THREADS_SQL = """
+CREATE TEMPORARY TABLE threads AS
+SELECT d.id, d.owner_id, d.reviewer_id, min(c.id) AS lo, max(c.id) AS hi
+FROM comments c JOIN review_requests r ON r.id = c.request_id
+  JOIN versions v ON v.id = r.version_id JOIN deliverables d ON d.id = v.deliverable_id
+WHERE c.author_contact_id IS NOT NULL AND NOT c.internal GROUP BY d.id"""
 # Indexes for the slow statements (see the EXPLAINs); the run says which are absent, and
 # --with-suggested creates them first. The first two need query changes in board.attention:
 # `with_client` ordered by a join on review_requests.sent_at (not a correlated subquery), and
@@ -144,6 +180,8 @@ def build(n: int, now: datetime) -> None:
             for name, _ in plain:
                 conn.execute(f"DROP INDEX {name}")
             for statement in filter(str.strip, LOAD_SQL.split(";\n")):
+                if statement.lstrip().startswith("INSERT INTO comment_seen_marks"):
+                    conn.execute(THREADS_SQL)
                 conn.execute(statement, params)  # type: ignore[arg-type]
             for _, definition in plain:
                 conn.execute(definition)
@@ -257,19 +295,84 @@ def explain_slow(engine: Engine, rows: list[Row], slow_ms: float) -> None:
         print(f"{'present' if found else 'MISSING'}: {ddl}")
 
 
+def database_rows() -> int | None:
+    """How many deliverables the benchmark database holds (None: no database yet)."""
+    with psycopg.connect(PG + " dbname=postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone() \
+                is None:
+            return None
+    with psycopg.connect(PG + f" dbname={DB_NAME}", autocommit=True) as conn:
+        try:
+            row = conn.execute("SELECT count(*) FROM deliverables").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        seen_marks = conn.execute(
+            "SELECT to_regclass('comment_seen_marks') IS NOT NULL AND "
+            "EXISTS (SELECT 1 FROM comment_seen_marks)").fetchone()
+    # A database loaded before comments and seen marks were generated is rebuilt.
+    return row[0] if row and seen_marks and seen_marks[0] else None
+
+
+def schema_matches() -> bool:
+    """Migrate the kept database; it is kept only if it then matches the models (a revision
+    filled in after the database was stamped with it is not applied again: rebuild)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with create_app(CONFIG).app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        db.engine.dispose()
+    for diff in diffs[:10]:
+        print(f"schema differs from the models: {diff}", flush=True)
+    return not diffs
+
+
+def percentile(times: list[float], p: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def profile(client: Any, url: str, requests: int) -> None:
+    """pyinstrument over in-process requests: where the time goes (SQL or Python)."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in range(requests):
+        client.get(url)
+    profiler.stop()
+    print(f"\npyinstrument: GET {url} x {requests}")
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliverables", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=30,
+                        help="signed-in GET / and GET /?scope=everyone, each (p50, p90)")
     parser.add_argument("--slow-ms", type=float, default=50, help="EXPLAIN rows slower than")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database if it holds --deliverables rows (migrated "
+                             "to the newest revision); build it otherwise")
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded database")
+    parser.add_argument("--dashboard-only", action="store_true",
+                        help="time the dashboard only (not the list and its filters)")
+    parser.add_argument("--profile", action="store_true",
+                        help="pyinstrument over in-process GET / and GET /?scope=everyone")
     parser.add_argument("--with-suggested", action="store_true", help="add SUGGESTED first")
-    parser.add_argument("--timeout", type=int, default=900, help="give up after (s)")
+    parser.add_argument("--timeout", type=int, default=1800, help="give up after (s)")
     args = parser.parse_args()
     signal.alarm(args.timeout)  # bound the whole run
     now = datetime.now(UTC).replace(microsecond=0)
     os.environ["INSTANCE_PATH"] = tempfile.mkdtemp(prefix="signoff-bench-")
-    if not args.skip_load:
+    reused = args.skip_load or (args.reuse and database_rows() == args.deliverables
+                                and schema_matches())
+    if reused:
+        print(f"reusing {DB_NAME}", flush=True)
+    else:
         t0 = time.perf_counter()
         build(args.deliverables, now)
         print(f"built {DB_NAME} in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -292,7 +395,7 @@ def main() -> None:
             _, cursor = board.deliverable_page(board.Filters(before=cursor))
         db.session.remove()
         delivered = DeliverableState.DELIVERED
-        cases: list[tuple[str, str, board.Filters]] = [
+        cases: list[tuple[str, str, board.Filters]] = [] if args.dashboard_only else [
             ("list, first page", "", board.Filters()),
             ("list, page 20 (cursor)", f"before={cursor}", board.Filters(before=cursor)),
             (f"client={CLIENT}", f"client={CLIENT}", board.Filters(client=CLIENT)),
@@ -323,12 +426,37 @@ def main() -> None:
         response = client.get(url, headers=headers)
         assert response.status_code == 200, (url, response.status_code)
 
-    rows.append(measure("GET /", lambda: get("/"), calls, args.repeat))
-    rows += [measure(f"GET /deliverables?{query}", lambda q=query: get(f"/deliverables?{q}"),
-                     calls, args.repeat) for _, query, _ in cases]
-    rows.append(measure("GET /deliverables (htmx: rows only)", lambda: get(
-        "/deliverables", {"HX-Request": "true"}), calls, args.repeat))
-    explain_slow(engine, rows, args.slow_ms)
+    # The dashboard, as signed-in requests, alternating with the bare page so both see the
+    # same load: p50 and p90 over --requests each.
+    with app.app_context():
+        bare_sql = text("SELECT id FROM deliverables ORDER BY id DESC LIMIT 50")
+        dash = [Row("bare: SELECT id ... ORDER BY id DESC LIMIT 50 (alternating)"),
+                Row("GET / (mine)"), Row("GET /?scope=everyone")]
+        steps: list[Callable[[], object]] = [
+            lambda: (db.session.execute(bare_sql).all(), db.session.remove()),
+            lambda: get("/"), lambda: get("/?scope=everyone")]
+        for step in steps[1:]:
+            step()  # warm: templates compiled, connections open
+        for _ in range(args.requests):
+            for row, step in zip(dash, steps, strict=True):
+                calls.clear()
+                started = time.perf_counter()
+                step()
+                row.times.append(time.perf_counter() - started)
+                row.calls, row.sql = list(calls), [*row.sql, sum(c.seconds for c in calls)]
+    for row in dash:
+        print(f"  {row.label}: p50 {median(row.times) * 1000:.1f} ms, "
+              f"p90 {percentile(row.times, 0.9) * 1000:.1f} ms", flush=True)
+    if args.profile:
+        for url in ("/", "/?scope=everyone"):
+            profile(client, url, 20)
+    if not args.dashboard_only:
+        rows += [measure(f"GET /deliverables?{query}",
+                         lambda q=query: get(f"/deliverables?{q}"), calls, args.repeat)
+                 for _, query, _ in cases]
+        rows.append(measure("GET /deliverables (htmx: rows only)", lambda: get(
+            "/deliverables", {"HX-Request": "true"}), calls, args.repeat))
+    explain_slow(engine, rows + dash[1:], args.slow_ms)
 
     bare = median(rows[0].times)
     print(f"\n{args.deliverables:,} deliverables, {args.repeat} repeats; SQL ms: driver time "
@@ -339,6 +467,15 @@ def main() -> None:
         mid = median(r.times)
         print(f"| {r.label:<50} | {mid * 1000:9.1f} | {max(r.times) * 1000:7.1f} | "
               f"{median(r.sql) * 1000:6.1f} | {len(r.calls):10} | {mid / bare:8.1f} |")
+    bare = median(dash[0].times)
+    print(f"\ndashboard, {args.requests} signed-in requests each, alternating with the bare "
+          f"page (load: {os.getloadavg()[0]:.2f})")
+    print(f"| {'request':<60} | p50 ms | p90 ms | SQL ms | statements | p50 x bare |")
+    print(f"|{'-' * 62}|-------:|-------:|-------:|-----------:|-----------:|")
+    for r in dash:
+        mid = median(r.times)
+        print(f"| {r.label:<60} | {mid * 1000:6.1f} | {percentile(r.times, 0.9) * 1000:6.1f} |"
+              f" {median(r.sql) * 1000:6.1f} | {len(r.calls):10} | {mid / bare:10.1f} |")
 
 
 if __name__ == "__main__":
