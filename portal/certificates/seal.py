@@ -15,51 +15,41 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import load_cert_from_pemder
-from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from portal.certificates.signing_key import (
+    SealNotConfigured,
+    bytes_to_reserve,
+    configured_paths,
+    loaded_key,
+    timestamper,
+)
 
-class SealNotConfigured(RuntimeError):
-    pass
+__all__ = ["SealNotConfigured", "check_seal", "create_development_key",
+           "ensure_seal_configured", "seal_pdf"]
 
 
 def ensure_seal_configured(config: dict[str, Any]) -> None:
     """Fail before any rendering work when there is no key to seal with."""
-    if not (config.get("SIGNING_PKCS12") or (config.get("SIGNING_KEY")
-                                              and config.get("SIGNING_CERT"))):
-        raise SealNotConfigured(
-            "No signing key: set SIGNING_KEY and SIGNING_CERT (PEM) or SIGNING_PKCS12, or run "
-            "`flask --app wsgi certs init` for a development key.")
-
-
-def _signer(config: dict[str, Any]) -> signers.SimpleSigner:
-    password = (config.get("SIGNING_KEY_PASSWORD") or "").encode() or None
-    if config.get("SIGNING_PKCS12"):
-        signer = signers.SimpleSigner.load_pkcs12(config["SIGNING_PKCS12"], passphrase=password)
-    elif config.get("SIGNING_KEY") and config.get("SIGNING_CERT"):
-        signer = signers.SimpleSigner.load(config["SIGNING_KEY"], config["SIGNING_CERT"],
-                                           key_passphrase=password)
-    else:
-        signer = None
-    if signer is None:
-        raise SealNotConfigured(
-            "No signing key: set SIGNING_KEY and SIGNING_CERT (PEM) or SIGNING_PKCS12, or run "
-            "`flask --app wsgi certs init` for a development key.")
-    return signer
+    configured_paths(config)
 
 
 def seal_pdf(pdf: bytes, config: dict[str, Any], *, reason: str) -> bytes:
-    """Sign so that the signature covers the whole file; timestamp when a TSA is set."""
+    """Sign so that the signature covers the whole file; timestamp when a TSA is set.
+    One signature per seal: the key is the process's parsed one and the room for the
+    signature is reserved from a size measured once (signing_key.py)."""
+    key = loaded_key(config)
+    tsa_url = str(config.get("SIGNING_TSA_URL") or "")
+    tsa = timestamper(tsa_url)
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     metadata = signers.PdfSignatureMetadata(
         field_name="SignoffSeal", subfilter=fields.SigSeedSubFilter.PADES,
         md_algorithm="sha256", reason=reason, location=config.get("PUBLIC_BASE_URL", ""),
     )
-    timestamper = HTTPTimeStamper(config["SIGNING_TSA_URL"]) \
-        if config.get("SIGNING_TSA_URL") else None
-    out = signers.sign_pdf(writer, metadata, signer=_signer(config), timestamper=timestamper)
+    out = signers.sign_pdf(writer, metadata, signer=key.signer(), timestamper=tsa,
+                           bytes_reserved=bytes_to_reserve(key, tsa, tsa_url))
     return out.getvalue()
 
 
@@ -80,7 +70,7 @@ def check_seal(pdf: bytes, config: dict[str, Any]) -> SealCheck:
     if len(signatures) != 1:
         return SealCheck(False, f"expected one seal, found {len(signatures)}")
     try:
-        ours = [_signer(config).signing_cert if config.get("SIGNING_PKCS12")
+        ours = [loaded_key(config).cert if config.get("SIGNING_PKCS12")
                 else load_cert_from_pemder(config["SIGNING_CERT"])]
         ours += [load_cert_from_pemder(path) for path in
                  str(config.get("SIGNING_CERT_FALLBACKS") or "").split(",") if path.strip()]
