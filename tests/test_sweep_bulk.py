@@ -233,3 +233,27 @@ def test_only_invited_approvers_with_live_links_are_reminded(
     assert reminders.sweep(TUESDAY).reminders == 2
     db.session.refresh(approvers[0])
     assert approvers[0].next_reminder_at is None and approvers[0].reminders_sent == 0
+
+
+def test_swept_reminders_reach_the_sink_rendered_once(
+        jobs_config, app, make_deliverable, make_project, make_client, run_worker, smtp_sink):
+    approvers = _delivered(make_deliverable, make_project, make_client, 2, "Europe/Berlin")
+    run_worker.burst()  # the invitations
+    invited = len(smtp_sink.messages)
+    assert reminders.sweep(TUESDAY).reminders == len(approvers)
+    run_worker.burst()
+    assert len(smtp_sink.messages) == invited + len(approvers)
+    for approver in approvers:
+        email = smtp_sink.to(approver.contact.email)[-1]
+        assert email["Subject"].startswith("Signoff: reminder, please review Homepage v3 v1")
+        text = email.get_body(("plain",)).get_content()
+        assert "still waiting for your decision" in text and "CET" in text
+        token = TOKEN.search(text).group(0)[3:]
+        assert check_token(token).state == LinkState.VALID
+        stored = db.session.scalar(select(OutboxMessage).where(
+            OutboxMessage.idempotency_key == f"reminder:{approver.id}:1"))
+        assert stored.deferred_template is None and stored.subject == email["Subject"]
+        assert TOKEN.sub("", stored.body_text).strip() == \
+            TOKEN.sub("", text.replace("\r\n", "\n")).strip()
+    run_worker.burst()  # nothing is sent twice
+    assert len(smtp_sink.messages) == invited + len(approvers)
