@@ -257,3 +257,18 @@ def test_swept_reminders_reach_the_sink_rendered_once(
             TOKEN.sub("", text.replace("\r\n", "\n")).strip()
     run_worker.burst()  # nothing is sent twice
     assert len(smtp_sink.messages) == invited + len(approvers)
+
+
+def test_rendering_a_reminder_reads_a_few_rows(
+        app, make_deliverable, make_project, make_client, count_queries):
+    [approver, _other] = _delivered(make_deliverable, make_project, make_client, 1, "UTC")
+    reminders.sweep(TUESDAY)
+    queued = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.idempotency_key == f"reminder:{approver.id}:1"))
+    db.session.expire_all()  # as in the send job's own session
+    queued = db.session.get(OutboxMessage, queued.id)
+    with count_queries() as counter:
+        copy = _rendered(queued)
+    assert "reminder, please review" in copy.subject
+    assert counter.count <= 4  # the approver with its request's graph, zone, agency
+    db.session.rollback()

@@ -18,9 +18,10 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
-from portal.models import Approver, utcnow
+from portal.models import Approver, Deliverable, Project, ReviewRequest, Version, utcnow
 from portal.notifications.compose import compose
 from portal.urls import external_url
 
@@ -134,7 +135,11 @@ def link_email_row(*, approver_id: int, generation: int, to_addr: str, to_name: 
 def deferred_link_context(approver_id: int, generation: int) -> dict[str, Any]:
     """What send_review_link gives the template, for a row queued by link_email_row: the
     link is signed now, with the generation it was queued with."""
-    approver = db.session.get(Approver, approver_id)
+    request = joinedload(Approver.request)
+    deliverable = request.joinedload(ReviewRequest.version).joinedload(Version.deliverable)
+    approver = db.session.get(Approver, approver_id, options=[  # one query, not eight
+        request.joinedload(ReviewRequest.sent_by), deliverable.joinedload(Deliverable.owner),
+        deliverable.joinedload(Deliverable.project).joinedload(Project.client)])
     if approver is None:
         raise LookupError(f"approver {approver_id} is gone")
     return _link_email_context(approver, review_link(approver, generation))
