@@ -670,16 +670,23 @@ def test_comment_markup_is_stored_verbatim_and_shown_escaped(
 
 # --- 10. htmx ---------------------------------------------------------------------------
 
-def test_htmx_comment_returns_the_thread_fragment(make_deliverable, browser):
+def test_htmx_comment_returns_only_the_new_comment(make_deliverable, browser):
+    """With htmx the answer is the new comment (added to the end of the thread) and, out of
+    band, the count and the newest id the form names; without, the page comes back."""
     d = make_deliverable(S.DELIVERED)
     _open(browser, issue_token(d.open_request.approvers[0]))
 
-    response = browser.htmx_post(f"{browser.review}/comments", {"body": "Love the new header"})
+    response = browser.htmx_post(f"{browser.review}/comments",
+                                 {"body": "Love the new header", "after": "0"})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section id="comments"')
+    [first] = db.session.scalars(select(Comment)).all()
+    assert html.lstrip().startswith(f'<li class="comment from-client" id="comment-{first.id}"')
     assert "Love the new header" in html and "<html" not in html
-    assert "decision-panel" not in html
+    assert 'id="comments"' not in html and "decision-panel" not in html
+    assert re.search(r'id="comment-count" hx-swap-oob="true">\(1\)<', html)
+    assert f'id="comment-after" value="{first.id}" hx-swap-oob="true"' in html
+    assert '<li id="thread-empty" hx-swap-oob="delete">' in html  # "No comments yet" goes
     assert "HX-Request" in response.headers["Vary"]
 
     response = browser.post(f"{browser.review}/comments", {"body": "Second thought on the footer"})
@@ -688,6 +695,7 @@ def test_htmx_comment_returns_the_thread_fragment(make_deliverable, browser):
     page = browser.get(browser.review).get_data(as_text=True)
     assert "<html" in page
     assert "Love the new header" in page and "Second thought on the footer" in page
+    assert re.search(r'id="comment-count">\(2\)<', page)
     assert [c.body for c in db.session.scalars(select(Comment).order_by(Comment.id))] == \
         ["Love the new header", "Second thought on the footer"]
 
@@ -722,9 +730,14 @@ def test_invalid_comment_is_422_with_an_inline_error(make_deliverable, browser, 
     response = browser.htmx_post(f"{browser.review}/comments", {"body": body})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert html.lstrip().startswith('<section id="comments"') and "<html" not in html
+    # Only the message, in its place beside the form (which keeps what was typed).
+    assert html.lstrip().startswith('<p id="comment-error"') and "<html" not in html
+    assert response.headers["HX-Retarget"] == "#comment-error"
+    assert response.headers["HX-Reswap"] == "outerHTML"
     assert re.search(r'role="alert">[^<]*' + re.escape(message), html), html
-    assert browser.post(f"{browser.review}/comments", {"body": body}).status_code == 422
+    page = browser.post(f"{browser.review}/comments", {"body": body})
+    assert page.status_code == 422
+    assert re.search(r'role="alert">[^<]*' + re.escape(message), page.get_data(as_text=True))
     assert _count(Comment) == 0 and _count(AuditEvent) == events
 
 
@@ -741,7 +754,8 @@ def test_staff_replies_reach_the_client_and_internal_notes_do_not(
         make_deliverable, browser, make_browser, staff):
     d = make_deliverable(S.DELIVERED)
     request = d.open_request
-    _open(browser, issue_token(request.approvers[0]))
+    on_screen = _open(browser, issue_token(request.approvers[0])).get_data(as_text=True)
+    after = re.search(r'name="after" id="comment-after" value="(\d+)"', on_screen).group(1)
     sam = _staff_browser(make_browser, staff)
 
     assert sam.post(f"/requests/{request.id}/comments",
@@ -755,9 +769,12 @@ def test_staff_replies_reach_the_client_and_internal_notes_do_not(
     client_page = browser.get(browser.review).get_data(as_text=True)
     assert "We will fix the logo today" in client_page and staff.name in client_page
     assert "budget is tight" not in client_page
+    # The page that posts was opened before the reply: its answer brings the reply too.
     fragment = browser.htmx_post(f"{browser.review}/comments",
-                                 {"body": "Thanks!"}).get_data(as_text=True)
+                                 {"body": "Thanks!", "after": after}).get_data(as_text=True)
     assert "We will fix the logo today" in fragment and "budget is tight" not in fragment
+    assert fragment.index("We will fix the logo today") < fragment.index("Thanks!")
+    assert re.search(r'id="comment-count" hx-swap-oob="true">\(2\)<', fragment)
 
     staff_page = sam.get(f"/deliverables/{d.id}").get_data(as_text=True)
     for text in ("We will fix the logo today", "Client is difficult, budget is tight",

@@ -1,5 +1,5 @@
 """What the viewer shows of versions: each one's render state and its pages (image URLs,
-sizes for the aspect ratio), for staff or for one approver, in two queries however many
+sizes for the aspect ratio), for staff or for one approver, in one query however many
 versions and pages."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from flask import url_for
 from sqlalchemy import select
-from sqlalchemy.orm import defer, selectinload
+from sqlalchemy.orm import defer, joinedload
 
 from portal.extensions import db
 from portal.files.render import CANNOT, EXTENSIONS
@@ -75,7 +75,8 @@ def viewers(version_ids: Iterable[int], public_id: str | None = None) -> dict[in
     wanted = list(version_ids)
     records = db.session.scalars(
         select(VersionRender).where(VersionRender.version_id.in_(wanted))
-        .options(selectinload(VersionRender.pages).options(defer(PageRender.text)))).all()
+        .options(joinedload(VersionRender.pages).options(defer(PageRender.text)))
+    ).unique().all()
     found: dict[int, Viewer] = {}
     for record in records:
         pages = []

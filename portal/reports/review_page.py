@@ -1,40 +1,64 @@
-"""The client's review page: who is looking, what they may see, and what the page shows."""
+"""The client's review page: who is looking, what they may see, and what the page shows.
+
+A fixed number of statements however long the thread, however many pins, pages and
+versions: one for the approver with their request (its approvers, decisions, conditions,
+version, deliverable, project, client: what the grant check and the page both read), one
+for the thread with its authors, one for the earlier versions, one for the client's earlier
+points, one for the viewer's pages. A comment post answers with the new comment alone.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased, joinedload
 
 from portal.extensions import db
 from portal.models import (
     Approver,
     ApproverStatus,
+    Comment,
     Condition,
+    Contact,
     Decision,
+    Deliverable,
+    PageRender,
+    Project,
     RequestStatus,
     ReviewRequest,
     Version,
 )
 from portal.reports import feedback, renders
-from portal.reports.pins import pins
+from portal.reports.pins import Marker, pins
 from portal.workflow import step_up
 from portal.workflow.comments import client_thread
 from portal.workflow.turns import request_status_for
 
 
+def _decisions(path: Any) -> Any:
+    """Each approver on `path` with their name and decision (its conditions, and where each
+    was met): what the approver list and the earlier versions show."""
+    return path.options(joinedload(Approver.contact),
+                        joinedload(Approver.decision).joinedload(Decision.conditions)
+                        .joinedload(Condition.resolved_in_version))
+
+
 def approver_by_public_id(public_id: Any) -> Approver | None:
-    """The approver a client session names, with their request's approvers loaded."""
+    """The approver a client URL names, with their request as the pages show it, in one
+    statement: the grant check reads the same row, so it costs no round trip of its own."""
     if not isinstance(public_id, str):
         return None
-    return db.session.scalar(
+    request = joinedload(Approver.request)
+    return db.session.scalars(
         select(Approver).where(Approver.public_id == public_id).options(
-            selectinload(Approver.request).selectinload(ReviewRequest.approvers)
-            .selectinload(Approver.contact),
-            selectinload(Approver.request).selectinload(ReviewRequest.approvers)
-            .selectinload(Approver.decision).selectinload(Decision.conditions)
-            .selectinload(Condition.resolved_in_version),
-            selectinload(Approver.contact)))
+            joinedload(Approver.contact).joinedload(Contact.client),
+            request.joinedload(ReviewRequest.version).joinedload(Version.deliverable)
+            .joinedload(Deliverable.project).joinedload(Project.client),
+            request.joinedload(ReviewRequest.certificate),
+            _decisions(request.joinedload(ReviewRequest.approvers)))
+    ).unique().one_or_none()
 
 
 def shared_version(approver: Approver, version_id: int) -> Version | None:
@@ -47,22 +71,23 @@ def shared_version(approver: Approver, version_id: int) -> Version | None:
     return version if version.id == request.version_id or version.requests else None
 
 
+def _history(version: Version) -> list[Version]:
+    """The earlier versions that were sent to the client, newest first, each with its
+    requests' approvers and decisions (one statement)."""
+    return list(db.session.scalars(
+        select(Version).where(Version.deliverable_id == version.deliverable_id,
+                              Version.number < version.number, Version.requests.any())
+        .order_by(Version.number.desc())
+        .options(_decisions(joinedload(Version.requests, innerjoin=True)
+                            .joinedload(ReviewRequest.approvers)))).unique())
+
+
 def page(approver: Approver) -> dict[str, Any]:
     """Everything the page shows, in a fixed number of queries."""
     review_request = approver.request
-    version = db.session.scalar(
-        select(Version).where(Version.id == review_request.version_id)
-        .options(selectinload(Version.deliverable)))
+    version = review_request.version
     deliverable = version.deliverable
-    history = db.session.scalars(
-        select(Version).where(Version.deliverable_id == deliverable.id,
-                              Version.number < version.number, Version.requests.any())
-        .order_by(Version.number.desc())
-        .options(selectinload(Version.requests).selectinload(ReviewRequest.approvers)
-                 .selectinload(Approver.decision).selectinload(Decision.conditions)
-                 .selectinload(Condition.resolved_in_version),
-                 selectinload(Version.requests).selectinload(ReviewRequest.approvers)
-                 .selectinload(Approver.contact))).all()
+    history = _history(version)
     return {
         "approver": approver, "review_request": review_request, "version": version,
         "deliverable": deliverable, "project": deliverable.project,
@@ -85,7 +110,7 @@ def _earlier_conditions(history: list[Version]) -> list[dict[str, Any]]:
 
 def thread(approver: Approver) -> dict[str, Any]:
     """The thread and what the viewer shows of it (the pages and their pins): what a
-    comment post redraws. No history."""
+    decision redraws. No history."""
     comments = client_thread(approver.request_id)
     version_id = approver.request.version_id
     return {"approver": approver, "review_request": approver.request, "comments": comments,
@@ -93,6 +118,68 @@ def thread(approver: Approver) -> dict[str, Any]:
             "pins": pins(comments, version_id),
             # Every time on the client's pages is in their zone (portal/local_time.py).
             "zone": approver.contact.client.zone}
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    """A comment as the thread shows it, read before the commit so the answer is drawn
+    without asking the database again (the attributes the thread's markup reads)."""
+    id: int
+    author_name: str
+    author_user_id: int | None
+    created_at: datetime
+    body: str
+    page: int | None
+    pin_number: int | None  # its marker's number (#1, #2…) when pinned
+    marker: Marker | None  # drawn on its page when that page is shown
+    aspect: float | None  # that page's height / width
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a comment post adds to the page on screen: the comments after the newest one it
+    showed (the poster's own, and any that arrived meanwhile), and the thread's new count."""
+    comments: list[PostedComment]
+    total: int
+    zone: tzinfo
+
+    @property
+    def newest_id(self) -> int:
+        return self.comments[-1].id
+
+    @property
+    def first(self) -> bool:  # the thread was empty: its "No comments yet" goes
+        return self.total == len(self.comments)
+
+
+def posted(approver: Approver, comment: Comment, after: int | None) -> Posted:
+    """The client-visible comments after `after` (the newest the page showed; None: only
+    `comment`), with their pin numbers, the pages' shapes and the count, in one statement."""
+    version_id = approver.request.version_id
+    visible = and_(Comment.request_id == approver.request_id, Comment.internal.is_(False))
+    other = aliased(Comment)
+    same = and_(other.request_id == Comment.request_id, other.internal.is_(False))
+    number = (select(func.count(other.id)).where(
+        same, other.page.is_not(None), other.version_id == version_id, other.id <= Comment.id)
+        .scalar_subquery())
+    total = select(func.count(other.id)).where(same).scalar_subquery()
+    wanted = Comment.id == comment.id if after is None else or_(Comment.id > after,
+                                                               Comment.id == comment.id)
+    rows = db.session.execute(
+        select(Comment, number, total, PageRender.width, PageRender.height)
+        .outerjoin(PageRender, and_(PageRender.version_id == Comment.version_id,
+                                    PageRender.number == Comment.page))
+        .where(visible, wanted).order_by(Comment.id)
+        .options(joinedload(Comment.author_user), joinedload(Comment.author_contact))).all()
+    items = []
+    for c, pin_number, _, width, height in rows:
+        pinned = c.page is not None and c.version_id == version_id
+        marker = (Marker(c.id, pin_number, c.page, c.x, c.y, c.w, c.h, False)
+                  if pinned and width else None)
+        items.append(PostedComment(c.id, c.author_name, c.author_user_id, c.created_at, c.body,
+                                   c.page, pin_number if pinned else None, marker,
+                                   height / width if marker else None))
+    return Posted(items, rows[-1][2], approver.contact.client.zone)
 
 
 def standing(row: Approver, viewer: Approver) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from portal import audit
 from portal.database import lock_row
@@ -62,8 +62,9 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
 
 
 def client_thread(request_id: int) -> list[Comment]:
-    """What the client sees of a request's thread: everything but internal notes."""
+    """What the client sees of a request's thread: everything but internal notes, with
+    their authors (one statement)."""
     return list(db.session.scalars(
         select(Comment).where(Comment.request_id == request_id, Comment.internal.is_(False))
         .order_by(Comment.id)
-        .options(selectinload(Comment.author_user), selectinload(Comment.author_contact))))
+        .options(joinedload(Comment.author_user), joinedload(Comment.author_contact))))

@@ -27,6 +27,18 @@ document.addEventListener("htmx:xhr:progress", function (event) {
     return region;
   }
   document.addEventListener("DOMContentLoaded", liveRegion);
+  // A comment posted with htmx: the answer added it to the thread, so the form empties (its
+  // pin too: static/js/viewer.js listens for the reset) and the live region says so.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail && event.detail.elt;
+    if (!form || form.id !== "comment-form" || !event.detail.successful) return;
+    var xhr = event.detail.xhr;
+    if (!xhr || xhr.status !== 200 || xhr.getResponseHeader("HX-Retarget")) return;
+    form.reset();
+    var region = liveRegion();
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = "Your comment is posted."; }, 50);
+  });
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.target;
     var panel = event.target;

@@ -113,6 +113,7 @@
       });
     });
     var form = formFor(viewer);
+    form.addEventListener("reset", function () { clearPin(viewer); });  // the comment was posted
     var clear = form.querySelector(".pin-clear");
     if (clear) clear.addEventListener("click", function () { clearPin(viewer); });
     var select = field(form, "page");
