@@ -1358,6 +1358,23 @@ STRICT_HEADERS = {"status": 200, "script-src": "'self'", "unsafe-inline": False,
 NO_WRITE_CSRF = {"staff comment": 400, "staff revoke": 400, "client decision": 400,
                  "sign-in": 400, "changed": []}
 
+def decision_after_an_early_close(w: World):
+    """"Any one of" two: once one approves, the other's link still opens but decides
+    nothing, whatever it posts; nothing is written."""
+    d = w._make_deliverable(S.READY)
+    request = workflow.deliver(w.staff, d, d.project.client.contacts, Policy.ANY_ONE,
+                               future(7))
+    db.session.commit()
+    first, second = (w._holding(issue_token(a)) for a in request.approvers)
+    approved = decide(first).status_code
+    before = w.snapshot()
+    late = decide(second)
+    return {"first": approved, "late approval": late.status_code,
+            "says why": "no longer needed" in text(late),
+            "late changes": decide(second, "request_changes", text="Too late").status_code,
+            "changed": w.changed(before)}
+
+
 CASES = [
     # tokens
     Case("token: tampered signature", tampered_token, NOT_FOUND),
@@ -1590,6 +1607,10 @@ CASES = [
          {"/review": (200, "no-store"), "/review?choice=approve": (200, "no-store"),
           "/review/files": (200, "no-store"), "a refused decision (422)": (422, "no-store"),
           "no grant (403)": (403, "no-store"), "/r/ of a revoked link (410)": (410, "no-store")}),
+    Case("decision: posted after an 'any one of' request closed early",
+         decision_after_an_early_close,
+         {"first": 303, "late approval": 409, "says why": True, "late changes": 409,
+          "changed": []}),
 ]
 
 
