@@ -48,7 +48,7 @@ def test_review_page_queries_do_not_grow_with_comments(report, browser, count_qu
         DeliverableState.DELIVERED, approvers=3), comments=30)
     report(f"review page: {few} queries with 3 comments, {many} with 30")
     assert many == few
-    assert few <= 20
+    assert few <= 8  # issue 14: SQLite's BEGIN included
 
 
 def test_review_page_queries_do_not_grow_with_versions(report, browser, count_queries,
