@@ -182,6 +182,7 @@ def test_job_popped_by_a_worker_that_died_is_relayed_again(
     # The popped job was the one send job woken for all of them: every due row is handed
     # on again, by one job.
     assert outbox.relay() == pending > 0
+    db.session.commit()  # the relay hands them on at the commit
     assert queue.count == 1
     run_worker.burst()
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(

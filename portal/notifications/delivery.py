@@ -56,10 +56,10 @@ class RetryPolicy:
         return True
 
     @staticmethod
-    def succeeded(row: Any) -> None:
-        row.attempts += 1
-        row.last_error = ""
-        row.status = OutboxStatus.SENT
+    def succeeded(model: Any) -> dict[str, Any]:
+        """A successful attempt's changes, as one UPDATE's values (delivery._record)."""
+        return {"attempts": model.attempts + 1, "last_error": "",
+                "status": OutboxStatus.SENT, "claimed_until": None}
 
     @staticmethod
     def restart(row: Any, now: datetime) -> None:
@@ -150,7 +150,10 @@ def attempt_many(model: Any, ids: list[int], prepare: Callable[[Any], P | None],
     if claimed:
         db.session.execute(update(model).where(model.id.in_([i for i, _ in claimed]))
                            .values(claimed_until=lease))
-    db.session.commit()
+    if claimed or any(r.attempted for r in results.values()):
+        db.session.commit()
+    else:  # nothing to claim or record: no commit (and none of its after-commit work)
+        db.session.rollback()
     if not claimed:
         return results
 
@@ -179,6 +182,16 @@ def attempt_many(model: Any, ids: list[int], prepare: Callable[[Any], P | None],
 
 def _record(model: Any, row_id: int, lease: datetime, outcome: Outcome,
             policy: RetryPolicy, now: datetime) -> Attempted:
+    ours = (model.id == row_id, model.status == OutboxStatus.PENDING,
+            model.claimed_until == lease)
+    if not outcome.error and not outcome.final:  # the common case: one UPDATE, one commit
+        done = db.session.execute(update(model).where(*ours).values(
+            **outcome.fields, **RetryPolicy.succeeded(model)).execution_options(
+            synchronize_session=False)).rowcount
+        if done:
+            db.session.commit()
+            return Attempted(OutboxStatus.SENT, attempted=True)
+        db.session.rollback()
     row = lock_row(model, row_id)
     if row is None or row.status != OutboxStatus.PENDING or row.claimed_until != lease:
         # Staff restarted it, or another worker took over after the lease ran out: their
@@ -193,14 +206,11 @@ def _record(model: Any, row_id: int, lease: datetime, outcome: Outcome,
 
 
 def _apply(row: Any, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Attempted:
+    """A failed attempt (retried or final), on the locked row."""
     for name, value in outcome.fields.items():
         setattr(row, name, value)
     row.claimed_until = None
     if outcome.final:
         row.attempts = policy.max_attempts - 1  # this attempt is the last
-    if outcome.error:
-        retrying = policy.failed(row, outcome.error, now)
-    else:
-        retrying = False
-        policy.succeeded(row)
+    retrying = policy.failed(row, outcome.error or "failed", now)
     return Attempted(row.status, outcome.error, retrying, attempted=True)

@@ -5,9 +5,11 @@ import smtplib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import make_msgid, parseaddr
+from functools import lru_cache
 from typing import Any
 
 import click
@@ -41,19 +43,32 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     domain = sender_addr.rpartition("@")[2] or "localhost"
     email = EmailMessage()
     email["Subject"] = message.subject
-    email["From"] = sender
-    email["To"] = Address(display_name=message.to_name, addr_spec=message.to_addr)
+    email["From"] = _header("From", sender)
+    # Address() checks the parts; the header is parsed once per distinct recipient.
+    email["To"] = _header("To", str(Address(display_name=message.to_name,
+                                            addr_spec=message.to_addr)))
     if message.reply_to:
-        email["Reply-To"] = message.reply_to
-    email["Date"] = format_datetime(datetime.now(UTC))
+        email["Reply-To"] = _header("Reply-To", message.reply_to)
+    email["Date"] = datetime.now(UTC)  # a datetime: nothing to format and parse again
     email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=domain)
-    email["Auto-Submitted"] = "auto-generated"
+    email["Auto-Submitted"] = _header("Auto-Submitted", "auto-generated")
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
     for item in attachments.for_message(message):  # read now, inside the claim
         email.add_attachment(item.content, maintype=item.maintype, subtype=item.subtype,
                              filename=item.filename)
     return email
+
+
+@lru_cache(maxsize=1024)
+def _header(name: str, value: str) -> Any:
+    """A header parsed once and kept: parsing addresses is much of building an email, and
+    the sender, reply-to and many recipients repeat. (Header objects are immutable, and
+    EmailMessage takes a parsed one as it is, so its linefeed check is made here.)"""
+    if len(value.splitlines()) > 1:
+        raise ValueError("Header values may not contain linefeed or carriage return "
+                         "characters")
+    return email_policy.default.header_factory(name, value)
 
 
 def send(email: EmailMessage, config: dict[str, Any]) -> str:
