@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, union_all
+from sqlalchemy import Date, Integer, Select, bindparam, func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit import describe
@@ -50,16 +51,16 @@ def with_rows_loaded(query: Select) -> Select:
     )
 
 
-def _open_requests(today: date, *, overdue: bool) -> Select:
+def _open_requests(today: Any, *, overdue: bool) -> Select:
     late = ReviewRequest.overdue(today)
     return (select(Version.deliverable_id).join(ReviewRequest, ReviewRequest.version_id
                                                  == Version.id)
             .where(ReviewRequest.status == RequestStatus.OPEN, late if overdue else ~late))
 
 
-def mine(user: User) -> Any:
+def mine(user_id: Any) -> Any:
     """Deliverables this person owns (acts on and is chased for) or must review."""
-    return or_(Deliverable.owner_id == user.id, Deliverable.reviewer_id == user.id)
+    return or_(Deliverable.owner_id == user_id, Deliverable.reviewer_id == user_id)
 
 
 # Drafts (no version yet, or one not submitted) and versions past internal review that
@@ -74,20 +75,20 @@ def _current_uploader() -> Any:
             .order_by(Version.number.desc()).limit(1).scalar_subquery())
 
 
-def _section_queries(user: User, today: date,
+def _section_queries(user_id: Any, today: Any,
                      everyone: bool) -> dict[str, tuple[Select, tuple[Any, ...]]]:
     """Each section's deliverable ids (not yet ordered or limited) and its order, most
     urgent first. Each has a partial index in that order (Deliverable BOARD_INDEXES)."""
     base = select(Deliverable.id)
     if not everyone:
-        base = base.where(mine(user))
+        base = base.where(mine(user_id))
     late = ReviewRequest.overdue(today)
     oldest = (Deliverable.last_activity_at, Deliverable.id)  # waiting longest first
     reviews = select(Deliverable.id).where(Deliverable.state == DeliverableState.IN_REVIEW)
     if not everyone:  # assigned to me, or to nobody: anyone but the uploader may take it
         reviews = reviews.where(or_(
-            Deliverable.reviewer_id == user.id,
-            Deliverable.reviewer_id.is_(None) & (_current_uploader() != user.id)))
+            Deliverable.reviewer_id == user_id,
+            Deliverable.reviewer_id.is_(None) & (_current_uploader() != user_id)))
     return {
         # Only delivered deliverables have an open request; saying so lets the planner
         # walk ix_deliverables_board_overdue instead of every open request.
@@ -127,22 +128,30 @@ def attention(user: User, today: date | None = None, *,
     """The dashboard's sections, most urgent first: the person's own work (`mine`),
     or everyone's. One statement finds every section's rows (each section's query, limited,
     under UNION ALL) and loads them; one more loads their versions."""
-    today = today or today_utc()
+    rows = db.session.execute(_attention_statement(everyone), {
+        "board_user_id": user.id, "board_today": today or today_utc()}).all()
+    sections: dict[str, list[Deliverable]] = {name: [] for name in SECTIONS}
+    for deliverable, section in rows:
+        sections[section].append(deliverable)
+    return sections
+
+
+@lru_cache(maxsize=2)
+def _attention_statement(everyone: bool) -> Select:
+    """Built once per scope (the person and the day are parameters): building and keying
+    a statement this size costs more than running it."""
     parts = []
-    for name, (query, order) in _section_queries(user, today, everyone).items():
+    for name, (query, order) in _section_queries(
+            bindparam("board_user_id", type_=Integer), bindparam("board_today", type_=Date),
+            everyone).items():
         # Each section's first rows, numbered in its order (UNION ALL keeps no order).
         part = (query.add_columns(func.row_number().over(order_by=order).label("position"))
                 .order_by(*order).limit(SECTION_SIZE).subquery())
         parts.append(select(literal(name).label("section"), part.c.id, part.c.position))
     picked = union_all(*parts).subquery()
-    rows = db.session.execute(_dashboard_rows_loaded(
-        select(Deliverable, picked.c.section)
-        .join(picked, picked.c.id == Deliverable.id)
-        .order_by(picked.c.section, picked.c.position))).all()
-    sections: dict[str, list[Deliverable]] = {name: [] for name in SECTIONS}
-    for deliverable, section in rows:
-        sections[section].append(deliverable)
-    return sections
+    return _dashboard_rows_loaded(
+        select(Deliverable, picked.c.section).join(picked, picked.c.id == Deliverable.id)
+        .order_by(picked.c.section, picked.c.position))
 
 
 SECTIONS = ("overdue", "rejected", "my_reviews", "to_move", "with_client", "approved",
