@@ -35,6 +35,8 @@ document.addEventListener("htmx:xhr:progress", function (event) {
     var xhr = event.detail.xhr;
     if (!xhr || xhr.status !== 200 || xhr.getResponseHeader("HX-Retarget")) return;
     form.reset();
+    // reset() brings back a page's typed text after a refused post without JavaScript.
+    form.querySelectorAll("textarea").forEach(function (box) { box.value = ""; });
     var region = liveRegion();
     region.textContent = "";
     window.setTimeout(function () { region.textContent = "Your comment is posted."; }, 50);
