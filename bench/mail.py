@@ -1,20 +1,28 @@
-"""Emails per second per worker to the local SMTP sink, against a no-op job.
+"""Emails per second through the real sending path, against raw smtplib to the same sink.
 
-    .venv/bin/python bench/mail.py --messages 500 [--db sqlite|postgres]
+    .venv/bin/python bench/mail.py --messages 2000 [--db sqlite|postgres]
 
-Builds a fresh database with the real migrations (SQLite in a temp dir, or `signoff_bench` on
-the local PostgreSQL, dropped and recreated), empties a Redis database, starts an aiosmtpd sink
-on loopback, writes M pending outbox rows and hands each to the queue with
-`portal.notifications.outbox.send_after_commit` and a commit. Then one real burst worker
-(`python -m rq.cli worker signoff --burst --worker-class ...`) runs them as a subprocess and we
-time it until it exits. The baseline is the same worker over M jobs of `bench.noop.noop`.
-Both run with AppWorker (forks a work horse per job) and SimpleWorker (no fork).
+Builds a fresh database with the real migrations (SQLite in a temp dir, or `signoff_bench_mail` on
+the local PostgreSQL, dropped and recreated), empties a Redis database and starts an aiosmtpd
+sink on loopback. In the same run it times:
+
+- raw smtplib: the same M emails, built beforehand, over one SMTP connection (the physical
+  limit here) and with a connection per message;
+- the real path: M pending outbox rows written in one commit and handed on with
+  `outbox.send_after_commit`, as the app does; then the operator's worker (`make worker`:
+  `rq worker signoff --with-scheduler --worker-class jobs.worker.AppWorker`, here with
+  `--burst`) as a subprocess, timed until it exits (with its start-up) and at the sink
+  (first to last message accepted);
+- before: the old path, a job per message (`jobs.outbox.deliver_message`, one SMTP
+  connection each), on a share of M (`--before`);
+- the worker's start-up alone: the same command over one no-op job (`bench.noop.noop`).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -37,32 +45,32 @@ from sqlalchemy import func, insert, select
 from portal import create_app
 from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, utcnow
-from portal.notifications import outbox
+from portal.notifications import outbox, smtp
 from portal.notifications.queue import QUEUE_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-" * 8
-PG_URL = "postgresql://postgres@127.0.0.1:5432/signoff_bench"
-WORKERS = {"AppWorker": "jobs.worker.AppWorker", "SimpleWorker": "rq.worker.SimpleWorker"}
+PG_URL = "postgresql://postgres@127.0.0.1:5432/signoff_bench_mail"
+WORKER = ["--with-scheduler", "--worker-class", "jobs.worker.AppWorker"]  # as `make worker`
 BODY_TEXT = ("Hello,\n\nA friendly reminder: the deliverable is still waiting for your "
              "decision.\n\n") * 12
 BODY_HTML = "<p>" + BODY_TEXT.replace("\n\n", "</p><p>") + "</p>"
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on loopback that counts what it accepts."""
+    """A real SMTP server (aiosmtpd) on loopback that counts what it accepts, and when."""
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
 
-        self.received: list[str] = []
+        self.received: list[float] = []
         self.lock = threading.Lock()
         sink = self
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 with sink.lock:
-                    sink.received.extend(envelope.rcpt_tos)
+                    sink.received.extend([time.perf_counter()] * len(envelope.rcpt_tos))
                 return "250 OK"
 
         with socket.socket() as sock:
@@ -75,20 +83,25 @@ class SmtpSink:
         with self.lock:
             return len(self.received)
 
+    def span(self, since: int) -> float:
+        """Seconds from the first to the last message accepted after the first `since`."""
+        with self.lock:
+            times = self.received[since:]
+        return times[-1] - times[0] if len(times) > 1 else float("nan")
+
 
 def recreate_postgres() -> str:
     with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres "
                          "connect_timeout=5", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS signoff_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE signoff_bench")
+        conn.execute("DROP DATABASE IF EXISTS signoff_bench_mail WITH (FORCE)")
+        conn.execute("CREATE DATABASE signoff_bench_mail")
     return PG_URL
 
 
-def run_worker(worker_class: str, env: dict[str, str], redis_url: str, log: Path,
-               timeout: float) -> float:
-    """One real burst worker as a subprocess; seconds until it exits."""
-    args = [sys.executable, "-m", "rq.cli", "worker", QUEUE_NAME, "--burst",
-            "--worker-class", worker_class, "--url", redis_url]
+def run_worker(env: dict[str, str], redis_url: str, log: Path, timeout: float) -> float:
+    """The operator's worker, in burst mode, as a subprocess; seconds until it exits."""
+    args = [sys.executable, "-m", "rq.cli", "worker", QUEUE_NAME, "--burst", *WORKER,
+            "--url", redis_url]
     with log.open("ab") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
@@ -104,8 +117,8 @@ def run_worker(worker_class: str, env: dict[str, str], redis_url: str, log: Path
     return seconds
 
 
-def enqueue_mail(app: Flask, messages: int, tag: str) -> list[int]:
-    """Write M pending outbox rows and hand each one to the queue, as the app does."""
+def write_rows(app: Flask, messages: int, tag: str, handed_on: bool = True) -> list[int]:
+    """Write M pending outbox rows in one commit, handed on as the app does."""
     now = utcnow()
     with app.app_context():
         db.session.execute(insert(OutboxMessage), [{
@@ -114,17 +127,37 @@ def enqueue_mail(app: Flask, messages: int, tag: str) -> list[int]:
             "subject": f"Reminder: Deliverable {i} (version 1) is waiting for your decision",
             "body_text": BODY_TEXT, "body_html": BODY_HTML, "next_attempt_at": now,
         } for i in range(messages)])
-        db.session.commit()
         ids = list(db.session.scalars(select(OutboxMessage.id).where(
             OutboxMessage.idempotency_key.like(f"bench:{tag}:%")).order_by(OutboxMessage.id)))
-        for message_id in ids:
-            outbox.send_after_commit(message_id)
-        queued = len(ids)
-        db.session.commit()  # the after-commit hook queues them, as in the app
+        if handed_on:
+            for message_id in ids:
+                outbox.send_after_commit(message_id)
+        db.session.commit()  # the after-commit hook wakes the send job, as in the app
         db.session.remove()
-    if queued != messages:
-        raise SystemExit(f"only {queued} of {messages} mail jobs were queued")
     return ids
+
+
+def build_emails(app: Flask, messages: int) -> list[Any]:
+    """M emails as the real path builds them (smtp.build_email), for the raw baseline."""
+    with app.app_context():
+        return [smtp.build_email(OutboxMessage(
+            id=i, to_addr=f"contact{i}@client.example", to_name=f"Contact {i}",
+            reply_to="owner@agency.example", subject=f"Reminder: Deliverable {i}",
+            body_text=BODY_TEXT, body_html=BODY_HTML),
+            "Agency <review@agency.bench>") for i in range(messages)]
+
+
+def raw_smtplib(emails: list[Any], port: int, one_connection: bool) -> float:
+    started = time.perf_counter()
+    if one_connection:
+        with smtplib.SMTP("127.0.0.1", port, timeout=15) as conn:
+            for email in emails:
+                conn.send_message(email)
+    else:
+        for email in emails:
+            with smtplib.SMTP("127.0.0.1", port, timeout=15) as conn:
+                conn.send_message(email)
+    return time.perf_counter() - started
 
 
 def check_mail(app: Flask, ids: list[int], sink: SmtpSink, before: int) -> None:
@@ -146,7 +179,9 @@ def check_queue(queue: Queue) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--before", type=int, default=100,
+                        help="messages through the old job-per-message path (0: skip)")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--timeout", type=float, default=600, help="per worker run (s)")
@@ -173,48 +208,61 @@ def main() -> None:
         upgrade()
         db.engine.dispose()
     log = tmp / "worker.log"
+    m = args.messages
     print(f"database {args.db} ({url}), redis {args.redis}, SMTP sink 127.0.0.1:{sink.port}, "
-          f"worker log {log}", flush=True)
+          f"worker log {log}; load {os.getloadavg()[0]:.2f}", flush=True)
 
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, int, float, str]] = []  # name, messages, seconds, note
     try:
-        for name, worker_class in WORKERS.items():
+        emails = build_emails(app, m)
+        one = raw_smtplib(emails, sink.port, one_connection=True)
+        rows.append(("raw smtplib, one connection (baseline)", m, one, ""))
+        each = raw_smtplib(emails, sink.port, one_connection=False)
+        rows.append(("raw smtplib, a connection per message", m, each, ""))
+
+        queue.enqueue("bench.noop.noop", 0, result_ttl=0)
+        startup = run_worker(env, args.redis, log, args.timeout)
+        check_queue(queue)
+
+        before = sink.count()
+        ids = write_rows(app, m, "batches")
+        jobs = queue.count
+        wall = run_worker(env, args.redis, log, args.timeout)
+        check_queue(queue)
+        check_mail(app, ids, sink, before)
+        rows.append(("worker, batches (at the sink)", m, sink.span(before),
+                     f"{jobs} job woken for {m} rows"))
+        rows.append(("worker, batches (run less start-up)", m, wall - startup,
+                     f"run {wall:.2f} s, start-up {startup:.2f} s"))
+
+        if args.before:
             before = sink.count()
-            started = time.perf_counter()
-            ids = enqueue_mail(app, args.messages, name)
-            enqueue_s = time.perf_counter() - started
-            mail_s = run_worker(worker_class, env, args.redis, log, args.timeout)
+            ids = write_rows(app, args.before, "before", handed_on=False)
+            for message_id in ids:
+                queue.enqueue(outbox.DELIVER_JOB, message_id, result_ttl=0,
+                              job_id=f"outbox-{message_id}")
+            wall = run_worker(env, args.redis, log, args.timeout)
             check_queue(queue)
             check_mail(app, ids, sink, before)
-
-            for i in range(args.messages):
-                queue.enqueue("bench.noop.noop", i, result_ttl=0)
-            noop_s = run_worker(worker_class, env, args.redis, log, args.timeout)
-            check_queue(queue)
-            rows.append((name, mail_s, noop_s))
-            print(f"{name}: mail {mail_s:.2f} s (enqueue {enqueue_s:.2f} s), "
-                  f"no-op {noop_s:.2f} s; sink has {sink.count()} messages", flush=True)
+            rows.append(("before: a job per message (run less start-up)", args.before,
+                         wall - startup, f"run {wall:.2f} s"))
     finally:
         sink.controller.stop()
         redis.flushdb()
 
-    m = args.messages
-    header = ("worker", "jobs", "mail s", "mail/s", "no-op s", "no-op/s", "ratio",
-              "extra ms/email")
+    header = ("path", "messages", "seconds", "msg/s", "ratio to raw, one connection", "note")
     table = [header] + [
-        (name, str(m), f"{mail_s:.2f}", f"{m / mail_s:.1f}", f"{noop_s:.2f}",
-         f"{m / noop_s:.1f}", f"{mail_s / noop_s:.2f}", f"{(mail_s - noop_s) / m * 1000:.1f}")
-        for name, mail_s, noop_s in rows]
+        (name, str(n), f"{sec:.2f}", f"{n / sec:.1f}", f"{(n / sec) / (m / one):.3f}", note)
+        for name, n, sec, note in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     print()
     for n, row in enumerate(table):
-        print("| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+        print("| " + " | ".join(c.ljust(w) if i in (0, 5) else c.rjust(w)
                                 for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |")
         if n == 0:
-            print("|" + "|".join(("-" * (w + 2)) if i == 0 else "-" * (w + 1) + ":"
+            print("|" + "|".join(("-" * (w + 2)) if i in (0, 5) else "-" * (w + 1) + ":"
                                  for i, w in enumerate(widths)) + "|")
-    print(f"\n({args.db}; ratio = mail seconds / no-op seconds; each worker run includes its "
-          "start-up)")
+    print(f"\n({args.db}; load after the run {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":
