@@ -22,7 +22,8 @@ run: $(STAMP)
 	FLASK_DEBUG=1 $(FLASK) demo load --if-empty
 	FLASK_DEBUG=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
-# With REDIS_URL set: the worker sends email; `make cron` schedules the periodic jobs.
+# With REDIS_URL set: the worker sends email (a batch per job over one SMTP connection) and
+# schedules retries; `make cron` schedules the periodic jobs.
 worker: $(STAMP)
 	$(BIN)/rq worker signoff --with-scheduler --worker-class jobs.worker.AppWorker --url "$$REDIS_URL"
 

@@ -1,6 +1,10 @@
 """`rq worker -w jobs.worker.AppWorker`: builds the Flask app once, before forking.
 
-RQ forks a work horse per job; without this each horse would build the app again.
+RQ forks a work horse per job; without this each horse would build the app again. Mail
+costs one fork per batch, not per message: one send job drains every due outbox row, up
+to 100 over each SMTP connection (jobs/outbox.py). The fork is kept on purpose: a worker
+killed mid-batch leaves its horse to finish and record the batch, a horse that dies
+leaves only its claimed rows, sent by others once their lease runs out.
 """
 from __future__ import annotations
 
