@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 
 from sqlalchemy import delete, event, select, update
 
@@ -104,17 +105,19 @@ def _after(html: str) -> str:
 
 
 class _AfterCommit:
-    """The statements any connection sends after a commit."""
+    """The statements this thread (the request's: the test client runs it here) sends after
+    its commit; the in-process worker's jobs run in a thread of their own."""
 
     def __init__(self) -> None:
+        self.thread = threading.get_ident()
         self.committed = False
         self.after: list[str] = []
 
     def commit(self, _conn: object) -> None:
-        self.committed = True
+        self.committed = self.committed or threading.get_ident() == self.thread
 
     def statement(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if self.committed:
+        if self.committed and threading.get_ident() == self.thread:
             self.after.append(statement)
 
 
@@ -197,3 +200,26 @@ def test_without_javascript_a_comment_posts_and_the_page_comes_back(browser, mak
     page = browser.get(browser.review).get_data(as_text=True)
     assert "Plain form" in page and "Your comment is posted." in page
     assert 'id="comment-count">(1)<' in page
+
+
+def test_after_a_client_action_commits_the_page_is_drawn_without_the_write_lock(
+        browser, make_deliverable):
+    """A decision's answer (the panel, the thread, the viewer) is read after the commit in
+    a transaction that only reads: on SQLite it begins deferred, not IMMEDIATE, so other
+    clients' posts do not queue behind the drawing; on every backend it writes nothing."""
+    d = make_deliverable(DeliverableState.DELIVERED, approvers=2)
+    _open_page(browser, d.open_request)
+    browser.csrf_token()
+    watch = _AfterCommit()
+    event.listen(db.engine, "commit", watch.commit)
+    event.listen(db.engine, "before_cursor_execute", watch.statement)
+    try:
+        response = browser.htmx_post(f"{browser.review}/decision", {"choice": "approve"})
+    finally:
+        event.remove(db.engine, "commit", watch.commit)
+        event.remove(db.engine, "before_cursor_execute", watch.statement)
+    assert response.status_code == 200 and "Approved" in response.get_data(as_text=True)
+    assert watch.committed and watch.after, "the answer is read after the commit"
+    heads = [s.lstrip().split(None, 1)[0].upper() for s in watch.after]
+    assert "BEGIN IMMEDIATE" not in [s.strip().upper() for s in watch.after]
+    assert not {"INSERT", "UPDATE", "DELETE"} & set(heads), watch.after

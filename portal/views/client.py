@@ -21,6 +21,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from portal.database import declare_reads_only
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, limiter
 from portal.models import Approver, Outcome
@@ -93,17 +94,19 @@ def _out_of_date(exc: PageOutOfDate) -> Response:
 def attempt(action: Callable[[], Any],
             refused: Callable[[DomainError], Response]) -> tuple[Any, Response | None]:
     """Run one client action and commit it. When the domain refuses, nothing is kept and
-    the answer is the out-of-date page or `refused`'s."""
+    the answer is the out-of-date page or `refused`'s. Either way the action's one
+    transaction is over: what is drawn next only reads, so on SQLite it begins without the
+    write lock (other clients' posts wait on it) and a write there fails at once."""
     try:
-        result = action()
+        result, error = action(), None
         db.session.commit()
-    except PageOutOfDate as exc:
-        db.session.rollback()
-        return None, _out_of_date(exc)
     except DomainError as exc:
         db.session.rollback()
-        return None, refused(exc)
-    return result, None
+        result, error = None, exc
+    declare_reads_only(True)
+    if error is None:
+        return result, None
+    return None, _out_of_date(error) if isinstance(error, PageOutOfDate) else refused(error)
 
 
 def _acting(public_id: str) -> Approver:
