@@ -221,3 +221,50 @@ def test_with_a_tsa_each_seal_carries_its_timestamp(key_dir, page, tsa):
         assert token["type"].native == "signature_time_stamp_token"
         check = check_seal(pdf, config)
         assert check.valid, check.detail
+
+
+# --- the audit trail's lines -------------------------------------------------------------
+
+def _event(seq: int, verb: str, actor: str) -> Any:
+    from types import SimpleNamespace
+    return SimpleNamespace(seq=seq, at=datetime(2026, 1, 2, 3, 4, 5), verb=verb,
+                           actor_label=actor, hash=f"{seq:016x}" + "f" * 48)
+
+
+def test_audit_lines_line_up_and_a_name_stays_on_its_line():
+    from portal.certificates.issue import audit_lines
+    long_name = "Maximiliane Alexandra von Hohenzollern-Sigmaringen <max@client.example>"
+    audit = audit_lines([_event(7, "deliverable.created", "Sam <sam@agency.example>"),
+                         _event(1234, "comment.posted", "Jane\nDoe"),
+                         _event(1235, "decision.approved", long_name)])
+    lines = [audit.head, *audit.lines]
+    assert len({line.index("2026") if "2026" in line else line.index("When")
+                for line in lines}) == 1, "the time column starts at one place"
+    assert len({line.rindex(" ") for line in lines}) == 1, "so does the hash column"
+    assert "Jane Doe" in audit.lines[1] and "\n" not in "".join(audit.lines)
+    assert "<" not in audit.lines[0], "the name only: addresses are in the sections above"
+    assert "  Maximiliane Alexandra von Hohen…  " in audit.lines[2]  # 32 characters
+    assert audit.lines[0].endswith(f"{7:016x}…")
+
+
+def test_a_worker_warmed_before_forking_seals_in_the_fork_without_loading(
+        app_config, key_dir, page):
+    """jobs/worker.py warms the parent; RQ's work horse is a fork of it."""
+    from portal import create_app
+    from portal.certificates.issue import warm_up
+    app_config.update(_config(key_dir))
+    app = create_app(app_config)
+    with app.app_context():
+        warm_up()
+    pid = os.fork()
+    if pid == 0:  # the work horse: a load now would be a failure
+        code = 1
+        try:
+            signing_key._load = None  # type: ignore[assignment]
+            with app.app_context():
+                code = 0 if check_seal(seal_pdf(page, app.config, reason="horse"),
+                                       app.config).valid else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from portal import audit
 from portal.certificates.render import html_to_pdf
 from portal.certificates.seal import ensure_seal_configured, seal_pdf
+from portal.certificates.signing_key import SealNotConfigured, loaded_key
 from portal.certificates.verify import names_at_issue
 from portal.extensions import db
 from portal.files.storage import file_store
@@ -36,6 +39,7 @@ from portal.reports.devices import numbered_user_agents
 from portal.urls import external_url
 
 ISSUE_JOB = "jobs.certificates.issue"
+_ACTOR_WIDTH = 32  # characters of a name in the audit trail's lines
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
 
@@ -62,6 +66,25 @@ def _earlier_conditions(version: Version) -> list[tuple[Condition, int]]:
     return [(condition, number) for condition, number in rows]
 
 
+@dataclass(frozen=True)
+class AuditLines:
+    head: str
+    lines: list[str]
+
+
+def audit_lines(events: list[AuditEvent]) -> AuditLines:
+    """The audit trail as aligned monospace lines (#, when, event, actor, hash)."""
+    actors = [" ".join(e.actor_label.split(" <")[0].split()) for e in events]
+    actors = [a if len(a) <= _ACTOR_WIDTH else a[:_ACTOR_WIDTH - 1] + "…" for a in actors]
+    seq, verb, actor = (max([len(head), *map(len, column)]) for head, column in (
+        ("#", [str(e.seq) for e in events]), ("Event", [e.verb for e in events]),
+        ("Actor", actors)))
+    line = f"{{:>{seq}}}  {{:<19}}  {{:<{verb}}}  {{:<{actor}}}  {{}}"
+    return AuditLines(line.format("#", "When (UTC)", "Event", "Actor", "Hash"), [
+        line.format(e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.verb, name, e.hash[:16] + "…")
+        for e, name in zip(events, actors, strict=True)])
+
+
 def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dict:
     version = request.version
     deliverable = version.deliverable
@@ -85,6 +108,7 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
         "pinned_comments": pinned,
         "earlier_conditions": _earlier_conditions(version),
         "request_events": [e for e in events if e.at >= request.sent_at],
+        "audit": audit_lines(events),
         "chain_head": audit.head_hash(), "verify_url": url,
         "qr_data_uri": segno.make(url, error="m").svg_data_uri(scale=4, border=1),
         # Each browser string once, in the appendix; a decision row says "[UA 1]".
@@ -126,6 +150,15 @@ def issue_certificate(request_id: int) -> Certificate | None:
                  deliverable=request.version.deliverable, public_id=public_id,
                  pdf_sha256=certificate.pdf_sha256, names=names_at_issue(request))
     return certificate
+
+
+def warm_up() -> None:
+    """For a worker that forks a process per job (jobs/worker.py): load the key, fonts and
+    stylesheet once in the parent, so each job's process inherits them rather than paying
+    for them (an RSA key's validation alone is a few hundred ms)."""
+    with suppress(SealNotConfigured):
+        loaded_key(current_app.config)
+    html_to_pdf("<p>Signoff</p>", Path(current_app.static_folder or "static"))
 
 
 def issue_after_commit(request_id: int) -> None:

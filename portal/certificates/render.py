@@ -1,11 +1,15 @@
 """HTML to PDF with WeasyPrint, fetching nothing but data: URLs and our own static files."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import weasyprint
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
+
+STYLESHEET = "css/certificate.css"
 
 
 class PortalOnlyFetcher(URLFetcher):
@@ -26,7 +30,31 @@ class PortalOnlyFetcher(URLFetcher):
         raise ValueError(f"blocked fetch of {url!r}: only data: URLs and our static files")
 
 
-def html_to_pdf(html: str, static_root: Path) -> bytes:
-    document = weasyprint.HTML(string=html, base_url=static_root.resolve().as_uri() + "/",
+class _Kept(threading.local):
+    """Per thread (Pango's objects are not to be shared): the font configuration, whose
+    fontconfig set-up and matched faces then serve every certificate, and the parsed
+    stylesheet, parsed again only when its file changes."""
+
+    def __init__(self) -> None:
+        self.fonts = FontConfiguration()
+        self.stylesheets: dict[Path, tuple[int, weasyprint.CSS]] = {}
+
+    def stylesheet(self, path: Path) -> weasyprint.CSS:
+        mtime = path.stat().st_mtime_ns
+        kept = self.stylesheets.get(path)
+        if kept is None or kept[0] != mtime:
+            kept = self.stylesheets[path] = (mtime, weasyprint.CSS(
+                filename=str(path), font_config=self.fonts))
+        return kept[1]
+
+
+_kept = _Kept()
+
+
+def html_to_pdf(html: str, static_root: Path, stylesheet: str = STYLESHEET) -> bytes:
+    """The page with our stylesheet (the HTML links none, so none is fetched and parsed)."""
+    root = static_root.resolve()
+    document = weasyprint.HTML(string=html, base_url=root.as_uri() + "/",
                                url_fetcher=PortalOnlyFetcher(static_root))
-    return document.write_pdf()
+    return document.write_pdf(stylesheets=[_kept.stylesheet(root / stylesheet)],
+                              font_config=_kept.fonts)
