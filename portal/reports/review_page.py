@@ -45,20 +45,23 @@ def _decisions(path: Any) -> Any:
                         .joinedload(Condition.resolved_in_version))
 
 
-def approver_by_public_id(public_id: Any) -> Approver | None:
+def approver_by_public_id(public_id: Any, *, whole_page: bool = True) -> Approver | None:
     """The approver a client URL names, with their request as the pages show it, in one
-    statement: the grant check reads the same row, so it costs no round trip of its own."""
+    statement: the grant check reads the same row, so it costs no round trip of its own.
+    Not `whole_page`: only the request's version and deliverable (what a comment needs)."""
     if not isinstance(public_id, str):
         return None
     request = joinedload(Approver.request)
-    return db.session.scalars(
-        select(Approver).where(Approver.public_id == public_id).options(
-            joinedload(Approver.contact).joinedload(Contact.client),
-            request.joinedload(ReviewRequest.version).joinedload(Version.deliverable)
-            .joinedload(Deliverable.project).joinedload(Project.client),
-            request.joinedload(ReviewRequest.certificate),
-            _decisions(request.joinedload(ReviewRequest.approvers)))
-    ).unique().one_or_none()
+    version = request.joinedload(ReviewRequest.version).joinedload(Version.deliverable)
+    loads = [joinedload(Approver.contact).joinedload(Contact.client)]
+    if whole_page:
+        loads += [version.joinedload(Deliverable.project).joinedload(Project.client),
+                  request.joinedload(ReviewRequest.certificate),
+                  _decisions(request.joinedload(ReviewRequest.approvers))]
+    else:
+        loads.append(version)
+    return db.session.scalars(select(Approver).where(Approver.public_id == public_id)
+                              .options(*loads)).unique().one_or_none()
 
 
 def shared_version(approver: Approver, version_id: int) -> Version | None:
@@ -152,12 +155,15 @@ class Posted:
         return self.total == len(self.comments)
 
 
+_OTHER = aliased(Comment)  # made once: building an alias is costly
+
+
 def posted(approver: Approver, comment: Comment, after: int | None) -> Posted:
     """The client-visible comments after `after` (the newest the page showed; None: only
     `comment`), with their pin numbers, the pages' shapes and the count, in one statement."""
     version_id = approver.request.version_id
     visible = and_(Comment.request_id == approver.request_id, Comment.internal.is_(False))
-    other = aliased(Comment)
+    other = _OTHER
     same = and_(other.request_id == Comment.request_id, other.internal.is_(False))
     number = (select(func.count(other.id)).where(
         same, other.page.is_not(None), other.version_id == version_id, other.id <= Comment.id)

@@ -109,10 +109,10 @@ def attempt(action: Callable[[], Any],
     return None, _out_of_date(error) if isinstance(error, PageOutOfDate) else refused(error)
 
 
-def _acting(public_id: str) -> Approver:
+def _acting(public_id: str, *, whole_page: bool = True) -> Approver:
     """The approver a client action acts for, on the version the form says was on screen.
     Anything else ends the request: out of date (409), or a link no longer good (403)."""
-    approver, state = access(public_id)
+    approver, state = access(public_id, whole_page=whole_page)
     if state != LinkState.VALID:
         try:  # a replaced request says where to go now; a dead link just says so
             if may_point_on(approver):
@@ -228,7 +228,7 @@ def comment(public_id: str):
     the page on screen (the new comment, the count, its pin), read before the commit so the
     answer asks the database nothing more (on SQLite a POST's next transaction would take
     the write lock again)."""
-    approver = _acting(public_id)
+    approver = _acting(public_id, whole_page=False)
     htmx = is_htmx()
 
     def refused(exc: DomainError) -> Response:

@@ -88,10 +88,11 @@ def gone_page(approver: Approver, generation: Any = None) -> Response:
     return no_store(make_response(html, 410))
 
 
-def access(public_id: str) -> tuple[Approver, LinkState]:
+def access(public_id: str, *, whole_page: bool = True) -> tuple[Approver, LinkState]:
     """The approver this URL names, if a link for them was opened in this browser, and
-    what that link is worth now; otherwise the request ends with the no-access page."""
-    approver = review_page.approver_by_public_id(public_id)
+    what that link is worth now; otherwise the request ends with the no-access page.
+    The check reads the row the page loads (`whole_page`: with all the page shows)."""
+    approver = review_page.approver_by_public_id(public_id, whole_page=whole_page)
     generation = _granted_generation(public_id)
     if approver is None or generation is None:
         abort(no_access_page(approver))
