@@ -27,11 +27,13 @@ class AppWorker(Worker):
         from sqlalchemy import text
         from sqlalchemy.orm import configure_mappers
 
+        from portal.certificates.issue import warm_up as warm_certificates
         from portal.extensions import db
 
         app = worker_app()
         with app.app_context():
             configure_mappers()
+            warm_certificates()  # the seal's key, fonts and stylesheet, inherited by each fork
             with db.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             db.engine.dispose()
