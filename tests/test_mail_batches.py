@@ -149,3 +149,23 @@ def test_a_worker_killed_mid_batch_leaves_no_loss_and_no_repeat(
     repeated = {i for i, n in arrived.items() if n > 1}
     # Nothing marked sent went again; only the message cut between SMTP and its commit can.
     assert not repeated & sent_before and len(repeated) <= 1
+
+
+def test_a_failed_message_wakes_the_send_job_when_its_retry_is_due(jobs_config, app,
+                                                                     smtp_sink):
+    from rq.registry import ScheduledJobRegistry
+
+    from jobs.outbox import send_due
+
+    app.config["MAIL_RETRY_INTERVALS"] = "60"
+    smtp_sink.refuse_always = True
+    [message_id] = _queue_rows(1)
+    job_queue().empty()  # run by hand below
+
+    assert send_due() == {"sent": 0, "retrying": 1, "failed": 0}
+    due = _rows([message_id])[message_id].next_attempt_at
+    assert 55 < (due - utcnow()).total_seconds() <= 60
+    scheduled = ScheduledJobRegistry(queue=job_queue())
+    assert scheduled.get_job_ids() == [f"outbox-at-{int(due.timestamp())}"]
+    assert abs(scheduled.get_scheduled_time(f"outbox-at-{int(due.timestamp())}")
+               .timestamp() - int(due.timestamp())) <= 1
