@@ -150,12 +150,12 @@ def next_retry_at() -> datetime | None:
 
 
 def relay(now: datetime | None = None, limit: int = 500) -> int:
-    """Wake a send job at the caller's commit if rows are due and none is waiting; returns
-    how many due rows it handed on (0 when a waiting job will send them anyway)."""
+    """Make sure a send job will take the due pending rows: wake one at the caller's commit
+    unless one is already waiting. Returns how many due rows it will take (a backlog an
+    operator sees even while the job waits for a worker)."""
     due = due_pending_ids(OutboxMessage, now or utcnow(), limit)
-    if not due or waiting_for(WAKE):
-        return 0
-    after_commit(SEND_DUE_JOB, job_id=f"outbox-{due[0]}", coalesce=WAKE)
+    if due and not waiting_for(WAKE):
+        after_commit(SEND_DUE_JOB, job_id=f"outbox-{due[0]}", coalesce=WAKE)
     return len(due)
 
 

@@ -121,8 +121,8 @@ def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
             return False
         if at is not None:
             queue.enqueue_at(at, func, *args, **options)
-        else:
-            queue.enqueue(func, *args, **options)
+        else:  # one wake-up does for all, so it may go first: mail waits on no render
+            queue.enqueue(func, *args, at_front=bool(coalesce), **options)
         if coalesce:
             queue.connection.set(_coalesce_key(coalesce), job_id)
     except RedisError as exc:
