@@ -28,6 +28,7 @@ from portal.models import (
     RequestStatus,
     ReviewRequest,
 )
+from portal.notifications.reactions import request_data
 from portal.workflow.links import issue_token
 from portal.workflow.policies import Rule, settle
 from portal.workflow.turns import whose_turn
@@ -283,6 +284,10 @@ def test_two_of_three_approves_on_the_second_approval(
     assert "At least 2 of 3 approvers" in _text(_not_needed(mail, john.contact)[0])
     assert john.decide("approve").status_code == 409
     assert _decisions() == 2
+    # Webhook receivers learn what "approved" needed.
+    assert request_data(request)["policy"] == {
+        "kind": "at_least", "words": "At least 2 of 3 approvers", "required_approvals": 2,
+        "changes_end_request": False}
 
 
 def test_two_of_three_with_two_requests_for_changes_closes_as_changes_requested(

@@ -27,7 +27,7 @@ from portal.notifications import webhooks
 from portal.notifications.attachments import certificate_key
 from portal.notifications.compose import compose
 from portal.urls import external_url
-from portal.workflow.policies import describe
+from portal.workflow.policies import describe, rule_of
 from portal.workflow.turns import closed_by
 
 DECISIONS = ("decision.approved", "decision.approved_with_conditions", "decision.rejected")
@@ -45,6 +45,11 @@ def request_data(request: ReviewRequest) -> dict[str, Any]:
         "version": {"number": version.number, "file_name": version.file_name,
                     "sha256": version.sha256},
         "due_date": request.due_date.isoformat(),
+        # What "approved" needed: receivers of a close under "any one of" or "K of N" see
+        # why undecided approvers are withdrawn.
+        "policy": {"kind": request.policy.value, "words": describe(request),
+                   "required_approvals": rule_of(request).needed,
+                   "changes_end_request": request.changes_end_request},
         "approvers": [{"name": a.contact.name, "email": a.contact.email,
                        "status": a.status.value} for a in request.approvers],
     }

@@ -1,4 +1,5 @@
-"""Every way a request ends: all approved, changes requested, cancelled, expired.
+"""Every way a request ends: approved (as its policy counts approvals, policies.py), changes
+requested, cancelled, expired.
 
 `close_request` is the only code that closes one, so each ending withdraws the same
 approvers, stops the same reminders, moves the deliverable on and records one event.
