@@ -88,6 +88,7 @@ def register_views(app: Flask) -> None:
         auth,
         classification,
         client,
+        client_comments,  # noqa: F401  (the thread's comment post, on the client blueprint)
         client_compare,  # noqa: F401  (compare, on the client blueprint)
         client_feedback,  # noqa: F401  (reopening points, on the client blueprint)
         client_renders,  # noqa: F401  (page images, on the client blueprint)
