@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from portal.extensions import db
@@ -155,28 +155,34 @@ class Posted:
         return self.total == len(self.comments)
 
 
-_OTHER = aliased(Comment)  # made once: building an alias is costly
+_OTHER = aliased(Comment)
+_SAME_THREAD = and_(_OTHER.request_id == Comment.request_id, _OTHER.internal.is_(False))
+# Built once (building a statement costs more than running it): the client-visible comments
+# after `after` (and always `comment_id`), each with its pin's number on the version under
+# review, the thread's count, and the shape of the page it is pinned to.
+_POSTED = (
+    select(Comment,
+           select(func.count(_OTHER.id)).where(
+               _SAME_THREAD, _OTHER.page.is_not(None),
+               _OTHER.version_id == bindparam("version_id"), _OTHER.id <= Comment.id)
+           .scalar_subquery(),
+           select(func.count(_OTHER.id)).where(_SAME_THREAD).scalar_subquery(),
+           PageRender.width, PageRender.height)
+    .outerjoin(PageRender, and_(PageRender.version_id == Comment.version_id,
+                                PageRender.number == Comment.page))
+    .where(Comment.request_id == bindparam("request_id"), Comment.internal.is_(False),
+           or_(Comment.id > bindparam("after"), Comment.id == bindparam("comment_id")))
+    .order_by(Comment.id)
+    .options(joinedload(Comment.author_user), joinedload(Comment.author_contact)))
 
 
 def posted(approver: Approver, comment: Comment, after: int | None) -> Posted:
     """The client-visible comments after `after` (the newest the page showed; None: only
     `comment`), with their pin numbers, the pages' shapes and the count, in one statement."""
     version_id = approver.request.version_id
-    visible = and_(Comment.request_id == approver.request_id, Comment.internal.is_(False))
-    other = _OTHER
-    same = and_(other.request_id == Comment.request_id, other.internal.is_(False))
-    number = (select(func.count(other.id)).where(
-        same, other.page.is_not(None), other.version_id == version_id, other.id <= Comment.id)
-        .scalar_subquery())
-    total = select(func.count(other.id)).where(same).scalar_subquery()
-    wanted = Comment.id == comment.id if after is None else or_(Comment.id > after,
-                                                               Comment.id == comment.id)
-    rows = db.session.execute(
-        select(Comment, number, total, PageRender.width, PageRender.height)
-        .outerjoin(PageRender, and_(PageRender.version_id == Comment.version_id,
-                                    PageRender.number == Comment.page))
-        .where(visible, wanted).order_by(Comment.id)
-        .options(joinedload(Comment.author_user), joinedload(Comment.author_contact))).all()
+    rows = db.session.execute(_POSTED, {
+        "version_id": version_id, "request_id": approver.request_id,
+        "after": comment.id if after is None else after, "comment_id": comment.id}).all()
     items = []
     for c, pin_number, _, width, height in rows:
         pinned = c.page is not None and c.version_id == version_id
