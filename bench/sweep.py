@@ -164,6 +164,8 @@ def reuse(approvers: int, fraction: float, contacts: int, now: datetime) -> None
         have = conn.execute("SELECT count(*) FROM approvers").fetchone()
     if not have or have[0] != approvers:
         sys.exit(f"--reuse: {DB_NAME} holds {have[0] if have else 0} approvers, not {approvers}")
+    with create_app(CONFIG).app_context():
+        upgrade()  # the schema at head (an index migration since the last run applies)
     _run_sql(RESET_SQL, _params(approvers, fraction, contacts, now))
 
 

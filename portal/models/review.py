@@ -190,7 +190,8 @@ class Approver(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
+    # No index of its own: the unique (request_id, contact_id) index serves lookups by it.
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     position: Mapped[int]
     # Opaque id carried by magic links, never the row id or the email.
