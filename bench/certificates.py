@@ -114,7 +114,7 @@ def events_of(request) -> int:
         AuditEvent.deliverable_id == request.version.deliverable_id))
 
 
-def render_rows(app: Flask, key: Path) -> list[Row]:
+def render_rows(app: Flask, key: Path, pdf_dir: Path | None = None) -> list[Row]:
     rsa = load_pem_private_key(key.read_bytes(), None)
     page = weasyprint.HTML(string="<h1>Bare page</h1>").write_pdf()
     paragraphs = "".join(f"<p>{i} 2026-11-30 05:16:14 comment.posted Jane Doe 0123abcd</p>"
@@ -135,6 +135,8 @@ def render_rows(app: Flask, key: Path) -> list[Row]:
         row = Row(f"certificate render + seal, {events_of(request)} events",
                   "bare one-page WeasyPrint",
                   lambda r=request: render_certificate(r, "SO-BENCH-0000-0000", r.closed_at))
+        if pdf_dir is not None:  # to look at (pdftoppm -r 70 -png)
+            (pdf_dir / f"certificate-{events_of(request)}-events.pdf").write_bytes(pdf)
         row.note = f"{len(PdfReader(io.BytesIO(pdf)).pages)} pages, {len(pdf):,} bytes"
         rows.append(row)
     return rows
@@ -204,6 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--downloads", type=int, default=200)
+    parser.add_argument("--pdf-dir", type=Path, help="write the two certificates here")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="signoff-bench-certs-"))
     key, cert = create_development_key(work / "signing", "bench seal")
@@ -215,7 +218,7 @@ def main() -> None:
     print(f"load before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
     with app.app_context():  # each test-client request has a context (and session) of its own
         upgrade()
-        rows = render_rows(app, key)
+        rows = render_rows(app, key, args.pdf_dir)
         downloads = download_rows(app, work)
         interleaved(rows, args.repeat)
         db.session.commit()  # no read transaction of ours held open during the downloads

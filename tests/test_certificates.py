@@ -58,6 +58,7 @@ from portal.models import (
     ReviewRequest,
     Role,
 )
+from portal.workflow import policies
 from portal.workflow.comments import post_comment
 from portal.workflow.links import issue_token
 from tests.conftest import IN_CI, SpyServer, future, on_screen, stored_path
@@ -238,6 +239,8 @@ def test_certificate_text_records_what_who_and_when(signing, app, make_client, m
                          ("File", "homepage.pdf (592 bytes, application/pdf)"),
                          ("SHA-256", request.version.sha256)):
         assert f"{label} {value}" in words, label
+    # The approval policy in the same words as the staff pages (workflow/policies.describe).
+    assert f"Approval {policies.describe(request)}" in words
 
     berlin = ZoneInfo("Europe/Berlin")
     decided = [("approved", ""), ("approved with conditions", f" Conditions: {CONDITIONS}")]

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal import audit
+from portal.audit import describe
 from portal.certificates.render import html_to_pdf
 from portal.certificates.seal import ensure_seal_configured, seal_pdf
 from portal.certificates.signing_key import SealNotConfigured, loaded_key
@@ -85,6 +86,16 @@ def audit_lines(events: list[AuditEvent]) -> AuditLines:
         for e, name in zip(events, actors, strict=True)])
 
 
+def timeline_lines(events: list[AuditEvent]) -> AuditLines:
+    """The request's timeline (when, what, who) as aligned monospace lines, like the trail's."""
+    whats = [describe(e.verb) for e in events]
+    width = max([len("What"), *map(len, whats)])
+    line = f"{{:<19}}  {{:<{width}}}  {{}}"
+    return AuditLines(line.format("When (UTC)", "What", "Who"), [
+        line.format(f"{e.at:%Y-%m-%d %H:%M:%S}", what, e.actor_label)
+        for e, what in zip(events, whats, strict=True)])
+
+
 def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dict:
     version = request.version
     deliverable = version.deliverable
@@ -107,10 +118,11 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
         "review": version.internal_approval, "events": events, "comment_count": comments,
         "pinned_comments": pinned,
         "earlier_conditions": _earlier_conditions(version),
-        "request_events": [e for e in events if e.at >= request.sent_at],
+        "timeline": timeline_lines([e for e in events if e.at >= request.sent_at
+                                    and not e.verb.startswith("comment.")]),
         "audit": audit_lines(events),
         "chain_head": audit.head_hash(), "verify_url": url,
-        "qr_data_uri": segno.make(url, error="m").svg_data_uri(scale=4, border=1),
+        "qr_data_uri": segno.make(url, error="m").png_data_uri(scale=1, border=1),
         # Each browser string once, in the appendix; a decision row says "[UA 1]".
         "user_agents": numbered_user_agents(a.decision.user_agent for a in request.approvers
                                             if a.decision),
