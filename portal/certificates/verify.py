@@ -116,6 +116,17 @@ def by_public_id(public_id: str) -> Certificate | None:
     return db.session.scalar(select(Certificate).where(Certificate.public_id == cleaned))
 
 
+def stored_file_of(public_id: str) -> tuple[str, str] | None:
+    """(public id, storage key) of an issued certificate, for a download: two columns, no
+    Certificate object built (the download's lookup was most of its time)."""
+    cleaned = public_id.strip().upper()
+    if not ID_PATTERN.fullmatch(cleaned):
+        return None
+    row = db.session.execute(select(Certificate.public_id, Certificate.storage_key)
+                             .where(Certificate.public_id == cleaned)).first()
+    return None if row is None else (row[0], row[1])
+
+
 def verify_pdf(pdf: bytes) -> Verification:
     """An uploaded file: genuine only if its bytes are the ones we issued and our seal holds."""
     _end_read()

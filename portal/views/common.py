@@ -12,7 +12,7 @@ from flask.wrappers import Response
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
-from portal.certificates import by_public_id
+from portal.certificates.verify import stored_file_of
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.files.storage import file_store
@@ -69,11 +69,12 @@ def send_stored(storage_key: str, media_type: str, name: str, *, inline: bool = 
 
 
 def certificate_response(public_id: str) -> Response:
-    certificate = by_public_id(public_id)
-    if certificate is None:
+    stored = stored_file_of(public_id)
+    if stored is None:
         abort(404)
-    response = send_stored(certificate.storage_key, "application/pdf",
-                           f"approval-certificate-{certificate.public_id}.pdf")
+    public_id, storage_key = stored
+    response = send_stored(storage_key, "application/pdf",
+                           f"approval-certificate-{public_id}.pdf")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
