@@ -107,14 +107,17 @@ def test_a_pin_off_the_document_is_refused_and_the_comment_kept(client_tab, form
     assert db.session.scalars(select(Comment)).all() == []
 
 
-def test_htmx_posting_a_pin_redraws_the_thread_and_the_markers(client_tab):
+def test_htmx_posting_a_pin_adds_the_comment_and_its_marker_on_its_page(client_tab):
+    # The answer is what the post adds (issue 14): the new comment, and out of band its
+    # marker drawn on page 2's layer, not the whole thread and viewer again.
     client_tab.get(client_tab.review)
     response = client_tab.htmx_post(f"{client_tab.review}/comments",
                                     {"body": "Here", "page": "2", "x": "0.3", "y": "0.3"})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section id="comments"')
-    assert '<section id="viewer"' in html and 'hx-swap-oob="true"' in html
+    assert html.lstrip().startswith('<li class="comment')
+    assert '<section id="viewer"' not in html and '<section id="comments"' not in html
+    assert 'hx-swap-oob="beforeend:#page-2 svg.layer"' in html
     assert _markers(html) == ["1"]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from portal import audit
@@ -61,10 +61,15 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
     return comment
 
 
+# Built once (the request bound per call): the client's review page reads it per view.
+_CLIENT_THREAD = (
+    select(Comment).where(Comment.request_id == bindparam("request_id"),
+                          Comment.internal.is_(False))
+    .order_by(Comment.id)
+    .options(joinedload(Comment.author_user), joinedload(Comment.author_contact)))
+
+
 def client_thread(request_id: int) -> list[Comment]:
     """What the client sees of a request's thread: everything but internal notes, with
     their authors (one statement)."""
-    return list(db.session.scalars(
-        select(Comment).where(Comment.request_id == request_id, Comment.internal.is_(False))
-        .order_by(Comment.id)
-        .options(joinedload(Comment.author_user), joinedload(Comment.author_contact))))
+    return list(db.session.scalars(_CLIENT_THREAD, {"request_id": request_id}))
