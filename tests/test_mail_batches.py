@@ -27,8 +27,9 @@ def smtp_sink():
     sink.stop()
 
 
-def _queue_rows(count: int, tag: str = "batch") -> list[int]:
-    """`count` pending emails written in one commit, each handed on as the app does."""
+def _queue_rows(count: int, tag: str = "batch", hand_on: bool = True) -> list[int]:
+    """`count` pending emails written in one commit, each handed on as the app does
+    (unless `hand_on` is False: then only the rows are written)."""
     db.session.execute(insert(OutboxMessage), [{
         "idempotency_key": f"{tag}:{i}", "to_addr": f"contact{i}@client.example",
         "to_name": f"Contact {i}", "reply_to": "owner@agency.example",
@@ -37,7 +38,7 @@ def _queue_rows(count: int, tag: str = "batch") -> list[int]:
     } for i in range(count)])
     ids = list(db.session.scalars(select(OutboxMessage.id).where(
         OutboxMessage.idempotency_key.like(f"{tag}:%")).order_by(OutboxMessage.id)))
-    for message_id in ids:
+    for message_id in ids if hand_on else ():
         outbox.send_after_commit(message_id)
     db.session.commit()
     return ids
@@ -169,3 +170,34 @@ def test_a_failed_message_wakes_the_send_job_when_its_retry_is_due(jobs_config, 
     assert scheduled.get_job_ids() == [f"outbox-at-{int(due.timestamp())}"]
     assert abs(scheduled.get_scheduled_time(f"outbox-at-{int(due.timestamp())}")
                .timestamp() - int(due.timestamp())) <= 1
+
+
+def test_a_transports_bug_fails_its_message_and_the_batch_goes_on(app):
+    """A transport that raises something unforeseen on one message (a bug, not a refusal):
+    that message records a failed attempt and keeps its place in the retries; the messages
+    before and after it are sent in the same batch, and nothing is left claimed."""
+    from contextlib import contextmanager
+
+    from portal.notifications.delivery import Outcome, attempt_many
+
+    ids = _queue_rows(3, tag="bug", hand_on=False)
+    offered: list[int] = []
+
+    @contextmanager
+    def transport():
+        def send(row_id: int) -> Outcome:
+            offered.append(row_id)
+            if row_id == ids[1]:
+                raise RuntimeError("the transport tripped over its own feet")
+            return Outcome(fields={"transport": "test", "sent_at": utcnow()})
+        yield send
+
+    results = attempt_many(OutboxMessage, ids, lambda row: row.id, transport,
+                           outbox.retry_policy(), utcnow())
+    assert offered == ids
+    rows = _rows(ids)
+    assert [rows[i].status for i in ids] == [OutboxStatus.SENT, OutboxStatus.PENDING,
+                                             OutboxStatus.SENT]
+    assert "RuntimeError: the transport tripped" in rows[ids[1]].last_error
+    assert rows[ids[1]].attempts == 1 and results[ids[1]].retrying
+    assert all(rows[i].claimed_until is None for i in ids)

@@ -157,20 +157,25 @@ def attempt_many(model: Any, ids: list[int], prepare: Callable[[Any], P | None],
     if not claimed:
         return results
 
-    sent = 0
+    # Rows handed to the transport: from then on only their record or their lease frees
+    # them, so a failure while recording never hands back a message already sent.
+    offered = 0
     try:
         with transport() as send:
             for row_id, payload in claimed:
                 if utcnow() > lease - LEASE_MARGIN:
                     break  # the rest goes back before another worker may take it over
+                offered += 1
                 try:
                     outcome = send(payload)
                 except Undeliverable as exc:
                     outcome = Outcome(f"cannot be sent: {exc}", final=True)
+                except Exception as exc:  # a transport's bug fails its message, not the batch
+                    log.exception("sending %s %s failed", model.__name__, row_id)
+                    outcome = Outcome(f"{type(exc).__name__}: {exc}")
                 results[row_id] = _record(model, row_id, lease, outcome, policy, now)
-                sent += 1
     finally:
-        rest = [i for i, _ in claimed[sent:]]
+        rest = [i for i, _ in claimed[offered:]]
         if rest:  # not attempted: released, no attempt counted
             db.session.rollback()
             db.session.execute(update(model).where(model.id.in_(rest),
