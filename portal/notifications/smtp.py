@@ -71,13 +71,6 @@ def _header(name: str, value: str) -> Any:
     return email_policy.default.header_factory(name, value)
 
 
-def send(email: EmailMessage, config: dict[str, Any]) -> str:
-    """Send one built message over a connection of its own; returns the transport's name.
-    Raises DeliveryFailed."""
-    with connection(config) as send_one:
-        return send_one(email)
-
-
 @contextmanager
 def connection(config: dict[str, Any]) -> Iterator[Callable[[EmailMessage], str]]:
     """One SMTP connection for several messages (opened on the first, closed at the end):
