@@ -1,4 +1,5 @@
-"""review page (reserved for the review page work)
+"""no change: a slot reserved for review-page indexes, which the page turned out not to need
+(its statements all use existing keys); kept so the revision chain stays as deployed
 
 Revision ID: 0022
 Revises: 0021
