@@ -147,19 +147,6 @@ def test_a_deferred_reminder_reads_as_the_email_composed_at_once(
     assert check_token(token).state == LinkState.VALID
 
 
-def test_a_reminder_queued_before_a_revocation_carries_a_dead_link(
-        app, make_deliverable, make_project, make_client, staff):
-    [approver, _other] = _delivered(make_deliverable, make_project, make_client, 1, "UTC")
-    reminders.sweep(TUESDAY)
-    db.session.refresh(approver)
-    queued = db.session.scalar(select(OutboxMessage).where(
-        OutboxMessage.idempotency_key == f"reminder:{approver.id}:1"))
-    revoke_link(staff, approver, TUESDAY)  # before the send job rendered it
-    db.session.commit()
-    token = TOKEN.search(_rendered(queued).body_text).group(0)[3:]
-    assert check_token(token).state == LinkState.REVOKED
-
-
 def test_rendering_happens_once_and_leaves_other_rows_alone(
         app, make_deliverable, make_project, make_client):
     [approver, _other] = _delivered(make_deliverable, make_project, make_client, 1, "UTC")

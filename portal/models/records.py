@@ -36,6 +36,13 @@ class OutboxStatus(Choice):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # Final, not a failure: by the time it went out it was no longer needed (a reminder
+    # whose request closed); last_error says why.
+    SKIPPED = "skipped"
+
+    @property
+    def label(self) -> str:
+        return "not needed" if self is OutboxStatus.SKIPPED else super().label
 
 
 class OutboxMessage(db.Model):

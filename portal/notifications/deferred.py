@@ -6,7 +6,9 @@ attempt's transaction, so the stored copy ends up with the rendered subject and 
 
 The context is JSON: plain values go to the template as they are, and a "link" entry
 (approver id and link generation, written by workflow/links.link_email_row) becomes what
-send_review_link gives its templates, the review link signed at render time. The recipient,
+send_review_link gives its templates, the review link signed at render time; one that is no
+longer needed by then (the request closed, the approver decided, the link was revoked) is
+not rendered: delivery.NotNeeded, and the row ends skipped. The recipient,
 reply-to and deliverable are the row's own columns, so the zone and agency rules are
 compose()'s (render_email).
 """
@@ -32,7 +34,8 @@ def _template_context(stored: dict[str, Any]) -> dict[str, Any]:
 
 def ensure_rendered(message: OutboxMessage) -> None:
     """Render the subject and bodies of a row queued unrendered, once (it then reads as any
-    other row); a no-op for any other row. The caller's transaction stores the text."""
+    other row); a no-op for any other row. The caller's transaction stores the text.
+    Raises delivery.NotNeeded (leaving the row as it was) for a link no longer wanted."""
     if message.deferred_template is None:
         return
     context = _template_context(json.loads(message.deferred_context or "{}"))

@@ -34,6 +34,11 @@ class Undeliverable(Exception):
     so it fails at once and staff see it, instead of staying pending for ever."""
 
 
+class NotNeeded(Exception):
+    """`prepare` found the row no longer worth sending (a reminder whose request closed):
+    it ends SKIPPED with the reason, in plain words, as its last_error; not a failure."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     intervals: tuple[int, ...]  # seconds to wait after failed attempt 1, 2, …; the last repeats
@@ -119,8 +124,9 @@ def attempt_many(model: Any, ids: list[int], prepare: Callable[[Any], P | None],
     a worker killed mid-batch leaves at most the message in flight unrecorded).
 
     `prepare(row)` reads what sending needs, inside the claim (None: leave the row alone
-    for now; Undeliverable: no retry can help). A row that is gone, sent, failed, locked
-    or claimed by another worker is left. Commits; returns each row's result.
+    for now; Undeliverable: no retry can help; NotNeeded: skipped, no retry). A row that
+    is gone, sent, failed, skipped, locked or claimed by another worker is left. Commits;
+    returns each row's result.
     """
     results: dict[int, Attempted] = {i: Attempted(None) for i in ids}
     claimed: list[tuple[int, P]] = []
@@ -134,6 +140,9 @@ def attempt_many(model: Any, ids: list[int], prepare: Callable[[Any], P | None],
         except Undeliverable as exc:
             results[row.id] = _apply(row, Outcome(f"cannot be sent: {exc}", final=True),
                                      policy, now)
+            continue
+        except NotNeeded as exc:
+            results[row.id] = _skip(row, str(exc))
             continue
         except SQLAlchemyError:
             raise
@@ -208,6 +217,14 @@ def _record(model: Any, row_id: int, lease: datetime, outcome: Outcome,
     result = _apply(row, outcome, policy, now)
     db.session.commit()
     return result
+
+
+def _skip(row: Any, reason: str) -> Attempted:
+    """Not sent and never will be, on the locked row: no attempt is counted."""
+    row.status = OutboxStatus.SKIPPED
+    row.last_error = reason[:2000]
+    row.claimed_until = None
+    return Attempted(row.status, reason, attempted=True)
 
 
 def _apply(row: Any, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Attempted:

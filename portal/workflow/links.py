@@ -21,8 +21,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
-from portal.models import Approver, Deliverable, Project, ReviewRequest, Version, utcnow
+from portal.models import (
+    Approver,
+    ApproverStatus,
+    Deliverable,
+    Project,
+    RequestStatus,
+    ReviewRequest,
+    Version,
+    utcnow,
+)
 from portal.notifications.compose import compose
+from portal.notifications.delivery import NotNeeded
 from portal.urls import external_url
 
 SALT = "signoff.review-link.v1"  # used for nothing else, so no other token verifies here
@@ -140,6 +150,23 @@ def deferred_link_context(approver_id: int, generation: int) -> dict[str, Any]:
     approver = db.session.get(Approver, approver_id, options=[  # one query, not eight
         request.joinedload(ReviewRequest.sent_by), deliverable.joinedload(Deliverable.owner),
         deliverable.joinedload(Deliverable.project).joinedload(Project.client)])
-    if approver is None:
-        raise LookupError(f"approver {approver_id} is gone")
+    _still_needed(approver, generation)
     return _link_email_context(approver, review_link(approver, generation))
+
+
+def _still_needed(approver: Approver | None, generation: int) -> None:
+    """A link email queued earlier asks for a decision that may no longer be wanted: one
+    whose approver, request or link moved on since is not sent (NotNeeded, in plain words)."""
+    if approver is None:
+        reason = "the approver was removed from the request"
+    elif approver.request.status == RequestStatus.CANCELLED:
+        reason = "the request was cancelled"
+    elif approver.request.status != RequestStatus.OPEN:
+        reason = f"the request closed ({approver.request.status.label})"
+    elif approver.status != ApproverStatus.INVITED:
+        reason = f"the approver was no longer waiting to decide ({approver.status.label})"
+    elif generation != approver.link_generation:
+        reason = "its link was replaced or revoked"
+    else:
+        return
+    raise NotNeeded(f"Not sent: {reason} before this reminder went out.")
