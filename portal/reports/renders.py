@@ -62,9 +62,9 @@ _NUMBER = 918273645  # a page number no document has: where the real one goes
 
 def _url_builders(version_id: int, public_id: str | None
                   ) -> tuple[Callable[[PageRender], str], Callable[[PageRender], str]]:
-    """The page and thumbnail URLs of one version's pages: url_for once per version (its
-    cost per page was most of a 100-page viewer's time), the page's number, extension and
-    image hash formatted into the route it built."""
+    """The page and thumbnail URLs of one version's pages: url_for once per version, not
+    twice per page, the page's number, extension and image hash formatted into the route
+    it built."""
     if public_id is None:
         endpoints, scope = ("staff.render_page", "staff.render_thumb"), {}
     else:
