@@ -5,6 +5,7 @@ Without a server the PostgreSQL half is skipped with the reason; under CI=true i
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import io
 import os
@@ -387,29 +388,52 @@ def clean_redis(redis_url: str) -> str:
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives.
-
-    `refuse_next` makes it answer the next N messages with a temporary failure.
-    """
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives (`messages`,
+    `to`, `wait_for`). On cue it answers the next `refuse_next` messages (or all, with
+    `refuse_always`) with a temporary failure, waits `delay` seconds before answering,
+    refuses the recipients in `refuse_rcpt` at RCPT (550), and hangs up without answering
+    the `drop_at`-th DATA it is sent (that message is not accepted). `sessions` counts its
+    connections (one per EHLO)."""
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[Any] = []
+        self.sessions = 0
         self.refuse_next = 0
         self.refuse_always = False
+        self.refuse_rcpt: set[str] = set()
+        self.drop_at = 0  # 0: never
         self.delay = 0.0
         self.lock = threading.Lock()
+        self._data_seen = 0
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                import asyncio
+            async def handle_EHLO(self, server: Any, session: Any, envelope: Any,
+                                  hostname: str, responses: list[str]) -> list[str]:
+                session.host_name = hostname
+                with sink.lock:
+                    sink.sessions += 1
+                return responses
+
+            async def handle_RCPT(self, server: Any, session: Any, envelope: Any,
+                                  address: str, rcpt_options: list[str]) -> str:
+                if address in sink.refuse_rcpt:
+                    return "550 5.1.1 No such mailbox here"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 from email import message_from_bytes, policy
 
                 if sink.delay:
                     await asyncio.sleep(sink.delay)
                 with sink.lock:
+                    sink._data_seen += 1
+                    if sink.drop_at and sink._data_seen == sink.drop_at:
+                        server.transport.close()  # gone before answering: not accepted
+                        return "421 4.3.0 Gone"
                     if sink.refuse_always or sink.refuse_next > 0:
                         sink.refuse_next = max(sink.refuse_next - 1, 0)
                         return "451 4.3.0 Try again later"
@@ -436,8 +460,6 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,12 +17,12 @@ from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, utcnow
 from portal.notifications import outbox
 from portal.notifications.queue import job_queue
-from tests.servers import CountingSmtpSink
+from tests.conftest import SmtpSink
 
 
 @pytest.fixture
 def smtp_sink():
-    sink = CountingSmtpSink()
+    sink = SmtpSink()
     yield sink
     sink.stop()
 
@@ -50,7 +50,7 @@ def _rows(ids: list[int]) -> dict[int, OutboxMessage]:
         select(OutboxMessage).where(OutboxMessage.id.in_(ids)))}
 
 
-def _arrived(sink: CountingSmtpSink) -> Counter[int]:
+def _arrived(sink: SmtpSink) -> Counter[int]:
     return Counter(int(re.search(r"outbox(\d+)", m["Message-ID"]).group(1))
                    for _, m in sink.messages)
 
