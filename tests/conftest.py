@@ -460,6 +460,22 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
+def as_sent(email: Any) -> Any:
+    """An outbox email as it is sent: the send job renders a queued reminder
+    (deferred.ensure_rendered); one it has not reached yet is rendered here on a copy, so
+    the test writes nothing."""
+    from portal.models import OutboxMessage
+    from portal.notifications import deferred
+
+    if email.deferred_template is None:
+        return email
+    copy = OutboxMessage(**{name: getattr(email, name) for name in (
+        "id", "idempotency_key", "to_addr", "to_name", "reply_to", "deliverable_id",
+        "deferred_template", "deferred_context")})
+    deferred.ensure_rendered(copy)
+    return copy
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

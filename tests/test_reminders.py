@@ -20,10 +20,9 @@ from portal.models import (
     RequestStatus,
     ReviewRequest,
 )
-from portal.notifications import deferred
 from portal.workflow import reminders
 from portal.workflow.workdays import business_days_after
-from tests.conftest import on_screen
+from tests.conftest import as_sent, on_screen
 
 UTC_ZONE = ZoneInfo("UTC")
 FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -43,23 +42,11 @@ def _deliver_at(make_deliverable, moment: datetime, **kwargs):
     return d, request
 
 
-def _rendered(email: OutboxMessage) -> OutboxMessage:
-    """The email as sent: the send job renders a reminder (deferred.ensure_rendered); one
-    it has not reached yet is rendered here on a copy, so the test writes nothing."""
-    if email.deferred_template is None:
-        return email
-    copy = OutboxMessage(**{name: getattr(email, name) for name in (
-        "id", "idempotency_key", "to_addr", "to_name", "reply_to", "deliverable_id",
-        "deferred_template", "deferred_context")})
-    deferred.ensure_rendered(copy)
-    return copy
-
-
 def _reminder_emails(to: str | None = None) -> list[OutboxMessage]:
     query = select(OutboxMessage).where(OutboxMessage.idempotency_key.startswith("reminder:"))
     if to:
         query = query.where(OutboxMessage.to_addr == to)
-    emails = [_rendered(email) for email in db.session.scalars(query.order_by(OutboxMessage.id))]
+    emails = [as_sent(email) for email in db.session.scalars(query.order_by(OutboxMessage.id))]
     assert all("reminder, please review" in email.subject for email in emails)
     return emails
 

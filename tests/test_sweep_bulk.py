@@ -24,6 +24,7 @@ from portal.workflow import reminders
 from portal.workflow.invitations import revoke_link
 from portal.workflow.links import LinkState, check_token, send_review_link
 from portal.workflow.workdays import business_days_after
+from tests.conftest import as_sent
 
 FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 TUESDAY = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # the first reminders are due everywhere
@@ -59,7 +60,7 @@ def _written(approver: Approver) -> dict[str, Any]:
         OutboxMessage.idempotency_key.startswith(f"reminder:{approver.id}:"))).all()
     [event] = db.session.scalars(select(AuditEvent).where(
         AuditEvent.verb == "reminder.sent", AuditEvent.subject_id == approver.id)).all()
-    rendered = _rendered(email)
+    rendered = as_sent(email)
     return {
         "approver": (approver.reminders_sent, approver.next_reminder_at,
                      approver.link_expires_at),
@@ -72,17 +73,6 @@ def _written(approver: Approver) -> dict[str, Any]:
         "event": (event.actor, event.actor_label, event.subject_type, event.deliverable_id,
                   json.loads(event.detail)),
     }
-
-
-def _rendered(email: OutboxMessage) -> OutboxMessage:
-    """The email as it is sent, rendered on a copy when the send job has not reached it."""
-    if email.deferred_template is None:
-        return email
-    copy = OutboxMessage(**{name: getattr(email, name) for name in (
-        "id", "idempotency_key", "to_addr", "to_name", "reply_to", "deliverable_id",
-        "deferred_template", "deferred_context")})
-    deferred.ensure_rendered(copy)
-    return copy
 
 
 def test_the_sweep_writes_what_reminding_one_by_one_writes(
@@ -128,7 +118,7 @@ def test_a_deferred_reminder_reads_as_the_email_composed_at_once(
     db.session.refresh(approver)
     [queued] = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.idempotency_key == f"reminder:{approver.id}:1")).all()
-    later = _rendered(queued)
+    later = as_sent(queued)
 
     # What the eager path (send_review_link through compose) writes for the same reminder,
     # in a savepoint that is rolled back.
@@ -255,7 +245,7 @@ def test_rendering_a_reminder_reads_a_few_rows(
     db.session.expire_all()  # as in the send job's own session
     queued = db.session.get(OutboxMessage, queued.id)
     with count_queries() as counter:
-        copy = _rendered(queued)
+        copy = as_sent(queued)
     assert "reminder, please review" in copy.subject
     assert counter.count <= 4  # the approver with its request's graph, zone, agency
     db.session.rollback()
