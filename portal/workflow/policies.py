@@ -129,7 +129,7 @@ def waiting_for(request: ReviewRequest) -> str:
     "any one of Jane Doe, John Roe", "2 more approvals (2 of 3)"; "" when nobody is asked."""
     names = ", ".join(a.contact.name for a in request.waiting_on)
     if request.policy == Policy.AT_LEAST:
-        k = request.required_approvals or 0
+        k = rule_of(request).needed  # K, read as the closing rule reads it
         more = k - approvals_so_far(request)
         return (f"{more} more approval{'s' if more != 1 else ''} "
                 f"({k} of {len(request.approvers)})")
