@@ -51,7 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     htmx_ext.init_app(app)
     limiter.init_app(app)
 
-    from portal import cli
+    from portal import cli, i18n
     from portal.access_log import install_werkzeug_filter
     from portal.database import configure_engine
     from portal.notifications import reactions  # noqa: F401  (registers the consumers)
@@ -65,6 +65,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     install_dispatch(db.session)
     install_version_lock(db.session)
     install_werkzeug_filter()
+    i18n.init_app(app)
     app.jinja_env.globals["external_url"] = external_url
     register_views(app)
     cli.init_app(app)

@@ -67,6 +67,8 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         ),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.get("REDIS_URL", ""),
+        # The language of anyone who has not chosen one (a client's default, a new contact's).
+        "PORTAL_LANGUAGE": env.get("PORTAL_LANGUAGE", "en"),
         "PUBLIC_BASE_URL": public_base_url,
         "MAIL_SERVER": env.get("MAIL_SERVER", ""),
         "MAIL_PORT": int(env.get("MAIL_PORT", "25")),

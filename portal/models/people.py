@@ -43,6 +43,8 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(choice_column(Role, "role"), default=Role.STAFF)
+    # The language of the staff pages for this person (None: the browser's, else the portal's).
+    language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(default=True)
     # Flask-Login stores this, not the row id, so changing it ends every session.
     session_token: Mapped[str] = mapped_column(
@@ -75,6 +77,8 @@ class Client(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Every contact's language unless they have their own (None: the portal's).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # New requests ask for a one-time code emailed to the approver before a decision.
     require_code_default: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -100,6 +104,8 @@ class Contact(db.Model):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254))
+    # Chosen by staff (None: the client's language).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     client: Mapped[Client] = relationship(back_populates="contacts")

@@ -208,6 +208,8 @@ class Approver(db.Model):
     link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The language this approver switched to on their page (None: their contact's).
+    language: Mapped[str | None] = mapped_column(String(8))
 
     request: Mapped[ReviewRequest] = relationship(back_populates="approvers")
     contact: Mapped[Contact] = relationship()

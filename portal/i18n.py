@@ -1,0 +1,91 @@
+"""Languages: which one a page or an email is in, and the catalogues behind them.
+
+One rule for who reads what: an approver's own choice on their page, else their contact's
+language (set by staff), else the client's, else the portal's (PORTAL_LANGUAGE). Staff pages
+follow the person's own choice, else the browser's, else the portal's. Emails, pages and
+certificates for a client are rendered inside `in_language(code)`; everything else follows
+`select_locale` for the request at hand.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, force_locale, refresh
+
+if TYPE_CHECKING:
+    from portal.models import Approver, Contact
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+# Each language named in itself: that is how a reader finds their own in a list.
+LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "ru": "Русский",
+}
+
+babel = Babel()
+
+
+def is_language(code: str | None) -> bool:
+    return code in LANGUAGES
+
+
+def portal_language() -> str:
+    code = current_app.config.get("PORTAL_LANGUAGE", "en")
+    return code if is_language(code) else "en"
+
+
+def contact_language(contact: Contact) -> str:
+    """The language staff chose for this contact, else their client's, else the portal's."""
+    for code in (contact.language, contact.client.language):
+        if is_language(code):
+            return code  # type: ignore[return-value]
+    return portal_language()
+
+
+def approver_language(approver: Approver) -> str:
+    """What this approver reads: their own switch on the page, else their contact's."""
+    return approver.language if is_language(approver.language) else contact_language(
+        approver.contact)
+
+
+@contextmanager
+def in_language(code: str) -> Iterator[None]:
+    """Text, dates and numbers produced meanwhile are in `code` (an email, a certificate)."""
+    with force_locale(code if is_language(code) else portal_language()):
+        yield
+
+
+def use_language(code: str) -> None:
+    """The rest of this request is in `code` (a client page, in its approver's language)."""
+    g.page_language = code if is_language(code) else portal_language()
+    refresh()
+
+
+def select_locale() -> str:
+    chosen = g.get("page_language")
+    if chosen:
+        return chosen
+    if has_request_context():
+        from flask_login import current_user
+
+        own = getattr(current_user, "language", None)
+        if is_language(own):
+            return own
+        best = request.accept_languages.best_match(LANGUAGES)
+        if best:
+            return best
+    return portal_language()
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(TRANSLATIONS))
+    app.jinja_env.globals["languages"] = LANGUAGES
