@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 
 from portal import bulk
@@ -208,34 +209,65 @@ def client_visible(events: list[AuditEvent]) -> list[AuditEvent]:
     return [e for e in events if e.verb not in STAFF_ONLY_VERBS]
 
 
+# Lazy: each use reads in the language of the page, email or certificate being rendered.
 VERB_LABELS = {
-    "user.created": "Account created",
-    "client.created": "Client created",
-    "contact.added": "Contact added",
-    "project.created": "Project created",
-    "deliverable.created": "Deliverable created",
-    "deliverable.edited": "Details edited",
-    "version.uploaded": "Version uploaded",
-    "deliverable.submitted": "Submitted for internal review",
-    "version.review_approved": "Internal review: approved",
-    "version.review_sent_back": "Internal review: sent back",
-    "request.delivered": "Delivered to the client",
-    "request.cancelled": "Request cancelled",
-    "request.approved": "Approved by everyone",
-    "request.approved_with_conditions": "Approved, with conditions",
-    "decision.approved": "Client approved",
-    "decision.approved_with_conditions": "Client approved with conditions",
-    "decision.rejected": "Client requested changes",
-    "decision.classified": "Requested changes classified",
-    "decision.reclassified": "Classification of requested changes corrected",
-    "condition.met": "Condition marked met",
-    "condition.wont_do": "Condition marked won't do",
-    "condition.reopened": "Condition reopened",
-    "point.addressed": "Client's point marked addressed",
-    "point.wont_change": "Client's point marked won't change",
-    "point.reopened": "Client's point reopened",
+    "user.created": _l("Account created"),
+    "client.created": _l("Client created"),
+    "contact.added": _l("Contact added"),
+    "project.created": _l("Project created"),
+    "deliverable.created": _l("Deliverable created"),
+    "deliverable.edited": _l("Details edited"),
+    "version.uploaded": _l("Version uploaded"),
+    "deliverable.submitted": _l("Submitted for internal review"),
+    "version.review_approved": _l("Internal review: approved"),
+    "version.review_sent_back": _l("Internal review: sent back"),
+    "request.delivered": _l("Delivered to the client"),
+    "request.cancelled": _l("Request cancelled"),
+    "request.approved": _l("Approved by everyone"),
+    "request.approved_with_conditions": _l("Approved, with conditions"),
+    "decision.approved": _l("Client approved"),
+    "decision.approved_with_conditions": _l("Client approved with conditions"),
+    "decision.rejected": _l("Client requested changes"),
+    "decision.classified": _l("Requested changes classified"),
+    "decision.reclassified": _l("Classification of requested changes corrected"),
+    "condition.met": _l("Condition marked met"),
+    "condition.wont_do": _l("Condition marked won't do"),
+    "condition.reopened": _l("Condition reopened"),
+    "point.addressed": _l("Client's point marked addressed"),
+    "point.wont_change": _l("Client's point marked won't change"),
+    "point.reopened": _l("Client's point reopened"),
+    "request.changes_requested": _l("Changes requested"),
+    "request.expired": _l("Expired without a decision"),
+    "request.viewed": _l("Viewed by the client"),
+    "request.escalated": _l("Overdue: owner alerted"),
+    "reminder.sent": _l("Reminder sent"),
+    "link.resent": _l("Review link sent again"),
+    "link.revoked": _l("Review link revoked"),
+    "link.renewal_requested": _l("New review link requested"),
+    "decision_code.sent": _l("One-time code sent"),
+    "decision_code.confirmed": _l("One-time code confirmed"),
+    "comment.posted": _l("Comment posted"),
+    "comment.internal": _l("Internal note"),
+    "certificate.issued": _l("Certificate issued"),
+    "email.retried": _l("Email sent again"),
+    "contact.updated": _l("Contact updated"),
+    "client.timezone": _l("Client's time zone changed"),
+    "client.code_default": _l("Client's one-time code default changed"),
+    "agency.updated": _l("Agency details changed"),
+    "agency.logo_set": _l("Agency logo set"),
+    "agency.logo_removed": _l("Agency logo removed"),
+    "user.updated": _l("Account updated"),
+    "user.signed_out": _l("Signed out"),
+    "webhook.registered": _l("Webhook registered"),
+    "webhook.enabled": _l("Webhook switched on"),
+    "webhook.disabled": _l("Webhook switched off"),
+    "webhook.resent": _l("Webhook sent again"),
+    "webhook.secret_rotated": _l("Webhook secret rotated"),
 }
 
 
 def describe(verb: str) -> str:
-    return VERB_LABELS.get(verb, verb.replace(".", ": ").replace("_", " ").capitalize())
+    """The event in words, in the language being rendered (the labels are lazy)."""
+    label = VERB_LABELS.get(verb)
+    return str(label) if label is not None else verb.replace(".", ": ").replace(
+        "_", " ").capitalize()
