@@ -16,7 +16,15 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
+from babel import Locale
+from babel.dates import (
+    format_date,
+    format_skeleton,
+    get_datetime_format,
+    get_timezone_name,
+)
 from flask import Flask, before_render_template, template_rendered
+from flask_babel import get_locale
 from jinja2_fragments.flask import before_render_template_block, template_block_rendered
 
 _shown_in: ContextVar[tzinfo | None] = ContextVar("shown_in", default=None)
@@ -40,21 +48,63 @@ def _abbreviation(moment: datetime) -> str:
     return f"UTC{name}" if name[:1] in "+-" else name  # "+04" reads better as "UTC+04"
 
 
+def _locale() -> Locale:
+    """The language being rendered in (a page's, or an email's `in_language`); English
+    outside any request or job context."""
+    return _parse(str(get_locale() or "en"))
+
+
+@cache
+def _parse(code: str) -> Locale:
+    return Locale.parse(code)
+
+
+def _zone_name(local: datetime, locale: Locale) -> str:
+    """The zone as the locale abbreviates it where CLDR has a name ("MEZ" in German), else
+    the zone's own abbreviation ("CET", "EST", "UTC+04")."""
+    if locale.language != "en" and local.tzinfo is not None:
+        try:
+            named = get_timezone_name(local, width="short", locale=locale,
+                                      return_zone=False)
+        except (LookupError, ValueError):
+            named = ""
+        if named and named.isalpha():
+            return named
+    return _abbreviation(local)
+
+
+# English keeps the portal's own order ("Tue 1 Dec 2026"); other languages follow CLDR's
+# skeletons ("Di., 1. Dez. 2026", "mar. 1 déc. 2026").
+_ENGLISH = {"day_year": "EEE d MMM y", "day": "EEE d MMM", "long_day": "EEEE d MMMM y"}
+
+
+def _date(day: date, kind: str, skeleton: str, locale: Locale) -> str:
+    if locale.language == "en":
+        return format_date(day, _ENGLISH[kind], locale=locale)
+    if kind == "long_day":
+        return format_date(day, "full", locale=locale)
+    return format_skeleton(skeleton, day, locale=locale)
+
+
 def format_when(moment: datetime, zone: tzinfo | None = None) -> str:
-    """"Tue 1 Dec 2026, 14:05 CET": weekday, day, month, year, time and the zone's name."""
+    """"Tue 1 Dec 2026, 14:05 CET" (de: "Di., 1. Dez. 2026, 14:05 MEZ"): weekday, day,
+    month, year, time and the zone's name, in the language being rendered."""
     local = moment.astimezone(zone or UTC)
-    return (f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} "
-            f"{_abbreviation(local)}")
+    locale = _locale()
+    day = _date(local.date(), "day_year", "yMMMEd", locale)
+    clock = f"{local:%H:%M} {_zone_name(local, locale)}"
+    return get_datetime_format("medium", locale=locale).replace("{1}", day).replace(
+        "{0}", clock)
 
 
 def format_day(day: date) -> str:
     """"Fri 4 Dec" (a due date: a calendar day, the same in every zone)."""
-    return f"{day:%a} {day.day} {day:%b}"
+    return _date(day, "day", "MMMEd", _locale())
 
 
 def format_long_day(day: date) -> str:
-    """"Friday 4 December 2026"."""
-    return f"{day:%A} {day.day} {day:%B %Y}"
+    """"Friday 4 December 2026" (de: "Freitag, 4. Dezember 2026")."""
+    return _date(day, "long_day", "", _locale())
 
 
 def shown_zone() -> tzinfo | None:
