@@ -101,6 +101,7 @@ class IdentityCheck(Choice):
 
     LINK = "link"  # held the personal link emailed to the address on file
     EMAIL_CODE = "email_code"  # and typed a one-time code emailed to that address
+    ON_BEHALF = "on_behalf"  # gave it by phone, meeting …; staff recorded it (models/on_behalf.py)
 
 
 def new_public_id() -> str:
