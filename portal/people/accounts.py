@@ -4,11 +4,14 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal import audit
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.i18n import is_language
 from portal.models import Role, User
 from portal.models.people import new_session_token
 from portal.permissions import require_admin
@@ -24,12 +27,18 @@ def normalise_email(raw: str) -> str:
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise InvalidInput(f"“{raw.strip()}” is not a valid email address: {exc}") from exc
+        locale = get_locale()
+        if locale is None or locale.language == "en":  # the validator's reason is English
+            raise InvalidInput(f"“{raw.strip()}” is not a valid email address: {exc}") from exc
+        raise InvalidInput(_("“%(address)s” is not a valid email address.",
+                             address=raw.strip())) from exc
 
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+        raise InvalidInput(ngettext("Passwords need at least %(num)d character.",
+                                    "Passwords need at least %(num)d characters.",
+                                    MIN_PASSWORD_LENGTH))
     return _hasher.hash(password)
 
 
@@ -38,10 +47,10 @@ def create_user(
 ) -> User:
     email = normalise_email(email)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-        raise InvalidInput(f"A user with the email {email} already exists.")
+        raise InvalidInput(_("A user with the email %(email)s already exists.", email=email))
     if actor is not None:
         require_admin(actor, "manage users")
-    name = single_line(name, "The name", 120) if name and name.strip() else email
+    name = single_line(name, _("The name"), 120) if name and name.strip() else email
     user = User(email=email, name=name, password_hash=hash_password(password),
                 role=Role(role))
     db.session.add(user)
@@ -81,10 +90,21 @@ def update_user(actor: User, user: User, *, role: Role, active: bool) -> None:
     require_admin(actor, "manage users")
     losing_admin = user.role == Role.ADMIN and (role != Role.ADMIN or not active)
     if losing_admin and _admins_left_without(user) == 0:
-        raise InvalidInput("Signoff needs at least one active admin.")
+        raise InvalidInput(_("Signoff needs at least one active admin."))
     before = {"role": user.role.value, "active": user.active}
     user.role, user.active = role, active
     if not active:
         user.session_token = new_session_token()  # signs them out everywhere
     audit.record(actor, "user.updated", user, before=before,
                  after={"role": role.value, "active": active})
+
+
+def set_own_language(user: User, code: str | None) -> None:
+    """The language of the staff pages for this person; None (or "") follows their
+    browser. Each person chooses only their own."""
+    code = (code or "").strip() or None
+    if code is not None and not is_language(code):
+        raise InvalidInput(_("Choose a language from the list."))
+    if user.language != code:
+        audit.record(user, "user.language", user, language=code, previous=user.language)
+        user.language = code

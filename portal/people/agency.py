@@ -8,6 +8,7 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.utils import parseaddr
 
+from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from portal import audit
@@ -50,8 +51,9 @@ def _saved(now: datetime) -> AgencyProfile:
 def update_identity(actor: User, name: str, sender_name: str, accent: str,
                     now: datetime) -> AgencyProfile:
     require_admin(actor, "change the agency's identity")
-    name = single_line(name, "The agency's name", 120)
-    sender_name = single_line(sender_name, "The sender name", 120) if sender_name.strip() else ""
+    name = single_line(name, _("The agency's name"), 120)
+    sender_name = (single_line(sender_name, _("The sender name"), 120) if sender_name.strip()
+                   else "")
     accent = parse_hex(accent)
     profile = _saved(now)
     profile.name, profile.sender_name, profile.accent = name, sender_name, accent
@@ -64,21 +66,22 @@ def update_identity(actor: User, name: str, sender_name: str, accent: str,
 def _clean_png(data: bytes) -> bytes:
     """A PNG re-encoded by Pillow (no stray chunks or trailing bytes survive), within size."""
     if len(data) > PNG_MAX_BYTES:
-        raise InvalidInput(f"The PNG is larger than {PNG_MAX_BYTES // 1024} KB.")
+        raise InvalidInput(_("The PNG is larger than %(size)d KB.", size=PNG_MAX_BYTES // 1024))
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format != "PNG":
-                raise InvalidInput("The file is not a PNG image.")
+                raise InvalidInput(_("The file is not a PNG image."))
             width, height = image.size  # from the header, before decoding anything
             if max(width, height) > PNG_MAX_SIDE or min(width, height) < PNG_MIN_SIDE:
-                raise InvalidInput(f"The logo must be between {PNG_MIN_SIDE} and "
-                                   f"{PNG_MAX_SIDE} pixels on each side; this one is "
-                                   f"{width} by {height}.")
+                raise InvalidInput(_(
+                    "The logo must be between %(min)d and %(max)d pixels on each side; this "
+                    "one is %(width)d by %(height)d.", min=PNG_MIN_SIDE, max=PNG_MAX_SIDE,
+                    width=width, height=height))
             image.load()
             out = io.BytesIO()
             image.save(out, format="PNG", optimize=True)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise InvalidInput("The PNG could not be read; is it a damaged file?") from None
+        raise InvalidInput(_("The PNG could not be read; is it a damaged file?")) from None
     return out.getvalue()
 
 
@@ -87,13 +90,13 @@ def set_logo(actor: User, data: bytes, now: datetime) -> AgencyProfile:
     content, not its name."""
     require_admin(actor, "change the agency's logo")
     if not data:
-        raise InvalidInput("Choose a PNG or SVG file for the logo.")
+        raise InvalidInput(_("Choose a PNG or SVG file for the logo."))
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         cleaned, media_type = _clean_png(data), "image/png"
     elif b"<svg" in data[:4096]:
         cleaned, media_type = clean_svg(data), "image/svg+xml"
     else:
-        raise InvalidInput("The logo must be a PNG or an SVG image.")
+        raise InvalidInput(_("The logo must be a PNG or an SVG image."))
     profile = _saved(now)
     profile.logo, profile.logo_type = cleaned, media_type
     profile.logo_sha256 = hashlib.sha256(cleaned).hexdigest()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+
 from portal.errors import InvalidInput
 
 HEX = re.compile(r"^#[0-9a-f]{6}$")
@@ -20,7 +23,8 @@ def parse_hex(value: str | None) -> str:
     if colour and not colour.startswith("#"):
         colour = "#" + colour
     if not HEX.match(colour):
-        raise InvalidInput("The accent colour must be six hexadecimal digits, like #2a5bd7.")
+        raise InvalidInput(_("The accent colour must be six hexadecimal digits, like "
+                             "#2a5bd7."))
     return colour
 
 
@@ -76,12 +80,24 @@ def palette(accent: str) -> Palette:
     return Palette(accent, on_accent, ink)
 
 
+def _ratio(value: float) -> str:
+    """A contrast ratio's first number, one decimal, in the page's locale (4.5 / 4,5)."""
+    return format_decimal(round(value, 1), format="0.0")
+
+
 def explain(p: Palette) -> str:
-    """What the admin is told after choosing a colour."""
-    band = f"The header band is {p.accent} with {'white' if p.on_accent == WHITE else 'black'} " \
-           f"text ({p.band_ratio:.1f}:1)."
+    """What the admin is told after choosing a colour, in the page's language."""
+    if p.on_accent == WHITE:
+        band = _("The header band is %(accent)s with white text (%(ratio)s:1).",
+                 accent=p.accent, ratio=_ratio(p.band_ratio))
+    else:
+        band = _("The header band is %(accent)s with black text (%(ratio)s:1).",
+                 accent=p.accent, ratio=_ratio(p.band_ratio))
     if not p.adjusted:
-        return f"{band} Links and buttons use {p.accent} ({p.ink_ratio:.1f}:1 on white)."
-    return (f"{band} {p.accent} is too light for text on white "
-            f"({contrast(p.accent, WHITE):.1f}:1, at least 4.5:1 is needed), so links and "
-            f"buttons use the darker {p.ink} ({p.ink_ratio:.1f}:1).")
+        return band + " " + _("Links and buttons use %(accent)s (%(ratio)s:1 on white).",
+                              accent=p.accent, ratio=_ratio(p.ink_ratio))
+    return band + " " + _(
+        "%(accent)s is too light for text on white (%(ratio)s:1, at least %(needed)s:1 is "
+        "needed), so links and buttons use the darker %(ink)s (%(ink_ratio)s:1).",
+        accent=p.accent, ratio=_ratio(contrast(p.accent, WHITE)), needed=_ratio(AA_TEXT),
+        ink=p.ink, ink_ratio=_ratio(p.ink_ratio))
