@@ -254,7 +254,7 @@ VERB_LABELS = {
     "client.timezone": _l("Client's time zone changed"),
     "client.code_default": _l("Client's one-time code default changed"),
     "client.language": _l("Client's default language changed"),
-    "user.language": _l("Own page language changed"),
+    "user.language": _l("Language of the staff pages changed"),
     "agency.updated": _l("Agency details changed"),
     "agency.logo_set": _l("Agency logo set"),
     "agency.logo_removed": _l("Agency logo removed"),
