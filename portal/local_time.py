@@ -151,3 +151,6 @@ def install(app: Flask) -> None:
     app.jinja_env.filters["local_when"] = local_when
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["long_day"] = format_long_day
+    from portal import formats  # numbers and sizes follow the same language
+
+    formats.install(app)
