@@ -3,6 +3,7 @@ from portal.models.agency import AgencyProfile
 from portal.models.base import UTCDateTime, today_utc, utcnow
 from portal.models.compare import PageDiff
 from portal.models.conditions import Condition, ConditionStatus
+from portal.models.delegation import Delegation, DelegationStatus
 from portal.models.observers import Observer  # noqa: F401  (CC contacts who never decide)
 from portal.models.on_behalf import DecisionOnBehalf, OnBehalfChannel  # noqa: F401
 from portal.models.people import Client, Contact, Project, Role, User
@@ -57,6 +58,8 @@ __all__ = [
     "Contact",
     "Decision",
     "DecisionCode",
+    "Delegation",
+    "DelegationStatus",
     "Deliverable",
     "DeliverableState",
     "IdentityCheck",

@@ -82,6 +82,8 @@ class Client(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # New requests ask for a one-time code emailed to the approver before a decision.
     require_code_default: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A contact may hand a request over to a colleague without staff confirming it.
+    direct_handover: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="client", order_by="Contact.name"

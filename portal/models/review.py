@@ -67,9 +67,12 @@ class ApproverStatus(Choice):
     APPROVED_WITH_CONDITIONS = "approved_with_conditions"
     REJECTED = "rejected"  # stored as before; said as "changes requested"
     WITHDRAWN = "withdrawn"  # the request closed before they decided
+    DELEGATED = "delegated"  # handed over to a colleague (workflow/delegation.py)
 
     @property
     def label(self) -> str:
+        if self is ApproverStatus.DELEGATED:
+            return "handed over"
         return CHANGES_REQUESTED if self is ApproverStatus.REJECTED else super().label
 
 
@@ -147,9 +150,15 @@ class ReviewRequest(db.Model):
 
     version: Mapped[Version] = relationship(back_populates="requests")
     sent_by: Mapped[User] = relationship()
+    # Who decides: an approver who handed over to a colleague (DELEGATED) is left out, so
+    # every count, turn and list reads the colleague in their place; all_approvers has both.
     approvers: Mapped[list[Approver]] = relationship(
-        back_populates="request", order_by="Approver.position"
+        back_populates="request", order_by="Approver.position",
+        primaryjoin=lambda: and_(ReviewRequest.id == Approver.request_id,
+                                 Approver.status != ApproverStatus.DELEGATED),
     )
+    all_approvers: Mapped[list[Approver]] = relationship(
+        order_by="(Approver.position, Approver.id)", viewonly=True)
     comments: Mapped[list[Comment]] = relationship(
         back_populates="request", order_by="Comment.id"
     )
