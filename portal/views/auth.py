@@ -1,4 +1,5 @@
-"""Staff sign-in and sign-out, and how a session finds its user."""
+"""Staff sign-in and sign-out, how a session finds its user, and each person's own
+account page (the language of their staff pages)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -13,16 +14,21 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
+from portal.errors import DomainError
 from portal.extensions import db, limiter, login_manager
 from portal.models import Role, User
-from portal.people.accounts import authenticate, sign_out_everywhere
+from portal.people.accounts import authenticate, set_own_language, sign_out_everywhere
 
 bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please sign in to continue."
+login_manager.login_message = _l("Please sign in to continue.")
+login_manager.localize_callback = str  # flashed in the page's language, as a plain string
 login_manager.session_protection = "strong"
 
 
@@ -56,7 +62,7 @@ def login():
         email = request.form.get("email", "")
         user = authenticate(email, request.form.get("password", ""))
         if user is None:
-            error = "That email and password do not match an active account."
+            error = _("That email and password do not match an active account.")
         else:
             db.session.commit()  # a rehashed password, if any
             session.clear()  # nothing planted before sign-in survives it
@@ -72,5 +78,24 @@ def logout():
     sign_out_everywhere(current_user._get_current_object())
     db.session.commit()
     logout_user()
-    flash("You are signed out.")
+    flash(_("You are signed out."))
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """Who is signed in, and the language of their staff pages (their own choice only)."""
+    user = current_user._get_current_object()
+    if request.method == "GET":
+        return render_template("auth/account.html", chosen=user.language or "")
+    try:
+        set_own_language(user, request.form.get("language"))
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return render_template("auth/account.html", error=exc,
+                               chosen=request.form.get("language", "")), exc.status
+    refresh()  # the message below is in the language just chosen
+    flash(_("Your language is saved."))
+    return redirect(url_for("auth.account"))

@@ -4,12 +4,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
 from portal import workflow
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
+from portal.i18n import LANGUAGES, portal_language
 from portal.local_time import zone_names
 from portal.models import (
     Client,
@@ -30,6 +32,11 @@ def _failed(template: str, exc: DomainError, **context: object):
     return render_template(template, error=exc, form=request.form, **context), exc.status
 
 
+def _language_choices() -> dict[str, object]:
+    """The languages staff choose from, each named in itself, and the portal's default."""
+    return {"language_names": LANGUAGES, "portal_language": LANGUAGES[portal_language()]}
+
+
 @bp.get("/clients")
 @login_required
 def clients():
@@ -41,22 +48,25 @@ def clients():
 @staff_only
 def new_client():
     if request.method == "GET":
-        return render_template("clients/client_new.html", form={}, rows=CONTACT_ROWS)
+        return render_template("clients/client_new.html", form={}, rows=CONTACT_ROWS,
+                               **_language_choices())
     names = request.form.getlist("contact_name")
     emails = request.form.getlist("contact_email")
     contacts = [(n, e) for n, e in zip(names, emails, strict=False) if n.strip() or e.strip()]
     try:
-        client = people.create_client(acting_user(), request.form.get("name", ""), contacts)
+        client = people.create_client(acting_user(), request.form.get("name", ""), contacts,
+                                      request.form.get("language"))
         db.session.commit()
     except DomainError as exc:
-        return _failed("clients/client_new.html", exc, rows=max(CONTACT_ROWS, len(names)))
-    flash(f"Client {client.name} created.")
+        return _failed("clients/client_new.html", exc, rows=max(CONTACT_ROWS, len(names)),
+                       **_language_choices())
+    flash(_("Client %(name)s created.", name=client.name))
     return redirect(url_for("clients.client_page", client_id=client.id))
 
 
 def _client_context(client: Client) -> dict[str, object]:
     return {"client": client, "managers": people.account_managers(), "zones": zone_names(),
-            "decisions": history.client_decisions(client.id)}
+            "decisions": history.client_decisions(client.id), **_language_choices()}
 
 
 @bp.get("/clients/<int:client_id>")
@@ -66,13 +76,15 @@ def client_page(client_id: int):
     return render_template("clients/client.html", form={}, **_client_context(client))
 
 
-def _act_on_client(client_id: int, action: Callable[[], object], done: str):
-    """Run one directory change on the client page: commit and go back, or show why not."""
+def _act_on_client(client_id: int, action: Callable[[], object], done: str,
+                   editing: int | None = None):
+    """Run one directory change on the client page: commit and go back, or show why not
+    (`editing`: the contact whose form shows what was typed)."""
     try:
         action()
         db.session.commit()
     except DomainError as exc:
-        return _failed("clients/client.html", exc,
+        return _failed("clients/client.html", exc, editing=editing,
                        **_client_context(get_or_404(Client, client_id)))
     flash(done)
     return redirect(url_for("clients.client_page", client_id=client_id))
@@ -84,7 +96,8 @@ def add_contact(client_id: int):
     client = get_or_404(Client, client_id)
     return _act_on_client(client_id, lambda: people.add_contact(
         acting_user(), client, request.form.get("contact_name", ""),
-        request.form.get("contact_email", "")), "Contact added.")
+        request.form.get("contact_email", ""), request.form.get("language")),
+        _("Contact added."))
 
 
 @bp.post("/contacts/<int:contact_id>")
@@ -93,8 +106,17 @@ def update_contact(contact_id: int):
     contact = get_or_404(Contact, contact_id)
     return _act_on_client(contact.client_id, lambda: people.update_contact(
         acting_user(), contact, request.form.get("contact_name", ""),
-        request.form.get("contact_email", "")),
-        "Contact saved. Links sent to an old address no longer work.")
+        request.form.get("contact_email", ""), language=request.form.get("language")),
+        _("Contact saved. Links sent to an old address no longer work."), editing=contact.id)
+
+
+@bp.post("/clients/<int:client_id>/language")
+@staff_only
+def language(client_id: int):
+    client = get_or_404(Client, client_id)
+    return _act_on_client(client_id, lambda: people.set_language(
+        acting_user(), client, request.form.get("language")),
+        _("Default language saved for %(name)s.", name=client.name))
 
 
 @bp.post("/clients/<int:client_id>/code-default")
@@ -104,8 +126,8 @@ def code_default(client_id: int):
     required = request.form.get("require_code") == "1"
     return _act_on_client(client_id, lambda: people.set_code_default(
         acting_user(), client, required),
-        "New requests will ask for an emailed code before a decision." if required
-        else "New requests will not ask for an emailed code.")
+        _("New requests will ask for an emailed code before a decision.") if required
+        else _("New requests will not ask for an emailed code."))
 
 
 @bp.post("/clients/<int:client_id>/timezone")
@@ -114,7 +136,8 @@ def timezone(client_id: int):
     client = get_or_404(Client, client_id)
     name = request.form.get("timezone", "")
     return _act_on_client(client_id, lambda: people.set_timezone(acting_user(), client, name),
-                          f"Times for {client.name} are now shown in {name.strip()}.")
+                          _("Times for %(client)s are now shown in %(zone)s.",
+                            client=client.name, zone=name.strip()))
 
 
 @bp.post("/clients/<int:client_id>/projects")
@@ -126,25 +149,25 @@ def add_project(client_id: int):
     def create() -> None:
         owner = db.session.get(User, request.form.get("owner_id", type=int) or 0)
         if owner is None:
-            raise InvalidInput("Choose the account manager who owns the project.")
+            raise InvalidInput(_("Choose the account manager who owns the project."))
         people.create_project(acting_user(), client, name, owner)
-    return _act_on_client(client_id, create, f"Project {name.strip()} created.")
+    return _act_on_client(client_id, create, _("Project %(name)s created.", name=name.strip()))
 
 
 def _create_deliverable(project: Project | None, form_context: dict[str, object]):
     """Create the deliverable under `project` with the form's fields, or show why not."""
     try:
         if project is None:
-            raise InvalidInput("Choose the project the deliverable belongs to.")
+            raise InvalidInput(_("Choose the project the deliverable belongs to."))
         deliverable = workflow.create_deliverable(
             acting_user(), project, request.form.get("title", ""),
             request.form.get("description", ""),
-            parse_date(request.form.get("due_date"), "The due date"),
+            parse_date(request.form.get("due_date"), _("The due date")),
         )
         db.session.commit()
     except DomainError as exc:
         return _failed("clients/deliverable_new.html", exc, **form_context)
-    flash("Deliverable created. Upload its first version next.")
+    flash(_("Deliverable created. Upload its first version next."))
     return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable.id))
 
 
