@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask_babel import LazyString
+
 from portal.audit import on
 from portal.certificates import verify_url
 from portal.models import (
@@ -20,12 +22,14 @@ from portal.models import (
     Decision,
     Deliverable,
     Outcome,
+    RequestStatus,
     ReviewRequest,
     User,
 )
 from portal.notifications import webhooks
 from portal.notifications.attachments import certificate_key
 from portal.notifications.compose import compose
+from portal.notifications.on_behalf import on_behalf_receipt
 from portal.urls import external_url
 from portal.workflow.policies import describe, rule_of
 from portal.workflow.turns import closed_by
@@ -70,7 +74,10 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
     request = approver.request
     _tell_owner(request.version.deliverable, "decision_recorded", f"decision:{decision.id}",
                 decision=decision, approver=approver)
-    _receipt(decision)
+    if decision.on_behalf is not None:  # the contact's receipt names who recorded it
+        on_behalf_receipt(decision)
+    else:
+        _receipt(decision)
     webhooks.emit("decision.recorded", {
         "decision": {"id": decision.id, "outcome": decision.outcome.value, "text": decision.text,
                      "conditions": [c.text for c in decision.conditions],
@@ -78,6 +85,8 @@ def _decision(_actor: Contact, decision: Decision, _event: AuditEvent) -> None:
                      "scope": decision.classification.value if decision.classification
                      else None,
                      "at": decision.at.isoformat() if decision.at else None,
+                     # Given by phone, in a meeting …: who recorded it, how and when.
+                     "on_behalf": decision.on_behalf.facts if decision.on_behalf else None,
                      "approver": {"name": approver.contact.name,
                                   "email": approver.contact.email}},
         **request_data(request)})
@@ -133,8 +142,9 @@ def _not_needed(_actor: Any, request: ReviewRequest, _event: AuditEvent) -> None
         compose(to_addr=approver.contact.email, to_name=approver.contact.name,
                 template="decision_not_needed", idempotency_key=f"not-needed:{approver.id}",
                 deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
-                deliverable=deliverable, version=version, closed_by=closed_by(request),
-                policy=describe(request))
+                deliverable=deliverable, version=version,
+                # Worked out in the reader's language when the email is rendered.
+                closed_by=LazyString(closed_by, request), policy=LazyString(describe, request))
 
 
 @on("request.viewed")
@@ -202,5 +212,6 @@ def _send_certificate(certificate: Certificate) -> None:
                 deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
                 attachment=certificate, certificate=certificate, deliverable=deliverable,
                 version=version,
-                outcome=request.status.label, conditions=conditions,
+                with_conditions=request.status == RequestStatus.APPROVED_WITH_CONDITIONS,
+                conditions=conditions,
                 verify_url=verify_url(certificate.public_id))

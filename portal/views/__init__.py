@@ -100,6 +100,7 @@ def register_views(app: Flask) -> None:
         review_requests,
         staff,
         staff_compare,  # noqa: F401  (compare, on the staff blueprint)
+        staff_on_behalf,  # noqa: F401  (decisions recorded on behalf, on the staff blueprint)
         staff_renders,  # noqa: F401  (page images, on the staff blueprint)
         verify,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
@@ -14,6 +15,7 @@ from portal.models import (
     Approver,
     ApproverStatus,
     Decision,
+    DecisionOnBehalf,
     IdentityCheck,
     Outcome,
     Policy,
@@ -41,7 +43,7 @@ def _checked(outcome: Outcome, text: str,
     """The decision's text (a note beside conditions) and its conditions, checked."""
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
-        raise InvalidInput(f"Please keep it under {MAX_TEXT} characters.")
+        raise InvalidInput(_("Please keep it under %(max)s characters.", max=MAX_TEXT))
     items: list[str] = []
     if outcome == Outcome.APPROVED_WITH_CONDITIONS:
         if conditions is None:  # one text, as before: it is the one condition
@@ -49,9 +51,9 @@ def _checked(outcome: Outcome, text: str,
         else:
             items = checked_items(" ".join((c or "").split()) for c in conditions)
     elif conditions and any(c and c.strip() for c in conditions):
-        raise InvalidInput("Only an approval with conditions takes conditions.")
+        raise InvalidInput(_("Only an approval with conditions takes conditions."))
     if outcome == Outcome.REJECTED and not text:
-        raise InvalidInput("Write what should change, so the team knows what to do.")
+        raise InvalidInput(_("Write what should change, so the team knows what to do."))
     return text, items
 
 
@@ -59,6 +61,7 @@ def record_decision(
     approver: Approver, outcome: Outcome, text: str = "",
     *, seen_sha256: str | None, conditions: Sequence[str] | None = None, ip: str = "",
     user_agent: str = "", now: datetime | None = None,
+    on_behalf: DecisionOnBehalf | None = None,
 ) -> Decision:
     """Record one approver's explicit decision on the version they saw (its SHA-256) and
     move the request on.
@@ -73,15 +76,17 @@ def record_decision(
     db.session.refresh(approver)
     check_on_screen(request, approver.contact, seen_sha256)
     if approver.status in DECIDED:
-        raise AlreadyDecided("Your decision is already recorded and cannot be changed.")
+        raise AlreadyDecided(_("Your decision is already recorded and cannot be changed."))
     if request.status != RequestStatus.OPEN or approver.status == ApproverStatus.WITHDRAWN:
         raise IllegalTransition(closed_message(request))
     if approver.status == ApproverStatus.QUEUED:
-        raise IllegalTransition("It is not your turn yet: an earlier approver decides first.")
+        raise IllegalTransition(_("It is not your turn yet: an earlier approver decides first."))
     text, items = _checked(outcome, text, conditions)
     now = now or utcnow()
     identity = IdentityCheck.LINK
-    if request.require_code:
+    if on_behalf is not None:  # staff record what the contact said (workflow/on_behalf.py)
+        identity = IdentityCheck.ON_BEHALF
+    elif request.require_code:
         step_up.use_confirmation(approver, now)
         identity = IdentityCheck.EMAIL_CODE
     version = request.version
@@ -91,18 +96,22 @@ def record_decision(
         ip=ip[:64], user_agent=user_agent[:512], identity=identity,
     )
     add_conditions(decision, items)
+    if on_behalf is not None:
+        on_behalf.decision = decision
     try:
         with db.session.begin_nested():
             db.session.add(decision)
     except IntegrityError as exc:  # a concurrent post won the race
-        raise AlreadyDecided("Your decision is already recorded and cannot be changed.") from exc
+        raise AlreadyDecided(_("Your decision is already recorded and cannot be changed.")) from exc
     approver.status = ApproverStatus(outcome.value)
     approver.next_reminder_at = None
     version.deliverable.last_activity_at = now
-    audit.record(approver.contact, f"decision.{outcome.value}", decision,
+    audit.record(on_behalf.recorded_by if on_behalf else approver.contact,
+                 f"decision.{outcome.value}", decision,
                  deliverable=version.deliverable, version=version.number,
                  sha256=version.sha256, text=text, ip=decision.ip, identity=identity.value,
-                 **({"conditions": items} if items else {}))
+                 **({"conditions": items} if items else {}),
+                 **({"on_behalf": on_behalf.facts} if on_behalf else {}))
     _advance(request, now)
     return decision
 
@@ -122,6 +131,7 @@ def _advance(request: ReviewRequest, now: datetime) -> None:
 def closed_message(request: ReviewRequest) -> str:
     """Why a decision on a closed request is refused (nothing is recorded)."""
     if request.status in CLOSED_BY_DECISIONS:
-        return (f"This request is closed ({closed_by(request)}), so your decision is no "
-                "longer needed. Nothing was recorded.")
-    return f"This request is {request.status.label}; it takes no more decisions."
+        return _("This request is closed (%(how)s), so your decision is no longer needed. "
+                 "Nothing was recorded.", how=closed_by(request))
+    return _("This request is %(status)s; it takes no more decisions.",
+             status=request.status.label)
