@@ -25,6 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from portal.certificates.claim import ID_PATTERN, claimed_id
@@ -47,6 +49,7 @@ class DecisionRecord:
     outcome: str  # "approved", "approved with conditions", …
     at: datetime
     conditions: int  # how many, never their text
+    changes_requested: bool = False  # the decision asked for changes (not an approval)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ def record_of(certificate: Certificate) -> CertificateRecord:
     names = {**names_at_issue(request), **_names_issued(certificate)}
     approvers = {**names_at_issue(request)["approvers"], **names.get("approvers", {})}
     decisions = [DecisionRecord(approvers[str(a.id)], a.decision.outcome.label,
-                                a.decision.at, len(a.decision.conditions))
+                                a.decision.at, len(a.decision.conditions),
+                                a.decision.outcome.value == "rejected")
                  for a in request.approvers if a.decision is not None]
     return CertificateRecord(
         public_id=certificate.public_id, agency=names["agency"],
@@ -134,10 +138,10 @@ def verify_pdf(pdf: bytes) -> Verification:
     claimed = claimed_id(pdf)
     certificate = _issued_as(digest, claimed)
     if certificate is None:
-        return Verification(Verdict.UNKNOWN, None, "no certificate of ours matches this file")
+        return Verification(Verdict.UNKNOWN, None, _("no certificate of ours matches this file"))
     if certificate.pdf_sha256 != digest:
         return Verification(Verdict.ALTERED, certificate,
-                            "the file differs from the one issued under this id",
+                            _("the file differs from the one issued under this id"),
                             record_of(certificate))
     return _genuine(certificate, pdf)
 
@@ -147,8 +151,8 @@ def verify_id(public_id: str) -> Verification:
     nothing here can say a copy someone holds is genuine; an upload can."""
     certificate = by_public_id(public_id)
     if certificate is None:
-        return Verification(Verdict.UNKNOWN, None, "no certificate has this id")
-    return Verification(Verdict.ON_RECORD, certificate, "no file was checked",
+        return Verification(Verdict.UNKNOWN, None, _("no certificate has this id"))
+    return Verification(Verdict.ON_RECORD, certificate, _("no file was checked"),
                         record_of(certificate))
 
 
@@ -169,8 +173,18 @@ def _genuine(certificate: Certificate, pdf: bytes) -> Verification:
     _end_read()
     seal = check_seal(pdf, current_app.config)
     return Verification(Verdict.GENUINE, certificate,
-                        seal.detail if seal.valid else
-                        f"identical to the file we issued (seal: {seal.detail})", record)
+                        _("sealed by our key, whole file covered") if seal.valid else
+                        _("identical to the file we issued (seal: %(problem)s)",
+                          problem=str(SEAL_PROBLEMS.get(seal.detail, seal.detail))), record)
+
+
+# What the seal check (seal.py) says, in the reader's language; a detail naming an
+# exception's type is shown as it is.
+SEAL_PROBLEMS = {
+    "the seal does not match the content": _l("the seal does not match the content"),
+    "sealed by a key that is not ours": _l("sealed by a key that is not ours"),
+    "content was added after sealing": _l("content was added after sealing"),
+}
 
 
 def _end_read() -> None:

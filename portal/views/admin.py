@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.errors import DomainError, InvalidInput
@@ -63,7 +64,7 @@ def users():
                                         request.form.get("password", ""),
                                         _role(request.form.get("role")))
             db.session.commit()
-            flash(f"Account created for {user.email}.")
+            flash(_("Account created for %(email)s.", email=user.email))
             return redirect(url_for("admin.users"))
         except DomainError as exc:
             db.session.rollback()
@@ -75,7 +76,7 @@ def users():
 
 def _role(raw: str | None) -> Role:
     if raw not in {r.value for r in Role}:
-        raise InvalidInput("Choose a role: admin, staff or finance.")
+        raise InvalidInput(_("Choose a role: admin, staff or finance."))
     return Role(raw)
 
 
@@ -91,7 +92,9 @@ def update_user(user_id: int):
         db.session.rollback()
         flash(exc.message)
         return redirect(url_for("admin.users")), 303
-    flash(f"{user.name} is now {user.role.value}{'' if user.active else ', switched off'}.")
+    role = {Role.ADMIN: _("admin"), Role.STAFF: _("staff"), Role.FINANCE: _("finance")}[user.role]
+    flash(_("%(name)s is now %(role)s.", name=user.name, role=role) if user.active else
+          _("%(name)s is now %(role)s, switched off.", name=user.name, role=role))
     return redirect(url_for("admin.users"))
 
 
@@ -105,7 +108,7 @@ def webhook_endpoints():
                                          request.form.get("description", ""),
                                          request.form.get("allow_private") == "1")
             db.session.commit()
-            flash("Endpoint registered. Its secret is shown below.")
+            flash(_("Endpoint registered. Its secret is shown below."))
             return redirect(url_for("admin.webhook_endpoint", endpoint_id=endpoint.id))
         except DomainError as exc:
             db.session.rollback()
@@ -138,7 +141,8 @@ def _back_to_endpoint(endpoint_id: int, done: str):
 def resend_webhook(delivery_id: int):
     delivery = get_or_404(WebhookDelivery, delivery_id)
     webhooks.resend(acting_user(), delivery)
-    return _back_to_endpoint(delivery.endpoint_id, f"Event {delivery.event_id} queued again.")
+    return _back_to_endpoint(delivery.endpoint_id, _("Event %(event)s queued again.",
+                                                     event=delivery.event_id))
 
 
 @bp.post("/webhooks/<int:endpoint_id>/active")
@@ -147,14 +151,15 @@ def webhook_active(endpoint_id: int):
     endpoint = get_or_404(WebhookEndpoint, endpoint_id)
     active = request.form.get("active") == "1"
     webhooks.set_active(acting_user(), endpoint, active)
-    return _back_to_endpoint(endpoint_id, "Endpoint switched on: waiting events go out at the "
-                             "next relay." if active else "Endpoint switched off: it gets no "
-                             "new events and nothing is sent to it.")
+    return _back_to_endpoint(endpoint_id, _("Endpoint switched on: waiting events go out at "
+                                            "the next relay.") if active else
+                             _("Endpoint switched off: it gets no new events and nothing is "
+                               "sent to it."))
 
 
 @bp.post("/webhooks/<int:endpoint_id>/rotate")
 @admin_only
 def rotate_webhook_secret(endpoint_id: int):
     webhooks.rotate_secret(acting_user(), get_or_404(WebhookEndpoint, endpoint_id))
-    return _back_to_endpoint(endpoint_id, "New secret below: give it to the receiver; the old "
-                             "one no longer signs anything.")
+    return _back_to_endpoint(endpoint_id, _("New secret below: give it to the receiver; the "
+                                            "old one no longer signs anything."))

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask.wrappers import Response
+from flask_babel import gettext as _
 
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
@@ -74,7 +75,7 @@ def save():
             acting_user(), request.form.get("name", ""), request.form.get("sender_name", ""),
             request.form.get("accent", ""), utcnow())
         flash(explain(identity.colours(profile)))
-    return _act(update, "Agency identity saved.")
+    return _act(update, _("Agency identity saved."))
 
 
 @bp.post("/admin/agency/logo")
@@ -86,15 +87,15 @@ def upload_logo():
 
     def store() -> None:
         if not data:
-            raise InvalidInput("Choose a PNG or SVG file for the logo.")
+            raise InvalidInput(_("Choose a PNG or SVG file for the logo."))
         identity.set_logo(acting_user(), data, utcnow())
-    return _act(store, "Logo saved.")
+    return _act(store, _("Logo saved."))
 
 
 @bp.post("/admin/agency/logo/remove")
 @admin_only
 def remove_logo():
-    return _act(lambda: identity.remove_logo(acting_user(), utcnow()), "Logo removed.")
+    return _act(lambda: identity.remove_logo(acting_user(), utcnow()), _("Logo removed."))
 
 
 def _cached(response: Response, version: str | None, current: str) -> Response:
@@ -110,7 +111,7 @@ def _cached(response: Response, version: str | None, current: str) -> Response:
 def logo():
     profile = db.session.get(AgencyProfile, 1)
     if profile is None or profile.logo is None or profile.logo_type is None:
-        return Response("No logo", status=404, mimetype="text/plain")
+        return Response(_("No logo"), status=404, mimetype="text/plain")
     response = Response(profile.logo, mimetype=profile.logo_type)
     response.headers["Content-Security-Policy"] = LOGO_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"

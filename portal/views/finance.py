@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
+from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -24,8 +25,8 @@ def _filters() -> finance.Filters:
     args = request.args
     return finance.Filters(
         client=args.get("client", type=int), project=args.get("project", type=int),
-        start=parse_date(args.get("start"), "The start date"),
-        end=parse_date(args.get("end"), "The end date"))
+        start=parse_date(args.get("start"), _("The start date")),
+        end=parse_date(args.get("end"), _("The end date")))
 
 
 @bp.get("/finance")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
+from flask_babel import gettext as _
 
 from portal.certificates import Verification, verify_id, verify_pdf
 from portal.extensions import limiter
@@ -37,17 +38,18 @@ def check():
     max_bytes = current_app.config["VERIFY_MAX_MB"] * 1024 * 1024
     if request.content_length and request.content_length > max_bytes + 64 * 1024:
         limit = current_app.config["VERIFY_MAX_MB"]
-        return _page(status=413, error=f"The file is larger than {limit} MB; our certificates "
-                     "are much smaller.")
+        return _page(status=413, error=_("The file is larger than %(limit)s MB; our "
+                                         "certificates are much smaller.", limit=limit))
     upload = request.files.get("file")
     if upload and upload.filename:
         data = upload.stream.read(max_bytes + 1)
         if len(data) > max_bytes:
-            return _page(status=413, error="That file is too large to be one of our certificates.")
+            return _page(status=413,
+                         error=_("That file is too large to be one of our certificates."))
         return _page(verify_pdf(data))
     public_id = request.form.get("certificate_id", "").strip()
     if not public_id:
-        return _page(status=422, error="Type a certificate id or choose a PDF to upload.")
+        return _page(status=422, error=_("Type a certificate id or choose a PDF to upload."))
     return _page(verify_id(public_id), entered=public_id)
 
 
