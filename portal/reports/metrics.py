@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
 
@@ -34,13 +36,14 @@ from portal.models import (
     Version,
 )
 from portal.models.people import zone_named
+from portal.reports.staff_formats import day_month, day_month_year, long_month_year, month_year
 from portal.workflow.workdays import business_days
 
 DEFAULT_DAYS = 90  # the last 90 days, today included
 MAX_DAYS = 3 * 366
 # (label, highest age in whole business days); None: no upper bound.
 AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("0\N{EN DASH}2", 2), ("3\N{EN DASH}5", 5), ("6\N{EN DASH}10", 10), ("over 10", None))
+    ("0\N{EN DASH}2", 2), ("3\N{EN DASH}5", 5), ("6\N{EN DASH}10", 10), (_l("over 10"), None))
 ROUND_BUCKETS = ("1", "2", "3", "4+")
 
 
@@ -257,7 +260,7 @@ def _changes(rows: Sequence[ClosedRequest]) -> Changes:
 def age_buckets(rows: Iterable[OpenRequest], at: datetime) -> OpenAges:
     counts = Counter(next(label for label, high in AGE_BUCKETS if high is None or r.age <= high)
                      for r in rows)
-    return OpenAges(at, tuple((label, counts[label]) for label, _ in AGE_BUCKETS))
+    return OpenAges(at, tuple((label, counts[label]) for label, _high in AGE_BUCKETS))
 
 
 def bucket_start(day: date, group: Grouping) -> date:
@@ -278,9 +281,11 @@ def bucket_starts(period: Period) -> list[date]:
 
 
 def _labels(start: date, group: Grouping) -> tuple[str, str]:
+    """The axis label and the long name of the week or month starting on `start`, in the
+    language of the page being made."""
     if group == Grouping.MONTH:
-        return f"{start:%b %Y}", f"{start:%B %Y}"
-    return f"{start.day} {start:%b}", f"week of {start.day} {start:%b %Y}"
+        return month_year(start), long_month_year(start)
+    return day_month(start), _("week of %(day)s", day=day_month_year(start))
 
 
 def trend(rows: Sequence[ClosedRequest], period: Period) -> tuple[TrendPoint, ...]:

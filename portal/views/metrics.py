@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 from flask.wrappers import Response
+from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -13,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import Client, today_utc
-from portal.reports import metrics
+from portal.reports import metrics, staff_formats
 from portal.views.common import parse_date
 from portal.views.htmx import render
 
@@ -24,26 +25,27 @@ FIELDS = ("client", "start", "end", "group")
 def _period(args: MultiDict[str, str], client_ids: set[int]) -> metrics.Period:
     """The period asked for; InvalidInput (422) names what is wrong."""
     today = today_utc()
-    start = parse_date(args.get("start"), "The start date")
-    end = parse_date(args.get("end"), "The end date") or today
+    start = parse_date(args.get("start"), _("The start date"))
+    end = parse_date(args.get("end"), _("The end date")) or today
     start = start or end - timedelta(days=metrics.DEFAULT_DAYS - 1)
     if start > end:
-        raise InvalidInput(f"The start date ({start.isoformat()}) must be on or before the end "
-                           f"date ({end.isoformat()}).")
+        raise InvalidInput(_("The start date (%(start)s) must be on or before the end date "
+                             "(%(end)s).", start=start.isoformat(), end=end.isoformat()))
     if (end - start).days + 1 > metrics.MAX_DAYS:
-        raise InvalidInput("Choose a period of at most three years.")
+        raise InvalidInput(_("Choose a period of at most three years."))
     raw_client = args.get("client", "").strip()
     client_id = int(raw_client) if raw_client.isdigit() else None
     if raw_client and client_id not in client_ids:
-        raise InvalidInput("There is no such client; choose one from the list.")
+        raise InvalidInput(_("There is no such client; choose one from the list."))
     group = args.get("group") or metrics.Grouping.WEEK.value
     if group not in {g.value for g in metrics.Grouping}:
-        raise InvalidInput("Group the trend by week or by month.")
+        raise InvalidInput(_("Group the trend by week or by month."))
     return metrics.Period(start, end, client_id, metrics.Grouping(group))
 
 
 def _page(status: int = 200, **context: Any) -> Response:
-    return render("staff/metrics.html", block="results", status=status, **context)
+    return render("staff/metrics.html", block="results", status=status, fmt=staff_formats,
+                  **context)
 
 
 @bp.get("/metrics")
@@ -60,4 +62,4 @@ def overview():
             "end": period.end.isoformat(), "group": period.group.value}
     return _page(error=None, report=report, form=form, clients=clients,
                  client_name=next((c.name for c in clients if c.id == period.client_id),
-                                  "All clients"))
+                                  _("All clients")))
