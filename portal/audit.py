@@ -230,6 +230,7 @@ VERB_LABELS = {
     "decision.rejected": _l("Client requested changes"),
     "decision.classified": _l("Requested changes classified"),
     "decision.reclassified": _l("Classification of requested changes corrected"),
+    "decision.on_behalf": _l("Decision recorded on the client's behalf"),
     "condition.met": _l("Condition marked met"),
     "condition.wont_do": _l("Condition marked won't do"),
     "condition.reopened": _l("Condition reopened"),
@@ -265,6 +266,10 @@ VERB_LABELS = {
     "webhook.disabled": _l("Webhook switched off"),
     "webhook.resent": _l("Webhook sent again"),
     "webhook.secret_rotated": _l("Webhook secret rotated"),
+    "delegation.requested": _l("Hand-over to a colleague asked for"),
+    "delegation.confirmed": _l("Handed over to a colleague"),
+    "delegation.declined": _l("Hand-over to a colleague declined"),
+    "client.direct_handover": _l("Client's hand-over setting changed"),
 }
 
 

@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from flask_babel import gettext as _
 
+from portal import audit
 from portal.errors import IllegalTransition, InvalidInput
 from portal.files.evidence import ingest_evidence
 from portal.files.storage import FileStore
@@ -94,5 +95,12 @@ def record_on_behalf(
                                  evidence.max_bytes)
         row.evidence_key, row.evidence_name = stored.key, stored.file_name
         row.evidence_type, row.evidence_size = stored.media_type, stored.size
-    return record_decision(approver, outcome, text, seen_sha256=seen_sha256,
-                           conditions=conditions, now=at, on_behalf=row)
+    decision = record_decision(approver, outcome, text, seen_sha256=seen_sha256,
+                               conditions=conditions, now=at, on_behalf=row)
+    # The trail says it in words of its own, beside the decision's event (which carries
+    # the same facts): who recorded whose decision, how and when it was given.
+    audit.record(by_user, "decision.on_behalf", decision,
+                 deliverable=approver.request.version.deliverable,
+                 contact={"id": approver.contact.id, "name": approver.contact.name},
+                 outcome=outcome.value, **row.facts)
+    return decision
