@@ -3,6 +3,7 @@ request (the agency's billing question), from the deliverable page."""
 from __future__ import annotations
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 
 from portal.models import Decision, RejectionScope, Version
 from portal.views.common import act_on_deliverable, acting_user, get_or_404, staff_only
@@ -22,4 +23,4 @@ def classify(decision_id: int):
         deliverable_id,
         lambda _d: classify_change_request(acting_user(), decision, scope,
                                            request.form.get("note", "")),
-        f"Classified as {scope.label if scope else ''}.")
+        _("Classified as %(scope)s.", scope=scope.label if scope else ""))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask.wrappers import Response
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.errors import DomainError
 from portal.extensions import db
@@ -12,7 +14,7 @@ from portal.views.staff import bp
 from portal.workflow.editing import MAX_DESCRIPTION, Details, edit_details, locked_while_with_client
 
 TEMPLATE = "staff/deliverable_edit.html"
-LABELS = {"title": "title", "description": "description", "due_date": "due date"}
+LABELS = {"title": _l("title"), "description": _l("description"), "due_date": _l("due date")}
 
 
 def _page(deliverable: Deliverable, form: dict[str, str], error: DomainError | None = None,
@@ -35,13 +37,13 @@ def edit_deliverable(deliverable_id: int) -> Response | tuple[str, int]:
     try:
         changes = edit_details(acting_user(), deliverable, Details(
             form.get("title", ""), form.get("description", ""),
-            parse_date(form.get("due_date"), "The due date")))
+            parse_date(form.get("due_date"), _("The due date"))))
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
         return _page(get_or_404(Deliverable, deliverable_id), form, exc, exc.status)
     if changes:
-        flash("Saved: " + ", ".join(LABELS[f] for f in changes) + ".")
+        flash(_("Saved: %(fields)s.", fields=", ".join(str(LABELS[f]) for f in changes)))
     else:
-        flash("Nothing changed.")
+        flash(_("Nothing changed."))
     return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable_id))

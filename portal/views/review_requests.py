@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal import workflow
@@ -44,7 +45,7 @@ def cancel(request_id: int):
     review_request = get_or_404(ReviewRequest, request_id)
     return act_on_deliverable(_deliverable_id(review_request),
                               lambda _d: workflow.cancel_request(acting_user(), review_request),
-                              "Request cancelled; its links no longer work.")
+                              _("Request cancelled; its links no longer work."))
 
 
 @bp.post("/requests/<int:request_id>/comments")
@@ -56,7 +57,7 @@ def comment(request_id: int):
         _deliverable_id(review_request),
         lambda _d: post_comment(acting_user(), review_request, request.form.get("body", ""),
                                 internal=internal, pin=pin_from_form(request.form)),
-        "Internal note added." if internal else "Reply posted; the client sees it.")
+        _("Internal note added.") if internal else _("Reply posted; the client sees it."))
 
 
 @bp.post("/outbox/<int:message_id>/retry")
@@ -66,11 +67,11 @@ def retry_message(message_id: int):
     if message.deliverable_id is None:
         outbox.retry_failed(acting_user(), message)
         db.session.commit()
-        flash(f"Retrying the email to {message.to_addr}.")
+        flash(_("Retrying the email to %(address)s.", address=message.to_addr))
         return redirect(url_for("review_requests.delivery_problems"))
     return act_on_deliverable(message.deliverable_id,
                               lambda _d: outbox.retry_failed(acting_user(), message),
-                              f"Retrying the email to {message.to_addr}.")
+                              _("Retrying the email to %(address)s.", address=message.to_addr))
 
 
 @bp.get("/delivery-problems")
@@ -80,38 +81,44 @@ def delivery_problems():
 
 
 def _act_on_approver(approver_id: int, act: Callable[[User, Approver], object],
-                     done: str) -> Any:
-    """One of staff's moves on an approver's link, answered with the deliverable page."""
+                     done: Callable[[str], str]) -> Any:
+    """One of staff's moves on an approver's link, answered with the deliverable page;
+    `done` says it happened, given the approver's name."""
     approver = get_or_404(Approver, approver_id)
     return act_on_deliverable(_deliverable_id(approver.request),
                               lambda _d: act(acting_user(), approver),
-                              done.format(name=approver.contact.name))
+                              done(approver.contact.name))
 
 
 @bp.post("/approvers/<int:approver_id>/resend")
 @staff_only
 def resend(approver_id: int):
-    return _act_on_approver(approver_id, resend_link,
-                            "A new link is on its way to {name}; older links no longer work.")
+    return _act_on_approver(approver_id, resend_link, lambda name: _(
+        "A new link is on its way to %(name)s; older links no longer work.", name=name))
 
 
 @bp.post("/approvers/<int:approver_id>/remind")
 @staff_only
 def remind(approver_id: int):
-    return _act_on_approver(approver_id, send_reminder_now, "Reminder sent to {name}.")
+    return _act_on_approver(approver_id, send_reminder_now,
+                            lambda name: _("Reminder sent to %(name)s.", name=name))
 
 
 @bp.post("/approvers/<int:approver_id>/revoke")
 @staff_only
 def revoke(approver_id: int):
-    return _act_on_approver(approver_id, revoke_link, "{name}'s link no longer works.")
+    return _act_on_approver(approver_id, revoke_link,
+                            lambda name: _("%(name)s's link no longer works.", name=name))
 
 
-CONDITION_DONE = {
-    ConditionStatus.MET: "Condition {n} is marked met.",
-    ConditionStatus.WONT_DO: "Condition {n} is marked won't do; the client sees your reason.",
-    ConditionStatus.OPEN: "Condition {n} is open again.",
-}
+def _condition_done(status: ConditionStatus | None, n: int) -> str:
+    if status == ConditionStatus.MET:
+        return _("Condition %(n)s is marked met.", n=n)
+    if status == ConditionStatus.WONT_DO:
+        return _("Condition %(n)s is marked won't do; the client sees your reason.", n=n)
+    if status == ConditionStatus.OPEN:
+        return _("Condition %(n)s is open again.", n=n)
+    return ""
 
 
 @bp.post("/conditions/<int:condition_id>")
@@ -124,19 +131,22 @@ def resolve_condition(condition_id: int):
 
     def act(_deliverable: object) -> None:
         if status is None:
-            raise InvalidInput("Choose met, won't do, or reopen.")
+            raise InvalidInput(_("Choose met, won't do, or reopen."))
         version = db.session.get(Version, version_id) if version_id else None
         resolve(acting_user(), condition, status, version, request.form.get("note", ""))
     decided = db.session.get(Version, condition.decision.version_id)
     return act_on_deliverable(decided.deliverable_id, act,
-                              CONDITION_DONE.get(status, "").format(n=condition.position))
+                              _condition_done(status, condition.position))
 
 
-POINT_DONE = {
-    PointStatus.ADDRESSED: "The client's point is marked addressed.",
-    PointStatus.WONT_CHANGE: "The client's point is marked won't change; they see your reason.",
-    PointStatus.OPEN: "The client's point is open again.",
-}
+def _point_done(status: PointStatus | None) -> str:
+    if status == PointStatus.ADDRESSED:
+        return _("The client's point is marked addressed.")
+    if status == PointStatus.WONT_CHANGE:
+        return _("The client's point is marked won't change; they see your reason.")
+    if status == PointStatus.OPEN:
+        return _("The client's point is open again.")
+    return ""
 
 
 @bp.post("/points/<int:comment_id>")
@@ -150,8 +160,8 @@ def resolve_point(comment_id: int):
 
     def act(_deliverable: object) -> None:
         if status is None:
-            raise InvalidInput("Choose addressed, won't change, or reopen.")
+            raise InvalidInput(_("Choose addressed, won't change, or reopen."))
         version = db.session.get(Version, version_id) if version_id else None
         resolve_client_point(acting_user(), comment, status, version,
                              request.form.get("note", ""))
-    return act_on_deliverable(_deliverable_id(comment.request), act, POINT_DONE.get(status, ""))
+    return act_on_deliverable(_deliverable_id(comment.request), act, _point_done(status))

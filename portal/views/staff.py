@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -35,7 +36,7 @@ from portal.views.common import (
     staff_only,
 )
 from portal.views.htmx import is_htmx, render
-from portal.workflow import seen
+from portal.workflow import observers, seen
 
 bp = Blueprint("staff", __name__)
 
@@ -102,13 +103,13 @@ def mark_seen(deliverable_id: int):
     deliverable = get_or_404(Deliverable, deliverable_id)
     up_to = request.form.get("up_to", type=int)
     if up_to is None:
-        raise InvalidInput("Reload the page and try again: it did not say which comments "
-                           "you saw.")
+        raise InvalidInput(_("Reload the page and try again: it did not say which comments "
+                             "you saw."))
     seen.mark_seen(acting_user(), deliverable.id, utcnow(), up_to)
     db.session.commit()
     if is_htmx():  # the notice stays in view; its button becomes "Marked as read."
         return render("staff/_seen.html", block="marked", marked=True)
-    flash("Marked as read.")
+    flash(_("Marked as read."))
     return redirect(url_for("staff.deliverable_page", deliverable_id=deliverable.id))
 
 
@@ -119,10 +120,10 @@ def upload(deliverable_id: int):
 
     def action(deliverable: Deliverable) -> None:
         if upload_file is None or not upload_file.filename:
-            raise InvalidInput("Choose a file to upload.")
+            raise InvalidInput(_("Choose a file to upload."))
         workflow.upload_version(acting_user(), deliverable, upload_file.stream,
                                 upload_file.filename, request.form.get("what_changed", ""))
-    return act_on_deliverable(deliverable_id, action, "New version uploaded.")
+    return act_on_deliverable(deliverable_id, action, _("New version uploaded."))
 
 
 @bp.post("/deliverables/<int:deliverable_id>/submit")
@@ -133,7 +134,7 @@ def submit(deliverable_id: int):
     def action(deliverable: Deliverable) -> None:
         reviewer = get_or_404(User, reviewer_id) if reviewer_id else None
         workflow.submit_for_review(acting_user(), deliverable, reviewer)
-    return act_on_deliverable(deliverable_id, action, "Submitted for internal review.")
+    return act_on_deliverable(deliverable_id, action, _("Submitted for internal review."))
 
 
 @bp.post("/deliverables/<int:deliverable_id>/review")
@@ -145,7 +146,7 @@ def review(deliverable_id: int):
         workflow.review_internally(acting_user(), deliverable, approve=approve,
                                    note=request.form.get("note", ""))
     return act_on_deliverable(deliverable_id, action,
-                "Marked as reviewed." if approve else "Sent back with your note.")
+                _("Marked as reviewed.") if approve else _("Sent back with your note."))
 
 
 def _reminder_policy(form: Any) -> workflow.ReminderPolicy | None:
@@ -155,20 +156,20 @@ def _reminder_policy(form: Any) -> workflow.ReminderPolicy | None:
     try:
         return workflow.ReminderPolicy(*(int(form.get(f, "")) for f in fields))
     except ValueError as exc:
-        raise InvalidInput("Reminder settings must be whole numbers.") from exc
+        raise InvalidInput(_("Reminder settings must be whole numbers.")) from exc
 
 
 def _approval_policy(form: Any) -> tuple[Policy, int | None]:
     """The chosen policy, and K for "at least" (the number field counts only then)."""
     raw = form.get("policy", "parallel")
     if raw not in {p.value for p in Policy}:
-        raise InvalidInput("Choose how the approvers decide.")
+        raise InvalidInput(_("Choose how the approvers decide."))
     policy = Policy(raw)
     if policy != Policy.AT_LEAST:
         return policy, None
     needed = (form.get("required_approvals") or "").strip()
     if not needed.isdigit():
-        raise InvalidInput("Say how many approvals are needed, as a whole number.")
+        raise InvalidInput(_("Say how many approvals are needed, as a whole number."))
     return policy, int(needed)
 
 
@@ -180,19 +181,22 @@ def deliver(deliverable_id: int):
         for raw in request.form.getlist("contact_id"):
             contact = db.session.get(Contact, int(raw)) if raw.isdigit() else None
             if contact is None:
-                raise InvalidInput("One of the chosen contacts no longer exists.")
+                raise InvalidInput(_("One of the chosen contacts no longer exists."))
             order = request.form.get(f"order_{contact.id}", type=int) or 0
             chosen.append((order, contact.name, contact))
-        contacts = [c for _, _, c in sorted(chosen, key=lambda t: (t[0], t[1]))]
+        contacts = [c for _order, _name, c in sorted(chosen, key=lambda t: (t[0], t[1]))]
         policy, required = _approval_policy(request.form)
-        due = parse_date(request.form.get("due_date"), "The due date")
-        workflow.deliver(acting_user(), deliverable, contacts, policy, due,
-                         reminder_policy=_reminder_policy(request.form),
-                         require_code=request.form.get("require_code") == "1",
-                         required_approvals=required,
-                         changes_end_request=request.form.get("changes_end_request") == "1")
+        due = parse_date(request.form.get("due_date"), _("The due date"))
+        made = workflow.deliver(acting_user(), deliverable, contacts, policy, due,
+                                reminder_policy=_reminder_policy(request.form),
+                                require_code=request.form.get("require_code") == "1",
+                                required_approvals=required,
+                                changes_end_request=request.form.get("changes_end_request") == "1")
+        observers.add_observers(made, observers.contacts_by_id(request.form.getlist("observer_id")),
+                                request.form.get("observers_may_comment") == "1", acting_user(),
+                                utcnow())
     return act_on_deliverable(deliverable_id, action,
-                              "Delivered. The approvers have been emailed.")
+                              _("Delivered. The approvers have been emailed."))
 
 
 @bp.get("/versions/<int:version_id>/file")
