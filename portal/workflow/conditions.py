@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from portal import audit
 from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput, NotAllowed
@@ -21,7 +24,7 @@ from portal.workflow.resolutions import MAX_NOTE_LEN, checked_resolution
 
 MAX_CONDITIONS = 10
 MAX_CONDITION_LEN = 500
-NO_CONDITIONS = "Write the conditions of your approval."
+NO_CONDITIONS = _l("Write the conditions of your approval.")
 
 
 def checked_items(items: Iterable[str | None]) -> list[str]:
@@ -31,9 +34,9 @@ def checked_items(items: Iterable[str | None]) -> list[str]:
     if not raw:
         raise InvalidInput(NO_CONDITIONS)
     if len(raw) > MAX_CONDITIONS:
-        raise InvalidInput(f"Please list at most {MAX_CONDITIONS} conditions; combine the "
-                           "smaller ones.")
-    return [single_line(item, f"Condition {n}", MAX_CONDITION_LEN)
+        raise InvalidInput(_("Please list at most %(most)s conditions; combine the smaller "
+                             "ones.", most=MAX_CONDITIONS))
+    return [single_line(item, _("Condition %(n)s", n=n), MAX_CONDITION_LEN)
             for n, item in enumerate(raw, start=1)]
 
 
@@ -57,7 +60,7 @@ def resolve_condition(
     decided on, with an optional note), won't do (with a reason, which the client sees),
     or open again (status OPEN: reopen it, with an optional note for the trail)."""
     if not isinstance(actor, User):
-        raise NotAllowed("Only the team can mark conditions.")
+        raise NotAllowed(_("Only the team can mark conditions."))
     require_staff(actor)
     condition = lock_row(Condition, condition.id)  # two colleagues at once: one wins
     decided = _decided_version(condition)
@@ -67,13 +70,14 @@ def resolve_condition(
     if status == ConditionStatus.OPEN:
         return _reopen(actor, condition, note, now)
     if not condition.is_open:
-        raise IllegalTransition(f"Condition {condition.position} is already marked "
-                                f"{condition.resolution}. Reopen it first.")
+        raise IllegalTransition(_("Condition %(n)s is already marked %(resolution)s. Reopen it "
+                                  "first.", n=condition.position,
+                                  resolution=condition.resolution))
     version, note = checked_resolution(
         status == ConditionStatus.MET, version, decided, note,
-        choose="Choose the version that meets the condition.",
-        later=f"A condition set on version {decided.number} is met in a later version of "
-              f"{deliverable.title}.")
+        choose=_("Choose the version that meets the condition."),
+        later=_("A condition set on version %(number)s is met in a later version of "
+                "%(title)s.", number=decided.number, title=deliverable.title))
     condition.status, condition.note = status, note
     condition.resolved_in_version, condition.resolved_by = version, actor
     condition.resolved_at = now
@@ -86,8 +90,8 @@ def resolve_condition(
 
 def _reopen(actor: User, condition: Condition, note: str, now: datetime) -> Condition:
     if condition.is_open:
-        raise IllegalTransition(f"Condition {condition.position} is already open.")
-    note = single_line(note, "The note", MAX_NOTE_LEN) if note else ""
+        raise IllegalTransition(_("Condition %(n)s is already open.", n=condition.position))
+    note = single_line(note, _("The note"), MAX_NOTE_LEN) if note else ""
     was = condition.resolution
     condition.status, condition.note = ConditionStatus.OPEN, ""
     condition.resolved_in_version, condition.resolved_by = None, None

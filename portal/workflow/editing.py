@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext as _
+
 from portal import audit
 from portal.errors import IllegalTransition, InvalidInput
 from portal.models import Deliverable, User, today_utc
@@ -30,20 +32,21 @@ def locked_while_with_client(deliverable: Deliverable) -> str | None:
     request = deliverable.open_request
     if request is None:
         return None
-    return (f"Version {request.version.number} is with the client, so its title and "
-            "description stay as they were sent. Cancel the request to change them; the due "
-            "date can change now.")
+    return _("Version %(number)s is with the client, so its title and description stay as "
+             "they were sent. Cancel the request to change them; the due date can change now.",
+             number=request.version.number)
 
 
 def _checked(deliverable: Deliverable, wanted: Details, today: date) -> Details:
-    title = single_line(wanted.title, "The title", 200)
+    title = single_line(wanted.title, _("The title"), 200)
     description = (wanted.description or "").strip().replace("\r\n", "\n")
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidInput(f"The description is longer than {MAX_DESCRIPTION} characters.")
+        raise InvalidInput(_("The description is longer than %(most)s characters.",
+                             most=MAX_DESCRIPTION))
     due = wanted.due_date
     if due is not None and due != deliverable.due_date and due < today:
-        raise InvalidInput(f"The due date {due.isoformat()} is in the past; choose today or "
-                           "a later day.")
+        raise InvalidInput(_("The due date %(day)s is in the past; choose today or a later "
+                             "day.", day=due.isoformat()))
     return Details(title, description, due)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, scoped_session
 
@@ -25,8 +26,8 @@ def _was_locked(session: Session, version: Version) -> bool:
 def _refuse_changes_to_locked_versions(session: Session, _ctx: Any, _instances: Any) -> None:
     for obj in session.deleted:
         if isinstance(obj, Version) and _was_locked(session, obj):
-            raise IllegalTransition(f"Version {obj.number} is approved and locked; it cannot be "
-                                    "deleted.")
+            raise IllegalTransition(_("Version %(number)s is approved and locked; it cannot "
+                                      "be deleted.", number=obj.number))
     for obj in session.dirty:
         if not isinstance(obj, Version):
             continue
@@ -35,8 +36,8 @@ def _refuse_changes_to_locked_versions(session: Session, _ctx: Any, _instances: 
                    if state.attrs[f].history.has_changes()]
         if changed and _was_locked(session, obj):
             raise IllegalTransition(
-                f"Version {obj.number} is approved and locked; it cannot be replaced or edited. "
-                "Upload a new version instead."
+                _("Version %(number)s is approved and locked; it cannot be replaced or edited. "
+                  "Upload a new version instead.", number=obj.number)
             )
 
 

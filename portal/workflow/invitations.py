@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+
 from portal import audit
 from portal.errors import IllegalTransition
 from portal.extensions import db
@@ -23,7 +25,8 @@ def _deliverable(approver: Approver) -> Deliverable:
 
 def _require_open(approver: Approver) -> None:
     if approver.request.status != RequestStatus.OPEN:
-        raise IllegalTransition(f"This request is {approver.request.status.label}.")
+        raise IllegalTransition(_("This request is %(status)s.",
+                                  status=approver.request.status.label))
 
 
 def _invitation_key(approver: Approver, reason: str = "") -> str:
@@ -44,8 +47,8 @@ def resend_link(actor: User, approver: Approver, now: datetime | None = None) ->
     require_staff(actor)
     _require_open(approver)
     if approver.status != ApproverStatus.INVITED:
-        raise IllegalTransition(f"{approver.contact.name} is {approver.status.label}; there is "
-                                "no link to resend.")
+        raise IllegalTransition(_("%(name)s is %(status)s; there is no link to resend.",
+                                  name=approver.contact.name, status=approver.status.label))
     now = now or utcnow()
     approver.link_generation += 1
     if approver.link_revoked_at is not None:  # a resend after a revoke restarts the chasing
@@ -73,7 +76,8 @@ def send_fresh_link(approver: Approver, now: datetime | None = None) -> None:
     """
     _require_open(approver)
     if approver.status not in (ApproverStatus.INVITED, ApproverStatus.QUEUED):
-        raise IllegalTransition("Your decision is recorded; there is nothing left to do here.")
+        raise IllegalTransition(_("Your decision is recorded; there is nothing left to do "
+                                  "here."))
     now = now or utcnow()
     event = audit.record(approver.contact, "link.renewal_requested", approver,
                          deliverable=_deliverable(approver), approver=approver.contact.email)

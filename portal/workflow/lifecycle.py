@@ -7,6 +7,8 @@ from datetime import date
 from typing import BinaryIO
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal import audit
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
@@ -42,12 +44,20 @@ def _touch(deliverable: Deliverable) -> None:
     deliverable.last_activity_at = utcnow()
 
 
+# Each move's refusal as one sentence (translators need the verb with its object).
+_CANNOT = {
+    "submit": _l("You cannot submit “%(title)s” while it is %(state)s."),
+    "review": _l("You cannot review “%(title)s” while it is %(state)s."),
+    "send back": _l("You cannot send back “%(title)s” while it is %(state)s."),
+    "deliver": _l("You cannot deliver “%(title)s” while it is %(state)s."),
+}
+
+
 def _move(deliverable: Deliverable, allowed: set[DeliverableState], target: DeliverableState,
           action: str) -> None:
     if deliverable.state not in allowed:
-        raise IllegalTransition(
-            f"You cannot {action} “{deliverable.title}” while it is {deliverable.state.label}."
-        )
+        raise IllegalTransition(str(_CANNOT[action]) % {
+            "title": deliverable.title, "state": deliverable.state.label})
     deliverable.state = target
     _touch(deliverable)
 
@@ -56,7 +66,7 @@ def create_deliverable(
     actor: User, project: Project, title: str, description: str, due_date: date | None
 ) -> Deliverable:
     require_staff(actor)
-    title = single_line(title, "The title", 200)
+    title = single_line(title, _("The title"), 200)
     deliverable = Deliverable(project=project, title=title, description=(description or "").strip(),
                               due_date=due_date, owner=project.owner, state=S.DRAFT)
     db.session.add(deliverable)
@@ -72,7 +82,7 @@ def upload_version(
     require_staff(actor)
     if deliverable.state not in UPLOADABLE:
         raise IllegalTransition(
-            "A request is out with the client. Cancel it before uploading a new version."
+            _("A request is out with the client. Cancel it before uploading a new version.")
         )
     config = current_app.config
     stored = file_store().ingest(stream, file_name, config["ACCEPTED_UPLOAD_TYPES"],
@@ -100,13 +110,13 @@ def submit_for_review(actor: User, deliverable: Deliverable, reviewer: User | No
     require_staff(actor)
     version = deliverable.current_version
     if deliverable.state == S.DRAFT and version is None:
-        raise IllegalTransition("Upload a version before submitting it for internal review.")
+        raise IllegalTransition(_("Upload a version before submitting it for internal review."))
     if reviewer is not None:
         if reviewer.id == version_uploader_id(deliverable):
-            raise InvalidInput("The reviewer must be someone other than the person who uploaded "
-                               "the version.")
+            raise InvalidInput(_("The reviewer must be someone other than the person who "
+                                 "uploaded the version."))
         if not reviewer.can_change_work or not reviewer.active:
-            raise InvalidInput(f"{reviewer.name} cannot review work.")
+            raise InvalidInput(_("%(name)s cannot review work.", name=reviewer.name))
     _move(deliverable, {S.DRAFT}, S.IN_REVIEW, "submit")
     deliverable.reviewer = reviewer
     # The reviewer is emailed by the event's consumer (notifications/reactions.py).
@@ -126,14 +136,14 @@ def review_internally(actor: User, deliverable: Deliverable, *, approve: bool,
     version = deliverable.current_version
     if deliverable.state != S.IN_REVIEW or version is None:
         raise IllegalTransition(
-            f"“{deliverable.title}” is {deliverable.state.label}, not waiting for an internal "
-            "review."
+            _("“%(title)s” is %(state)s, not waiting for an internal review.",
+              title=deliverable.title, state=deliverable.state.label)
         )
     if actor.id == version.uploaded_by_id:
-        raise NotAllowed("You uploaded this version, so a colleague has to review it.")
+        raise NotAllowed(_("You uploaded this version, so a colleague has to review it."))
     note = (note or "").strip()
     if not approve and not note:
-        raise InvalidInput("Say what needs to change when you send a version back.")
+        raise InvalidInput(_("Say what needs to change when you send a version back."))
     outcome = ReviewOutcome.APPROVED if approve else ReviewOutcome.SENT_BACK
     review = InternalReview(version=version, reviewer=actor, outcome=outcome, note=note)
     db.session.add(review)
@@ -150,19 +160,20 @@ def missing_for_delivery(deliverable: Deliverable, contacts: Sequence[Contact],
     missing = []
     version = deliverable.current_version
     if version is None:
-        missing.append("a version with a file")
+        missing.append(_("a version with a file"))
     elif version.internal_approval is None or deliverable.state != S.READY:
-        missing.append("an internal review of the current version")
+        missing.append(_("an internal review of the current version"))
     if not deliverable.description.strip():
-        missing.append("a description of the deliverable")
+        missing.append(_("a description of the deliverable"))
     if not contacts:
-        missing.append("at least one approver")
+        missing.append(_("at least one approver"))
     else:
-        missing.extend(f"an email address for {c.name}" for c in contacts if not c.email)
+        missing.extend(_("an email address for %(name)s", name=c.name)
+                       for c in contacts if not c.email)
     if due_date is None:
-        missing.append("a due date")
+        missing.append(_("a due date"))
     elif due_date <= today:
-        missing.append("a due date in the future")
+        missing.append(_("a due date in the future"))
     return missing
 
 
@@ -175,8 +186,8 @@ class ReminderPolicy:
     def check(self) -> None:
         if not (0 <= self.first_after_days <= 30 and 1 <= self.every_days <= 30
                 and 0 <= self.max_reminders <= 20):
-            raise InvalidInput("Reminders: first after 0 to 30 business days, then every 1 to 30, "
-                               "at most 20.")
+            raise InvalidInput(_("Reminders: first after 0 to 30 business days, then every 1 "
+                                 "to 30, at most 20."))
 
 
 def deliver(
@@ -192,14 +203,14 @@ def deliver(
     require_staff(actor)
     if deliverable.state not in {S.DRAFT, S.IN_REVIEW, S.READY}:
         raise IllegalTransition(
-            f"“{deliverable.title}” is {deliverable.state.label}; only a reviewed, ready "
-            "deliverable can be delivered."
+            _("“%(title)s” is %(state)s; only a reviewed, ready deliverable can be delivered.",
+              title=deliverable.title, state=deliverable.state.label)
         )
     client = deliverable.project.client
     if any(c.client_id != client.id for c in contacts):
-        raise NotAllowed(f"Approvers must be contacts of {client.name}.")
+        raise NotAllowed(_("Approvers must be contacts of %(client)s.", client=client.name))
     if len({c.id for c in contacts}) != len(contacts):
-        raise InvalidInput("Each contact can be an approver only once.")
+        raise InvalidInput(_("Each contact can be an approver only once."))
     missing = missing_for_delivery(deliverable, contacts, due_date, today or today_utc())
     if missing:
         raise Incomplete(missing)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import Row, Select, and_, exists, or_, select, tuple_
 
 from portal import audit, bulk
@@ -133,9 +134,11 @@ def send_reminder_now(actor: User, approver: Approver, now: datetime | None = No
     require_staff(actor)
     if approver.request.status != RequestStatus.OPEN or \
             approver.status != ApproverStatus.INVITED:
-        raise IllegalTransition(f"{approver.contact.name} is not waiting to decide.")
+        raise IllegalTransition(_("%(name)s is not waiting to decide.",
+                                  name=approver.contact.name))
     if approver.link_revoked_at is not None:
-        raise IllegalTransition(f"{approver.contact.name}'s link is revoked; resend it first.")
+        raise IllegalTransition(_("%(name)s's link is revoked; resend it first.",
+                                  name=approver.contact.name))
     remind(approver, now or utcnow(), manual=True)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from portal.models import (
     APPROVED_STATUSES,
     Approver,
@@ -28,24 +30,27 @@ def whose_turn(deliverable: Deliverable) -> Turn:
     owner = deliverable.owner.name
     match deliverable.state:
         case S.DRAFT:
-            return Turn("us", f"{owner}: upload and submit for review")
+            return Turn("us", _("%(owner)s: upload and submit for review", owner=owner))
         case S.IN_REVIEW:
-            who = deliverable.reviewer.name if deliverable.reviewer else "a colleague"
-            return Turn("us", f"Internal review by {who}")
+            if deliverable.reviewer:
+                return Turn("us", _("Internal review by %(name)s",
+                                    name=deliverable.reviewer.name))
+            return Turn("us", _("Internal review by a colleague"))
         case S.READY:
-            return Turn("us", f"{owner}: deliver to the client")
+            return Turn("us", _("%(owner)s: deliver to the client", owner=owner))
         case S.CHANGES_REQUESTED:
-            return Turn("us", f"{owner}: upload a new version")
+            return Turn("us", _("%(owner)s: upload a new version", owner=owner))
         case S.DELIVERED:
             request = deliverable.open_request
             waiting = waiting_for(request) if request else ""
-            label = f"Waiting for {waiting}" if waiting else "Waiting for the client"
             if request and request.overdue(today_utc()):
-                return Turn("overdue", f"Overdue: {label[0].lower()}{label[1:]}")
-            return Turn("client", label)
+                return Turn("overdue", _("Overdue: waiting for %(who)s", who=waiting)
+                            if waiting else _("Overdue: waiting for the client"))
+            return Turn("client", _("Waiting for %(who)s", who=waiting) if waiting
+                        else _("Waiting for the client"))
     if deliverable.state == S.APPROVED_WITH_CONDITIONS:
-        return Turn("done", "Approved with conditions")
-    return Turn("done", "Approved")
+        return Turn("done", _("Approved with conditions"))
+    return Turn("done", _("Approved"))
 
 
 def request_status_for(approver: Approver) -> str:
@@ -54,23 +59,24 @@ def request_status_for(approver: Approver) -> str:
     if request.status == RequestStatus.OPEN:
         meaning = for_the_client(request)
         if approver.status == ApproverStatus.INVITED:
-            return f"Waiting for your decision. {meaning}" if meaning else \
-                "Waiting for your decision"
+            return _("Waiting for your decision. %(meaning)s", meaning=meaning) if meaning \
+                else _("Waiting for your decision")
         waiting = waiting_for(request)
         if approver.status == ApproverStatus.QUEUED:
-            return f"Waiting for {waiting} to decide first" if waiting else "Not your turn yet"
-        return f"Your decision is recorded. Waiting for {waiting}" if waiting else \
-            "Your decision is recorded"
+            return _("Waiting for %(who)s to decide first", who=waiting) if waiting \
+                else _("Not your turn yet")
+        return _("Your decision is recorded. Waiting for %(who)s", who=waiting) if waiting \
+            else _("Your decision is recorded")
     if request.status in CLOSED_BY_DECISIONS and approver.status == ApproverStatus.WITHDRAWN:
-        return f"{closed_by(request)}: your decision is no longer needed"
+        return _("%(closed)s: your decision is no longer needed", closed=closed_by(request))
     if request.status in APPROVED_STATUSES and not everyone_approved(request):
         return closed_by(request)
     return {
-        RequestStatus.APPROVED: "Approved by everyone",
-        RequestStatus.APPROVED_WITH_CONDITIONS: "Approved by everyone, with conditions",
-        RequestStatus.CHANGES_REQUESTED: "Changes requested",
-        RequestStatus.EXPIRED: "This request expired without a decision",
-        RequestStatus.CANCELLED: "This request was withdrawn by the team",
+        RequestStatus.APPROVED: _("Approved by everyone"),
+        RequestStatus.APPROVED_WITH_CONDITIONS: _("Approved by everyone, with conditions"),
+        RequestStatus.CHANGES_REQUESTED: _("Changes requested"),
+        RequestStatus.EXPIRED: _("This request expired without a decision"),
+        RequestStatus.CANCELLED: _("This request was withdrawn by the team"),
     }[request.status]
 
 
@@ -86,13 +92,15 @@ def closed_by(request: ReviewRequest) -> str:
     """How a request closed by decisions ended and whose decisions ended it: "Approved by
     Jane Doe", "Approved by Jane Doe and Ann Lee, with conditions", "Changes requested by
     John Roe"."""
-    if request.status in APPROVED_STATUSES:
-        wanted = {ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS}
-        said = "Approved"
-    else:
-        wanted, said = {ApproverStatus.REJECTED}, "Changes requested"
+    approved = request.status in APPROVED_STATUSES
+    wanted = ({ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS} if approved
+              else {ApproverStatus.REJECTED})
     names = [a.contact.name for a in request.approvers if a.status in wanted]
-    who = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
-    line = f"{said} by {who}" if who else said
-    return line + (", with conditions" if request.status ==
-                   RequestStatus.APPROVED_WITH_CONDITIONS else "")
+    who = (_("%(names)s and %(last)s", names=", ".join(names[:-1]), last=names[-1])
+           if len(names) > 1 else "".join(names))
+    if request.status == RequestStatus.APPROVED_WITH_CONDITIONS:
+        return _("Approved by %(who)s, with conditions", who=who) if who \
+            else _("Approved, with conditions")
+    if approved:
+        return _("Approved by %(who)s", who=who) if who else _("Approved")
+    return _("Changes requested by %(who)s", who=who) if who else _("Changes requested")
