@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Date, Integer, Select, bindparam, func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -19,6 +20,7 @@ from portal.models import (
     Decision,
     Deliverable,
     DeliverableState,
+    Observer,
     OutboxMessage,
     OutboxStatus,
     Outcome,
@@ -218,7 +220,7 @@ def timeline(deliverable_id: int, emails: list[OutboxMessage]) -> list[TimelineE
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.deliverable_id == deliverable_id)).all()
     entries = [TimelineEntry(e.at, "event", describe(e.verb), e.actor_label) for e in events]
-    entries += [TimelineEntry(m.created_at, "email", f"Email: {m.subject}",
+    entries += [TimelineEntry(m.created_at, "email", _("Email: %(subject)s", subject=m.subject),
                               f"{m.to_name} <{m.to_addr}>", m.status.label) for m in emails]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
 
@@ -255,6 +257,8 @@ def deliverable_detail(deliverable_id: int,
                  .selectinload(ReviewRequest.comments),
                  selectinload(Deliverable.versions).selectinload(Version.requests)
                  .selectinload(ReviewRequest.certificate),
+                 selectinload(Deliverable.versions).selectinload(Version.requests)
+                 .selectinload(ReviewRequest.observers).joinedload(Observer.contact),  # CC
                  *_decisions_loaded()))
     if deliverable is None:
         return None

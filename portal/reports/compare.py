@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import url_for
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
@@ -79,7 +80,8 @@ class Comparison:
         """Why there are no pages to compare ('' when there are, or they are coming)."""
         if self.ready or self.renders_pending:
             return ""
-        return next(f"Version {v.number}: {viewer.message}" for v, viewer in
+        return next(_("Version %(number)s: %(message)s", number=v.number,
+                      message=viewer.message) for v, viewer in
                     ((self.a, self.viewer_a), (self.b, self.viewer_b)) if not viewer.ready)
 
     @property

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
@@ -101,7 +102,8 @@ def _change_cells(asked: list[tuple[int, Decision]], upto: int) -> tuple[int, st
     earlier = [(n, d) for n, d in asked if n <= upto]
     billable = sum(d.classification == RejectionScope.CHANGE_REQUEST for _, d in earlier)
     described = " | ".join(
-        f"version {n}, {d.classification.label if d.classification else 'not classified yet'}"
+        _("version %(number)s, %(scope)s", number=n, scope=d.classification.label
+          if d.classification else _("not classified yet"))
         + (f" ({d.classification_note})" if d.classification and d.classification_note else "")
         + f": {d.approver.contact.name}: {d.text}" for n, d in earlier)
     return billable, described
