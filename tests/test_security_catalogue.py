@@ -1629,3 +1629,51 @@ def test_catalogue_names_are_unique():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_attack(case: Case, world: World) -> None:
     assert case.attack(world) == case.expected
+
+
+# --- decisions recorded on a contact's behalf (staff, by phone or in a meeting) -------------
+
+def _on_behalf(browser, approver, **extra: Any):
+    """Staff's form for recording `approver`'s decision on their behalf, as the page sends it."""
+    form = {"on_behalf_approver": str(approver.id), "sha256": approver.request.version.sha256,
+            "choice": "approve", "channel": "phone", "note": "Said yes on the phone.",
+            "given_at": utcnow().strftime("%Y-%m-%dT%H:%M"), **extra}
+    return browser.post(f"/approvers/{approver.id}/on-behalf", form,
+                        content_type="multipart/form-data")
+
+
+def test_on_behalf_finance_cannot_record_a_decision(world: World) -> None:
+    fiona = world.fiona
+    before = world.snapshot()
+    response = _on_behalf(fiona, world.a1)
+    assert response.status_code == 403
+    assert world.changed(before) == []
+
+
+def test_on_behalf_not_for_an_approver_who_decided_or_whose_request_closed(
+        world: World) -> None:
+    assert decide(world.client_a, "request_changes", text="Wrong colours").status_code == 303
+    before = world.snapshot()
+    decided = _on_behalf(world.sam, world.a1)  # A1 asked for changes: the request closed
+    closed = _on_behalf(world.sam, world.a2)   # and A2 was withdrawn with it
+    assert (decided.status_code, "already decided" in text(decided)) == (409, True)
+    assert (closed.status_code, "request is closed" in text(closed)) == (409, True)
+    assert world.changed(before) == []
+
+
+def test_on_behalf_evidence_is_not_served_to_a_client_link_or_anyone_signed_out(
+        world: World) -> None:
+    from portal.models import DecisionOnBehalf
+
+    evidence = sample_pdf("Signed on paper")
+    assert _on_behalf(world.sam, world.b1, evidence=(io.BytesIO(evidence), "scan.pdf")
+                      ).status_code == 302
+    row = db.session.scalars(select(DecisionOnBehalf)).one()
+    url = f"/on-behalf/{row.id}/evidence"
+    client_b = world.client_b  # holds B's link: the decision is theirs, the evidence is not
+    for browser in (client_b, world.new_browser()):
+        response = browser.get(url)
+        assert where(response) == (302, "/login") and evidence not in response.data
+    assert url not in text(client_b.get(client_b.review))
+    staff = world.sam.get(url)
+    assert (staff.status_code, staff.data) == (200, evidence)
