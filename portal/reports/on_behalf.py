@@ -18,11 +18,6 @@ from portal.models import Decision, OnBehalfChannel, Outcome
 _C = OnBehalfChannel
 
 
-def channel_label(channel: OnBehalfChannel) -> str:
-    return {_C.PHONE: _("by phone"), _C.MEETING: _("in a meeting"), _C.EMAIL: _("by email"),
-            _C.OTHER: _("in another way")}[channel]
-
-
 def given_day(decision: Decision) -> str:
     """The day the contact gave it, in the zone and language being rendered."""
     day: date = decision.on_behalf.given_at.astimezone(shown_zone() or UTC).date()

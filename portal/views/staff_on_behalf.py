@@ -12,7 +12,7 @@ from flask_login import login_required
 from portal.errors import InvalidInput
 from portal.files.storage import file_store
 from portal.models import Approver, DecisionOnBehalf, OnBehalfChannel, Outcome, utcnow
-from portal.reports.on_behalf import channel_label, on_behalf_sentence
+from portal.reports.on_behalf import on_behalf_sentence
 from portal.views.common import (
     act_on_deliverable,
     acting_user,
@@ -27,9 +27,8 @@ CHOICES = {"approve": Outcome.APPROVED, "approve_with_conditions": Outcome.APPRO
            "request_changes": Outcome.REJECTED}
 CHANNELS = {c.value: c for c in OnBehalfChannel}
 
-# The sentence and the channels' words, for every template that shows a decision.
+# The sentence, for every template that shows a decision (pages, emails, the certificate).
 bp.add_app_template_global(on_behalf_sentence, "on_behalf_sentence")
-bp.add_app_template_global(channel_label, "channel_label")
 
 
 def _given_at(raw: str) -> datetime | None:
