@@ -54,7 +54,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal import cli, i18n
     from portal.access_log import install_werkzeug_filter
     from portal.database import configure_engine
-    from portal.notifications import reactions  # noqa: F401  (registers the consumers)
+    from portal.notifications import (
+        observer_outcome,  # noqa: F401  (observers hear the outcome)
+        reactions,  # noqa: F401  (registers the consumers)
+    )
     from portal.notifications.queue import install_dispatch
     from portal.urls import external_url
     from portal.views import register_views

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flask import url_for
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer, joinedload
 
 from portal.extensions import db
-from portal.files.render import CANNOT, EXTENSIONS
+from portal.files.render import EXTENSIONS
 from portal.models import PageRender, RenderStatus, VersionRender
 
 
@@ -51,22 +52,27 @@ class Viewer:
     def message(self) -> str:
         """What to say instead of pages: '' when there are pages or they are coming."""
         if self.failed:
-            return f"{CANNOT} {self.error}".strip()
+            # The stored detail is the renderer's own (technical) words.
+            cannot = _("This file cannot be previewed; download it.")
+            return f"{cannot} {self.error}".strip()
         if self.ready or self.pending:
             return ""
-        return "There is no preview of this type of file; download it."
+        return _("There is no preview of this type of file; download it.")
 
 
 _NUMBER = 918273645  # a page number no document has: where the real one goes
 
 
-def _url_builders(version_id: int, public_id: str | None
+def _url_builders(version_id: int, public_id: str | None, observer: bool = False
                   ) -> tuple[Callable[[PageRender], str], Callable[[PageRender], str]]:
     """The page and thumbnail URLs of one version's pages: url_for once per version, not
     twice per page, the page's number, extension and image hash formatted into the route
     it built."""
     if public_id is None:
         endpoints, scope = ("staff.render_page", "staff.render_thumb"), {}
+    elif observer:  # an observer's page (views/client_observer.py)
+        endpoints = ("client.observer_page_image", "client.observer_thumb")
+        scope = {"public_id": public_id}
     else:
         endpoints, scope = ("client.render_page", "client.render_thumb"), {"public_id": public_id}
     # The hash in the query: a re-made image gets a new URL, so a year's cache is safe.
@@ -96,7 +102,8 @@ _RENDERS = (select(VersionRender)
             .options(joinedload(VersionRender.pages).options(defer(PageRender.text))))
 
 
-def viewers(version_ids: Iterable[int], public_id: str | None = None) -> dict[int, Viewer]:
+def viewers(version_ids: Iterable[int], public_id: str | None = None, *,
+            observer: bool = False) -> dict[int, Viewer]:
     """Each version's viewer; URLs for staff, or for the approver `public_id` names (the
     caller has checked that they may see these versions)."""
     wanted = list(version_ids)
@@ -105,7 +112,7 @@ def viewers(version_ids: Iterable[int], public_id: str | None = None) -> dict[in
     for record in records:
         pages = []
         if record.status == RenderStatus.READY:
-            page_url, thumb_url = _url_builders(record.version_id, public_id)
+            page_url, thumb_url = _url_builders(record.version_id, public_id, observer)
             for page in record.pages:
                 pages.append(PageView(page.number, page.width, page.height, page.thumb_width,
                                       page.thumb_height, page_url(page), thumb_url(page),
@@ -114,8 +121,9 @@ def viewers(version_ids: Iterable[int], public_id: str | None = None) -> dict[in
     return {v: found.get(v, Viewer(v, None)) for v in wanted}
 
 
-def viewer(version_id: int, public_id: str | None = None) -> Viewer:
-    return viewers([version_id], public_id)[version_id]
+def viewer(version_id: int, public_id: str | None = None, *, observer: bool = False) -> Viewer:
+    """`observer`: `public_id` names an observer, not an approver."""
+    return viewers([version_id], public_id, observer=observer)[version_id]
 
 
 def page_texts(version_id: int) -> dict[int, str]:

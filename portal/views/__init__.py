@@ -90,7 +90,10 @@ def register_views(app: Flask) -> None:
         client,
         client_comments,  # noqa: F401  (the thread's comment post, on the client blueprint)
         client_compare,  # noqa: F401  (compare, on the client blueprint)
+        client_delegation,  # noqa: F401  (handing over to a colleague, client blueprint)
         client_feedback,  # noqa: F401  (reopening points, on the client blueprint)
+        client_language,  # noqa: F401  (the language switch, on the client blueprint)
+        client_observer,  # noqa: F401  (observers' pages, on the client blueprint)
         client_renders,  # noqa: F401  (page images, on the client blueprint)
         client_step_up,  # noqa: F401  (the emailed code, on the client blueprint)
         clients,
@@ -100,6 +103,8 @@ def register_views(app: Flask) -> None:
         review_requests,
         staff,
         staff_compare,  # noqa: F401  (compare, on the staff blueprint)
+        staff_delegation,  # noqa: F401  (confirming hand-overs, on the staff blueprint)
+        staff_observers,  # noqa: F401  (observers, on the review_requests blueprint)
         staff_on_behalf,  # noqa: F401  (decisions recorded on behalf, on the staff blueprint)
         staff_renders,  # noqa: F401  (page images, on the staff blueprint)
         verify,
