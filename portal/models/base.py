@@ -5,6 +5,7 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import DateTime, Enum
 from sqlalchemy.types import TypeDecorator
 
@@ -39,11 +40,14 @@ class UTCDateTime(TypeDecorator):
 
 
 class Choice(enum.StrEnum):
-    """A string enum whose members carry a human label."""
+    """A string enum whose members carry a human label, in the language at hand."""
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", " ")
+        from portal.models.labels import LABELS
+
+        words = LABELS.get((type(self).__name__, self.value))
+        return str(words) if words is not None else gettext(self.value.replace("_", " "))
 
 
 def choice_column(enum_cls: type[Choice], name: str) -> Enum:

@@ -5,6 +5,7 @@ import secrets
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from flask_babel import gettext
 from sqlalchemy import (
     Date,
     Float,
@@ -38,11 +39,7 @@ class Policy(Choice):
     SEQUENTIAL = "sequential"  # one after another; all must approve
     ANY_ONE = "any_one"  # everyone at once; the first approval decides
     AT_LEAST = "at_least"  # everyone at once; K approvals decide (required_approvals)
-
-    @property
-    def label(self) -> str:
-        # Short names; the full words with K and N are workflow.policies.describe().
-        return {"any_one": "any-one", "at_least": "K-of-N"}.get(self.value, self.value)
+    # label: short names (models/labels.py); the full words: workflow.policies.describe().
 
 
 class RequestStatus(Choice):
@@ -57,9 +54,6 @@ class RequestStatus(Choice):
 APPROVED_STATUSES = frozenset({RequestStatus.APPROVED, RequestStatus.APPROVED_WITH_CONDITIONS})
 
 
-CHANGES_REQUESTED = "changes requested"  # what people read for the stored 'rejected'
-
-
 class ApproverStatus(Choice):
     QUEUED = "queued"  # sequential: not their turn yet
     INVITED = "invited"  # their turn; a link has been sent
@@ -68,12 +62,7 @@ class ApproverStatus(Choice):
     REJECTED = "rejected"  # stored as before; said as "changes requested"
     WITHDRAWN = "withdrawn"  # the request closed before they decided
     DELEGATED = "delegated"  # handed over to a colleague (workflow/delegation.py)
-
-    @property
-    def label(self) -> str:
-        if self is ApproverStatus.DELEGATED:
-            return "handed over"
-        return CHANGES_REQUESTED if self is ApproverStatus.REJECTED else super().label
+    # label (models/labels.py): 'rejected' reads "changes requested", 'delegated' "handed over"
 
 
 class Outcome(Choice):
@@ -83,20 +72,12 @@ class Outcome(Choice):
     # keep working; people read and click "changes requested" / "Request changes".
     REJECTED = "rejected"
 
-    @property
-    def label(self) -> str:
-        return CHANGES_REQUESTED if self is Outcome.REJECTED else super().label
-
 
 class RejectionScope(Choice):
     """The agency's billing question about requested changes, answered by staff."""
 
     IN_SCOPE = "in_scope"
     CHANGE_REQUEST = "change_request"
-
-    @property
-    def label(self) -> str:
-        return {"in_scope": "within the original scope"}.get(self.value, "change request")
 
 
 class IdentityCheck(Choice):
@@ -303,10 +284,6 @@ class PointStatus(Choice):
     ADDRESSED = "addressed"
     WONT_CHANGE = "wont_change"
 
-    @property
-    def label(self) -> str:
-        return {"wont_change": "won't change"}.get(self.value, self.value)
-
 
 # Each as its dialect writes `~Comment.internal`, or the planner skips the index.
 TO_NOTIFY_PG = text("notified_at IS NULL AND NOT internal")
@@ -364,7 +341,7 @@ class Comment(db.Model):
     @property
     def author_name(self) -> str:
         author = self.author_user or self.author_contact
-        return author.name if author else "Unknown"
+        return author.name if author else gettext("Unknown")
 
     @hybrid_property
     def is_client_point(self) -> bool:
@@ -387,11 +364,15 @@ class Comment(db.Model):
         note = self.resolution_note
         if self.resolution_status == PointStatus.ADDRESSED:
             version = self.resolved_in_version
-            done = f"addressed in version {version.number}" if version else "addressed"
-            return f"{done}: {note}" if note else done
+            if version and note:
+                return gettext("addressed in version %(n)s: %(note)s", n=version.number,
+                               note=note)
+            if version:
+                return gettext("addressed in version %(n)s", n=version.number)
+            return gettext("addressed: %(note)s", note=note) if note else gettext("addressed")
         if self.resolution_status == PointStatus.WONT_CHANGE:
-            return f"won't change: {note}"
-        return "open"
+            return gettext("won't change: %(note)s", note=note)
+        return PointStatus.OPEN.label
 
 
 class Reminder(db.Model):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
@@ -198,7 +199,7 @@ def posted(approver: Approver, comment: Comment, after: int | None) -> Posted:
         "version_id": version_id, "request_id": approver.request_id,
         "after": comment.id if after is None else after, "comment_id": comment.id}).all()
     items = []
-    for c, pin_number, _, width, height in rows:
+    for c, pin_number, _newest, width, height in rows:
         pinned = c.page is not None and c.version_id == version_id
         marker = (Marker(c.id, pin_number, c.page, c.x, c.y, c.w, c.h, False)
                   if pinned and width else None)
@@ -216,13 +217,17 @@ def standing(row: Approver, viewer: Approver) -> str:
         return label[:1].upper() + label[1:]
     you = row.id == viewer.id
     if row.status == ApproverStatus.INVITED:
-        return "Waiting for you" if you else "Deciding now"
+        return _("Waiting for you") if you else _("Deciding now")
     if row.status == ApproverStatus.QUEUED:
         earlier = [a for a in row.request.approvers if a.position < row.position]
         if not earlier:
-            return "Waiting for you" if you else "Deciding next"
+            return _("Waiting for you") if you else _("Deciding next")
         before = earlier[-1]
-        return f"After {'you' if before.id == viewer.id else before.contact.name}"
-    return {RequestStatus.EXPIRED: "Did not decide in time",
-            RequestStatus.CANCELLED: "Request withdrawn by the team",
-            }.get(row.request.status, "No decision needed")
+        if before.id == viewer.id:
+            return _("After you")
+        return _("After %(name)s", name=before.contact.name)
+    if row.request.status == RequestStatus.EXPIRED:
+        return _("Did not decide in time")
+    if row.request.status == RequestStatus.CANCELLED:
+        return _("Request withdrawn by the team")
+    return _("No decision needed")

@@ -19,6 +19,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from portal.database import declare_reads_only
@@ -33,6 +35,7 @@ from portal.views.client_access import (
     holds_valid_grant,
     may_point_on,
     no_access_page,
+    speak_to,
     way_on,
 )
 from portal.views.common import certificate_response, no_store, send_stored
@@ -48,6 +51,8 @@ INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/webp", "ima
 CHOICES = {"approve": Outcome.APPROVED, "approve_with_conditions": Outcome.APPROVED_WITH_CONDITIONS,
            "request_changes": Outcome.REJECTED}
 CONDITION_ROWS = 3  # boxes the conditions form starts with; "Add another" adds one
+LINK_DEAD = _l("This link has expired or been replaced. Open the latest link from your email, "
+               "or ask for a new one.")
 
 
 def _link_limit() -> str:
@@ -117,16 +122,14 @@ def _acting(public_id: str, *, whole_page: bool = True) -> Approver:
                 check_current(approver.request, approver.contact)
         except PageOutOfDate as exc:
             abort(_out_of_date(exc))
-        abort(403, "This link has expired or been replaced. Open the latest link from your "
-                   "email, or ask for a new one.")
+        abort(403, str(LINK_DEAD))
     return approver
 
 
 def _viewing(public_id: str) -> Approver:
     approver, state = access(public_id)
     if state != LinkState.VALID:
-        abort(403, "This link has expired or been replaced. Open the latest link from your "
-                   "email, or ask for a new one.")
+        abort(403, str(LINK_DEAD))
     return approver
 
 
@@ -137,7 +140,7 @@ FORM_DEFAULTS = {"choice": None, "decision_error": None, "comment_error": None, 
 
 def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
     return {**review_page.page(approver), "inline_types": INLINE_TYPES, **FORM_DEFAULTS,
-            **way_on(approver), **extra}
+            "language_switch": True, **way_on(approver), **extra}
 
 
 def _comments_context(approver: Approver, **extra: Any) -> dict[str, Any]:
@@ -171,6 +174,7 @@ def renew(public_id: str):
     approver = review_page.approver_by_public_id(public_id)
     if approver is None:
         return no_access_page(None)
+    speak_to(approver)
     try:
         send_fresh_link(approver)
         db.session.commit()
@@ -187,7 +191,7 @@ def viewed(public_id: str):
 
     def refused(exc: DomainError) -> Response:
         return make_response(exc.message, exc.status)
-    _, refusal = attempt(lambda: record_view(
+    _viewed, refusal = attempt(lambda: record_view(
         approver, seen_sha256=request.form.get("sha256"), ip=request.remote_addr or "",
         user_agent=request.headers.get("User-Agent", "")), refused)
     return refusal or ("", 204)
@@ -239,7 +243,8 @@ def decide(public_id: str):
         # The button itself says the act ("Approve version 2 of Homepage"): pressing it is
         # the confirmation, so no tick box.
         if choice not in CHOICES:
-            raise InvalidInput("Choose approve, approve with conditions, or request changes.")
+            raise InvalidInput(_("Choose approve, approve with conditions, or request "
+                                     "changes."))
         record_decision(approver, CHOICES[choice], request.form.get("text", ""),
                         seen_sha256=request.form.get("sha256"),
                         conditions=_conditions_form()[0], ip=request.remote_addr or "",
@@ -251,14 +256,14 @@ def decide(public_id: str):
                                 condition_rows=_conditions_form()[1])
         return no_store(render("client/review.html", block="decision_panel",
                                status=exc.status, **context))
-    _, refusal = attempt(decide_now, refused)
+    _decided, refusal = attempt(decide_now, refused)
     if refusal:
         return refusal
     if is_htmx():  # the thread closes with the request, so it is refreshed too
         return no_store(render("client/review.html", block="decision_panel",
                                 oob_blocks=("comments", "viewer"),
                                 **_page_context(_acting(public_id))))
-    flash("Your decision is recorded.")
+    flash(_("Your decision is recorded."))
     return redirect(url_for("client.review", public_id=public_id), code=303)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from flask import abort, make_response, render_template, session
 from werkzeug.wrappers import Response
 
+from portal.i18n import approver_language, use_language
 from portal.models import Approver, RequestStatus
 from portal.reports import review_page
 from portal.views.common import no_store
@@ -43,9 +44,18 @@ def _granted_generation(public_id: str) -> Any:
     return grant[0] if isinstance(grant, list) and grant else None
 
 
+def speak_to(approver: Approver | None) -> None:
+    """The rest of this request (page, htmx piece, error page) is in the approver's language:
+    their own choice on the page, else their contact's, else the client's, else the portal's.
+    Without an approver: the browser's, else the portal's."""
+    if approver is not None:
+        use_language(approver_language(approver))
+
+
 def no_access_page(approver: Approver | None) -> Response:
     """A review URL this browser holds no link for: a way forward, not a dead end. It names
     nothing about the document, since the URL alone is not a secret."""
+    speak_to(approver)
     offer = approver is not None and approver.awaiting_decision
     html = render_template("client/no_access.html", approver=approver, offer=offer)
     return no_store(make_response(html, 403 if approver else 404))
@@ -80,6 +90,7 @@ def way_on(approver: Approver) -> dict[str, Any]:
 def gone_page(approver: Approver, generation: Any = None) -> Response:
     """A dead link: where to go now when its request was cancelled; otherwise a fresh link
     to the address on file when one is still wanted (never after staff revoked it)."""
+    speak_to(approver)
     ways = way_on(approver) if may_point_on(approver, generation) else {"replaced": None}
     offer = (ways["replaced"] is None and approver.link_revoked_at is None
              and approver.awaiting_decision)
@@ -93,6 +104,7 @@ def access(public_id: str, *, whole_page: bool = True) -> tuple[Approver, LinkSt
     what that link is worth now; otherwise the request ends with the no-access page.
     The check reads the row the page loads (`whole_page`: with all the page shows)."""
     approver = review_page.approver_by_public_id(public_id, whole_page=whole_page)
+    speak_to(approver)
     generation = _granted_generation(public_id)
     if approver is None or generation is None:
         abort(no_access_page(approver))

@@ -3,6 +3,7 @@ blueprint: a plain form post, or with htmx only what the post adds to the page o
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.errors import DomainError
@@ -48,7 +49,7 @@ def comment(public_id: str):
     if posted is not None:
         return no_store(render("client/review.html", block="posted", posted=posted,
                                zone=posted.zone))
-    flash("Your comment is posted.")
+    flash(_("Your comment is posted."))
     return redirect(url_for("client.review", public_id=public_id) + "#comments", code=303)
 
 

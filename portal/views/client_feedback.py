@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask.wrappers import Response
+from flask_babel import gettext as _
 
 from portal.errors import DomainError
 from portal.extensions import db, limiter
@@ -29,7 +30,7 @@ def reopen_point(public_id: str, comment_id: int) -> Response:
             return no_store(Response(html, exc.status))
         return no_store(render("client/review.html", status=exc.status, points_error=exc,
                                **_page_context(approver)))
-    _, refusal = attempt(lambda: reopen_point_by_client(
+    _reopened, refusal = attempt(lambda: reopen_point_by_client(
         approver.contact, comment, current_request=approver.request,
         seen_sha256=request.form.get("sha256")), refused)
     if refusal:
@@ -37,6 +38,6 @@ def reopen_point(public_id: str, comment_id: int) -> Response:
     if is_htmx():
         return no_store(Response(render_template("client/_earlier_points.html",
                                                  **review_page.page(approver))))
-    flash("Your point is open again; the team will see it.")
+    flash(_("Your point is open again; the team will see it."))
     return redirect(url_for("client.review", public_id=public_id) + "#earlier-points",
                     code=303)

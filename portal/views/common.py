@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask.wrappers import Response
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
@@ -54,7 +55,7 @@ def parse_date(raw: str | None, what: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise InvalidInput(f"{what} must be a date like 2026-12-31.") from exc
+        raise InvalidInput(_("%(what)s must be a date like 2026-12-31.", what=what)) from exc
 
 
 def no_store(response: Any) -> Any:

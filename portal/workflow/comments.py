@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
@@ -30,10 +31,10 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
     request = lock_row(ReviewRequest, request.id)
     body = (body or "").strip()
     if not body:
-        raise InvalidInput("Write a comment first.")
+        raise InvalidInput(_("Write a comment first."))
     if len(body) > MAX_COMMENT:
-        raise InvalidInput(f"Comments can be at most {MAX_COMMENT} characters "
-                           f"(this one has {len(body)}).")
+        raise InvalidInput(_("Comments can be at most %(max)s characters (this one has "
+                                 "%(length)s).", max=MAX_COMMENT, length=len(body)))
     if pin is not None:
         check_pin(pin, request.version_id)
     if isinstance(author, User):
@@ -41,11 +42,11 @@ def post_comment(author: User | Contact, request: ReviewRequest, body: str,
         comment = Comment(request=request, author_user=author, body=body, internal=internal)
     else:
         if internal:
-            raise IllegalTransition("Only staff can write internal notes.")
+            raise IllegalTransition(_("Only staff can write internal notes."))
         check_on_screen(request, author, seen_sha256)
         if request.status != RequestStatus.OPEN:
-            raise IllegalTransition(f"This request is {request.status.label}; it takes no more "
-                                    "comments.")
+            raise IllegalTransition(_("This request is %(status)s; it takes no more comments.",
+                                      status=request.status.label))
         comment = Comment(request=request, author_contact=author, body=body)
     comment.version_id = request.version_id
     if pin is not None:

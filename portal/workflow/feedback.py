@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from portal import audit
 from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput, NotAllowed
@@ -30,7 +33,7 @@ from portal.validation import single_line
 from portal.workflow.on_screen import check_on_screen
 from portal.workflow.resolutions import MAX_NOTE_LEN, checked_resolution
 
-NEEDS_REASON = "Give the reason the client will see for not changing it."
+NEEDS_REASON = _l("Give the reason the client will see for not changing it.")
 
 
 def _made_on(comment: Comment) -> Version:
@@ -42,7 +45,7 @@ def _made_on(comment: Comment) -> Version:
 def _locked_point(comment: Comment) -> Comment:
     point = lock_row(Comment, comment.id)  # two colleagues at once: one wins
     if point is None or not point.is_client_point:
-        raise InvalidInput("Only the client's own comments are tracked as points.")
+        raise InvalidInput(_("Only the client's own comments are tracked as points."))
     return point
 
 
@@ -54,7 +57,7 @@ def resolve_point(
     than the one it was made on, with an optional note), won't change (with a reason the
     client sees), or open again (status OPEN)."""
     if not isinstance(actor, User):
-        raise NotAllowed("Only the team can mark points addressed.")
+        raise NotAllowed(_("Only the team can mark points addressed."))
     require_staff(actor)
     point = _locked_point(comment)
     made_on = _made_on(point)
@@ -64,15 +67,15 @@ def resolve_point(
     if status == PointStatus.OPEN:
         return _reopen(actor, point, made_on, note, now)
     if not point.point_open:
-        raise IllegalTransition(f"This point is already marked {point.resolution}. "
-                                "Reopen it first.")
+        raise IllegalTransition(_("This point is already marked %(how)s. Reopen it first.",
+                                  how=point.resolution))
     if status != PointStatus.ADDRESSED and not note:
         raise InvalidInput(NEEDS_REASON)
     version, note = checked_resolution(
         status == PointStatus.ADDRESSED, version, made_on, note,
-        choose="Choose the version that addresses the point.",
-        later=f"A point made on version {made_on.number} is addressed in a later version of "
-              f"{deliverable.title}.")
+        choose=_("Choose the version that addresses the point."),
+        later=_("A point made on version %(n)s is addressed in a later version of %(title)s.",
+                n=made_on.number, title=deliverable.title))
     point.resolution_status, point.resolution_note = status, note
     point.resolved_in_version, point.resolved_by = version, actor
     point.resolved_at = now
@@ -86,7 +89,7 @@ def resolve_point(
 def _reopen(actor: User | Contact, point: Comment, made_on: Version, note: str,
             now: datetime) -> Comment:
     if point.point_open:
-        raise IllegalTransition("This point is already open.")
+        raise IllegalTransition(_("This point is already open."))
     note = single_line(note, "The note", MAX_NOTE_LEN) if note else ""
     was = point.resolution
     point.resolution_status, point.resolution_note = PointStatus.OPEN, ""
@@ -106,7 +109,7 @@ def reopen_point(actor: User, comment: Comment, note: str = "",
     return resolve_point(actor, comment, PointStatus.OPEN, note=note, now=now)
 
 
-NOT_YOURS = "You can only reopen points on your own review."
+NOT_YOURS = _l("You can only reopen points on your own review.")
 
 
 def reopen_point_by_client(contact: Contact, comment: Comment | None, *,
@@ -115,7 +118,7 @@ def reopen_point_by_client(contact: Contact, comment: Comment | None, *,
     """A client contact reopens one of their organisation's points, acting from the current
     request of the same deliverable with its version on screen."""
     if not isinstance(contact, Contact):
-        raise NotAllowed("Only the client reopens points from the review page.")
+        raise NotAllowed(_("Only the client reopens points from the review page."))
     if comment is None:  # the same answer as someone else's: ids are not an oracle
         raise NotAllowed(NOT_YOURS)
     point = _locked_point(comment)
@@ -127,6 +130,6 @@ def reopen_point_by_client(contact: Contact, comment: Comment | None, *,
         raise NotAllowed(NOT_YOURS)
     check_on_screen(current_request, contact, seen_sha256)
     if current_request.status != RequestStatus.OPEN:
-        raise IllegalTransition(f"This request is {current_request.status.label}; "
-                                "points can no longer be reopened here.")
+        raise IllegalTransition(_("This request is %(status)s; points can no longer be "
+                                  "reopened here.", status=current_request.status.label))
     return _reopen(contact, point, made_on, "", now or utcnow())

@@ -7,6 +7,7 @@ version 2.
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.errors import DomainError
@@ -27,10 +28,14 @@ class PageOutOfDate(DomainError):
                  current: Approver | None) -> None:
         self.deliverable, self.version, self.current = deliverable, version, current
         waiting = current is not None and current.awaiting_decision
-        where = (f"version {version.number} of {deliverable.title} is waiting for you"
-                 if waiting else
-                 f"version {version.number} of {deliverable.title} is the current one")
-        super().__init__(f"This page is out of date: {where}. Nothing was recorded.")
+        if waiting:
+            message = _("This page is out of date: version %(n)s of %(title)s is waiting "
+                        "for you. Nothing was recorded.", n=version.number,
+                        title=deliverable.title)
+        else:
+            message = _("This page is out of date: version %(n)s of %(title)s is the current "
+                        "one. Nothing was recorded.", n=version.number, title=deliverable.title)
+        super().__init__(message)
 
 
 def latest_request(deliverable_id: int) -> ReviewRequest:

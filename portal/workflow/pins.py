@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from portal.errors import InvalidInput
@@ -33,9 +35,9 @@ def _fraction(raw: str, name: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidInput(f"The pin's {name} is not a number.") from None
+        raise InvalidInput(_("The pin's %(name)s is not a number.", name=name)) from None
     if not math.isfinite(value) or not 0 <= value <= 1:
-        raise InvalidInput("The pin must be on the page.")
+        raise InvalidInput(_("The pin must be on the page."))
     return round(value, 4)
 
 
@@ -45,7 +47,7 @@ def pin_from_form(form: Mapping[str, str]) -> Pin | None:
     if not page_raw:
         return None
     if not PAGE_NUMBER.fullmatch(page_raw) or int(page_raw) < 1:
-        raise InvalidInput("Choose a page from the list.")
+        raise InvalidInput(_("Choose a page from the list."))
     x_raw, y_raw = (form.get("x") or "").strip(), (form.get("y") or "").strip()
     if not x_raw or not y_raw:
         return Pin(int(page_raw))
@@ -55,7 +57,7 @@ def pin_from_form(form: Mapping[str, str]) -> Pin | None:
         return Pin(int(page_raw), x, y)
     w, h = _fraction(w_raw, "width"), _fraction(h_raw, "height")
     if w <= 0 or h <= 0 or x + w > 1.0001 or y + h > 1.0001:
-        raise InvalidInput("The box must be on the page.")
+        raise InvalidInput(_("The box must be on the page."))
     return Pin(int(page_raw), x, y, w, h)
 
 
@@ -64,5 +66,6 @@ def check_pin(pin: Pin, version_id: int) -> None:
     pages = db.session.scalar(select(VersionRender.page_count).where(
         VersionRender.version_id == version_id))
     if pages and pin.page > pages:
-        raise InvalidInput(f"This document has {pages} page{'s' if pages != 1 else ''}; "
-                           f"there is no page {pin.page}.")
+        raise InvalidInput(ngettext("This document has %(num)d page; there is no page %(page)s.",
+                                    "This document has %(num)d pages; there is no page "
+                                    "%(page)s.", pages, page=pin.page))

@@ -19,6 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
 from portal.errors import InvalidInput
 from portal.models import Outcome, Policy, RequestStatus, ReviewRequest
 
@@ -78,10 +81,10 @@ def checked(policy: Policy, approvers: int, required: int | None = None,
     "at least N of N" is parallel."""
     if policy == Policy.AT_LEAST:
         if required is None:
-            raise InvalidInput("Say how many approvals are needed.")
+            raise InvalidInput(_("Say how many approvals are needed."))
         if not 1 <= required <= max(approvers, 1):
-            raise InvalidInput(f"The number of approvals needed must be between 1 and the "
-                               f"number of approvers ({approvers}).")
+            raise InvalidInput(_("The number of approvals needed must be between 1 and the "
+                                 "number of approvers (%(n)s).", n=approvers))
         if required == 1:
             return Choice(Policy.ANY_ONE, 1, False)
         if required == approvers:
@@ -96,27 +99,35 @@ def describe(request: ReviewRequest) -> str:
     """The policy in plain words, for staff pages, the audit trail and the certificate:
     "Any one of 3 approvers", "At least 2 of 3 approvers", "All 2 approvers, in turn"."""
     n = len(request.approvers)
-    people = "approver" if n == 1 else "approvers"
     match request.policy:
         case Policy.ANY_ONE:
-            ends = ("a request for changes ends it" if request.changes_end_request
-                    else "a request for changes waits for the others")
-            return f"Any one of {n} {people}; {ends}"
+            if request.changes_end_request:
+                return ngettext("Any one of %(num)d approver; a request for changes ends it",
+                                "Any one of %(num)d approvers; a request for changes ends it",
+                                n)
+            return ngettext("Any one of %(num)d approver; a request for changes waits for "
+                            "the others", "Any one of %(num)d approvers; a request for changes "
+                            "waits for the others", n)
         case Policy.AT_LEAST:
-            return f"At least {request.required_approvals} of {n} {people}"
+            return ngettext("At least %(k)s of %(num)d approver",
+                            "At least %(k)s of %(num)d approvers", n,
+                            k=request.required_approvals)
         case Policy.SEQUENTIAL:
-            return f"All {n} {people}, one after another" if n > 1 else "1 approver"
-    return f"All {n} {people}, at once" if n > 1 else "1 approver"
+            return (ngettext("All %(num)d approver, one after another",
+                             "All %(num)d approvers, one after another", n) if n > 1
+                    else _("1 approver"))
+    return (ngettext("All %(num)d approver, at once", "All %(num)d approvers, at once", n)
+            if n > 1 else _("1 approver"))
 
 
 def for_the_client(request: ReviewRequest) -> str:
     """What the policy means for the approvers reading their review page."""
     match request.policy:
         case Policy.ANY_ONE:
-            return "Any one of you can approve"
+            return _("Any one of you can approve")
         case Policy.AT_LEAST:
-            return (f"{request.required_approvals} of the {len(request.approvers)} of you "
-                    "need to approve")
+            return _("%(k)s of the %(n)s of you need to approve",
+                     k=request.required_approvals, n=len(request.approvers))
     return ""
 
 
@@ -131,8 +142,9 @@ def waiting_for(request: ReviewRequest) -> str:
     if request.policy == Policy.AT_LEAST:
         k = rule_of(request).needed  # K, read as the closing rule reads it
         more = k - approvals_so_far(request)
-        return (f"{more} more approval{'s' if more != 1 else ''} "
-                f"({k} of {len(request.approvers)})")
+        return ngettext("%(num)d more approval (%(k)d of %(n)d)",
+                        "%(num)d more approvals (%(k)d of %(n)d)", more, k=k,
+                        n=len(request.approvers))
     if request.policy == Policy.ANY_ONE and len(request.waiting_on) > 1:
-        return f"any one of {names}"
+        return _("any one of %(names)s", names=names)
     return names

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal import audit
@@ -55,7 +56,7 @@ class StepUp:
 def masked(email: str) -> str:
     """jane@acme.example -> j***@acme.example: enough to recognise, not to harvest."""
     local, _, domain = (email or "").partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "the address we have for you"
+    return f"{local[:1]}***@{domain}" if domain else _("the address we have for you")
 
 
 def _digest(approver_id: int, code: str) -> str:
@@ -70,9 +71,9 @@ def _newest(approver: Approver) -> DecisionCode | None:
 
 def _require_decidable(approver: Approver) -> None:
     if not approver.request.require_code:
-        raise IllegalTransition("This request does not ask for a code.")
+        raise IllegalTransition(_("This request does not ask for a code."))
     if approver.request.status != RequestStatus.OPEN or approver.status != ApproverStatus.INVITED:
-        raise IllegalTransition("There is no decision waiting for you here.")
+        raise IllegalTransition(_("There is no decision waiting for you here."))
 
 
 def state(approver: Approver, now: datetime | None = None) -> StepUp:
@@ -98,8 +99,9 @@ def send_code(approver: Approver, *, seen_sha256: str | None,
     recent = db.session.scalar(select(func.count()).select_from(DecisionCode).where(
         DecisionCode.approver_id == approver.id, DecisionCode.sent_at > now - timedelta(hours=1)))
     if recent >= CODES_PER_HOUR:
-        raise InvalidInput(f"We have sent you {CODES_PER_HOUR} codes in the last hour. Please "
-                           "use the newest one, or wait a little before asking again.")
+        raise InvalidInput(_("We have sent you %(count)s codes in the last hour. Please use "
+                             "the newest one, or wait a little before asking again.",
+                             count=CODES_PER_HOUR))
     for older in db.session.scalars(select(DecisionCode).where(
             DecisionCode.approver_id == approver.id, DecisionCode.expires_at > now)):
         older.expires_at = now
@@ -146,8 +148,8 @@ def confirm_code(approver: Approver, typed: str, *, seen_sha256: str | None,
 def use_confirmation(approver: Approver, now: datetime) -> None:
     """Part of recording a decision on a request that asks for a code."""
     if not state(approver, now).confirmed:
-        raise NotAllowed("This decision needs the code we email you: ask for a code and type "
-                         "it in first.")
+        raise NotAllowed(_("This decision needs the code we email you: ask for a code and "
+                           "type it in first."))
     newest = _newest(approver)
     assert newest is not None
     newest.used_at = now
