@@ -17,7 +17,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, refresh
 
 if TYPE_CHECKING:
-    from portal.models import Approver, Contact
+    from portal.models import Approver, Contact, ReviewRequest
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
@@ -89,3 +89,13 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(TRANSLATIONS))
     app.jinja_env.globals["languages"] = LANGUAGES
+
+
+def request_language(review_request: ReviewRequest) -> str:
+    """What a request's certificate is issued in: the language its approvers read when they
+    all read the same one, else the client's, else the portal's."""
+    spoken = {approver_language(a) for a in review_request.approvers}
+    if len(spoken) == 1:
+        return spoken.pop()
+    client = review_request.version.deliverable.project.client
+    return client.language if is_language(client.language) else portal_language()

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from ua_parser import parse
 
-UNKNOWN = "unknown browser"
-UNRECOGNISED = "unrecognised browser"
+# Said in the language being rendered (a receipt, a certificate, a staff page).
+UNKNOWN = _l("unknown browser")
+UNRECOGNISED = _l("unrecognised browser")
 # ua-parser's families name the form factor ("Mobile Safari", "Chrome Mobile iOS"); the
 # device already says that, so the words go.
 _FORM_WORDS = {"Mobile", "iOS"}
@@ -22,21 +25,32 @@ _NO_DEVICE = {None, "", "Other", "Generic Smartphone", "Generic Feature Phone", 
               "Spider"}
 
 
-@lru_cache(maxsize=1024)
 def describe_device(user_agent: str | None) -> str:
     """A browser and device a person recognises, e.g. "Chrome 131 on Windows 10"; the
-    full string belongs beside it where evidence is needed (the certificate's appendix)."""
+    full string belongs beside it where evidence is needed (the certificate's appendix).
+    The words around the names follow the language being rendered."""
+    parsed = _parsed(user_agent)
+    if parsed is None:
+        return str(UNKNOWN)
+    name, where = parsed
+    if name is None:
+        return str(UNRECOGNISED)
+    return _("%(browser)s on %(device)s", browser=name, device=where) if where else name
+
+
+@lru_cache(maxsize=1024)
+def _parsed(user_agent: str | None) -> tuple[str | None, str] | None:
+    """The browser's name and the platform (None: no string; no name: not recognised)."""
     if not user_agent or not user_agent.strip():
-        return UNKNOWN
+        return None
     result = parse(user_agent)
     browser = result.user_agent
     if browser is None or browser.family in (None, "", "Other"):
-        return UNRECOGNISED
+        return None, ""
     name = " ".join(w for w in browser.family.split() if w not in _FORM_WORDS) or browser.family
     if browser.major:
         name = f"{name} {browser.major}"
-    where = _platform(result)
-    return f"{name} on {where}" if where else name
+    return name, _platform(result)
 
 
 def _platform(result) -> str:
