@@ -1677,3 +1677,100 @@ def test_on_behalf_evidence_is_not_served_to_a_client_link_or_anyone_signed_out(
     assert url not in text(client_b.get(client_b.review))
     staff = world.sam.get(url)
     assert (staff.status_code, staff.data) == (200, evidence)
+
+
+# --- observers (CC): they look, and never decide -------------------------------------------
+
+def _observer_of_a(world: World, may_comment: bool = False):
+    """A third contact of client A kept informed of A's request, and a browser that opened
+    the link from their email."""
+    from portal.models import Contact
+    from portal.workflow import observers
+
+    contact = Contact(client_id=world.client_a_id, name="Olga Observer",
+                      email="olga@client-a.example")
+    db.session.add(contact)
+    observer = observers.add_observer(world.a.open_request, contact, may_comment, world.staff,
+                                      utcnow())
+    db.session.commit()
+    token = observers.issue_token(observer)
+    browser = world.new_browser()
+    opened = browser.get(f"/r/o/{token}")
+    assert where(opened) == (303, f"/observe/{observer.public_id}")
+    assert browser.get(f"/observe/{observer.public_id}").status_code == 200
+    return observer, token, browser
+
+
+def test_observer_cannot_decide(world: World) -> None:
+    """Whatever URL an observer's browser posts a decision to, with their id or token,
+    nothing is decided and nothing is written."""
+    observer, token, browser = _observer_of_a(world)
+    page = text(browser.get(f"/observe/{observer.public_id}"))
+    assert 'value="approve"' not in page and "/decision" not in page
+    before = world.snapshot()
+    sha = world.a.current_version.sha256
+    answers = {
+        "review URL with the observer's id": browser.post(
+            f"/review/{observer.public_id}/decision", {"choice": "approve", "sha256": sha}
+        ).status_code,
+        "observe URL": browser.post(f"/observe/{observer.public_id}/decision",
+                                    {"choice": "approve", "sha256": sha}).status_code,
+        "their token as an approver link": browser.get(f"/r/{token}").status_code,
+        "an approver's URL with no approver grant": browser.post(
+            f"/review/{world.a1.public_id}/decision", {"choice": "approve", "sha256": sha}
+        ).status_code,
+    }
+    assert answers == {"review URL with the observer's id": 404, "observe URL": 404,
+                       "their token as an approver link": 404,
+                       "an approver's URL with no approver grant": 403}
+    assert count(Decision) == 0
+    assert world.changed(before) == []
+
+
+def test_observer_token_does_not_verify_as_an_approver_token(world: World) -> None:
+    from portal.models import Approver
+    from portal.workflow import links, observers
+
+    observer, token, _browser = _observer_of_a(world)
+    approver_token = issue_token(world.a1)
+    forged = forge_token({"a": observer.public_id, "g": observer.link_generation})
+    assert links.check_token(token) is None
+    assert observers.check_token(approver_token, utcnow()) is None
+    assert observers.check_token(forged, utcnow()) is None  # the approvers' purpose
+    assert db.session.scalar(select(Approver).where(
+        Approver.public_id == observer.public_id)) is None
+    fresh = world.new_browser()
+    assert fresh.get(f"/r/{token}").status_code == 404
+    assert fresh.get(f"/r/o/{approver_token}").status_code == 404
+    assert fresh.get(f"/observe/{world.a1.public_id}").status_code == 404
+
+
+def test_observer_without_may_comment_cannot_comment(world: World) -> None:
+    observer, _token, browser = _observer_of_a(world, may_comment=False)
+    before = world.snapshot()
+    refused = browser.post(f"/observe/{observer.public_id}/comments",
+                           {"body": "Let me in", "sha256": world.a.current_version.sha256})
+    assert refused.status_code == 403
+    assert count(Comment, Comment.author_contact_id == observer.contact_id) == 0
+    assert world.changed(before) == []
+
+
+def test_revoked_observer_link_is_dead(world: World) -> None:
+    from portal.workflow import observers
+
+    observer, token, browser = _observer_of_a(world, may_comment=True)
+    observers.revoke_observer(world.staff, observer, utcnow())
+    db.session.commit()
+    before = world.snapshot()
+    base = f"/observe/{observer.public_id}"
+    sha = world.a.current_version.sha256
+    answers = {
+        "link": world.new_browser().get(f"/r/o/{token}").status_code,
+        "page": browser.get(base).status_code,
+        "file": browser.get(f"{base}/files/{world.a.current_version.id}").status_code,
+        "comment": browser.post(f"{base}/comments", {"body": "Hi", "sha256": sha}).status_code,
+        "viewed": browser.post(f"{base}/viewed", {"sha256": sha}).status_code,
+    }
+    assert answers == {"link": 410, "page": 410, "file": 410, "comment": 410, "viewed": 410}
+    assert X["title"] not in text(browser.get(base))
+    assert world.changed(before) == []
