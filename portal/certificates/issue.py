@@ -11,18 +11,21 @@ from pathlib import Path
 
 import segno
 from flask import current_app, render_template
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.audit import describe
+from portal.certificates.language import margin_css
 from portal.certificates.render import html_to_pdf
 from portal.certificates.seal import ensure_seal_configured, seal_pdf
 from portal.certificates.signing_key import SealNotConfigured, loaded_key
 from portal.certificates.verify import names_at_issue
 from portal.extensions import db
 from portal.files.storage import file_store
+from portal.i18n import in_language, request_language
 from portal.models import (
     APPROVED_STATUSES,
     Approver,
@@ -77,26 +80,33 @@ def audit_lines(events: list[AuditEvent]) -> AuditLines:
     """The audit trail as aligned monospace lines (#, when, event, actor, hash)."""
     actors = [" ".join(e.actor_label.split(" <")[0].split()) for e in events]
     actors = [a if len(a) <= _ACTOR_WIDTH else a[:_ACTOR_WIDTH - 1] + "…" for a in actors]
+    heads = ("#", _("When (UTC)"), _("Event"), _("Actor"), _("Hash"))
     seq, verb, actor = (max([len(head), *map(len, column)]) for head, column in (
-        ("#", [str(e.seq) for e in events]), ("Event", [e.verb for e in events]),
-        ("Actor", actors)))
-    line = f"{{:>{seq}}}  {{:<19}}  {{:<{verb}}}  {{:<{actor}}}  {{}}"
-    return AuditLines(line.format("#", "When (UTC)", "Event", "Actor", "Hash"), [
+        (heads[0], [str(e.seq) for e in events]), (heads[2], [e.verb for e in events]),
+        (heads[3], actors)))
+    when = max(19, len(heads[1]))
+    line = f"{{:>{seq}}}  {{:<{when}}}  {{:<{verb}}}  {{:<{actor}}}  {{}}"
+    return AuditLines(line.format(*heads), [
         line.format(e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.verb, name, e.hash[:16] + "…")
         for e, name in zip(events, actors, strict=True)])
 
 
 def timeline_lines(events: list[AuditEvent]) -> AuditLines:
     """The request's timeline (when, what, who) as aligned monospace lines, like the trail's."""
+    heads = (_("When (UTC)"), _("What"), _("Who"))
     whats = [describe(e.verb) for e in events]
-    width = max([len("What"), *map(len, whats)])
-    line = f"{{:<19}}  {{:<{width}}}  {{}}"
-    return AuditLines(line.format("When (UTC)", "What", "Who"), [
+    width = max([len(heads[1]), *map(len, whats)])
+    when = max(19, len(heads[0]))
+    line = f"{{:<{when}}}  {{:<{width}}}  {{}}"
+    return AuditLines(line.format(*heads), [
         line.format(f"{e.at:%Y-%m-%d %H:%M:%S}", what, e.actor_label)
         for e, what in zip(events, whats, strict=True)])
 
 
-def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dict:
+def _context(request: ReviewRequest, public_id: str, issued_at: datetime,
+             language: str | None = None) -> dict:
+    """What the template reads; call it inside in_language(language) (the words of the
+    timeline and the trail's headings are worked out here)."""
     version = request.version
     deliverable = version.deliverable
     client = deliverable.project.client
@@ -113,6 +123,7 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
     url = verify_url(public_id)
     return {
         "public_id": public_id, "issued_at": issued_at, "request": request,
+        "lang": language or request_language(request),
         "version": version, "deliverable": deliverable, "client": client,
         "project": deliverable.project, "zone": client.zone,
         "review": version.internal_approval, "events": events, "comment_count": comments,
@@ -129,12 +140,17 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime) -> dic
     }
 
 
-def render_certificate(request: ReviewRequest, public_id: str, issued_at: datetime) -> bytes:
-    html = render_template("certificates/certificate.html",
-                           **_context(request, public_id, issued_at))
-    pdf = html_to_pdf(html, Path(current_app.static_folder or "static"))
-    return seal_pdf(pdf, current_app.config,
-                    reason=f"Approval certificate {public_id} for {request.version.file_name}")
+def render_certificate(request: ReviewRequest, public_id: str, issued_at: datetime,
+                       language: str) -> bytes:
+    """The sealed PDF, every word of it in `language` (certificates/language.py)."""
+    with in_language(language):
+        html = render_template("certificates/certificate.html",
+                               **_context(request, public_id, issued_at, language))
+        pdf = html_to_pdf(html, Path(current_app.static_folder or "static"),
+                          page_css=margin_css())
+        reason = _("Approval certificate %(id)s for %(file)s", id=public_id,
+                   file=request.version.file_name)
+    return seal_pdf(pdf, current_app.config, reason=reason)
 
 
 def issue_certificate(request_id: int) -> Certificate | None:
@@ -146,8 +162,8 @@ def issue_certificate(request_id: int) -> Certificate | None:
     existing = db.session.scalar(select(Certificate).where(Certificate.request_id == request_id))
     if existing is not None:
         return existing
-    public_id, issued_at = new_public_id(), utcnow()
-    pdf = render_certificate(request, public_id, issued_at)
+    public_id, issued_at, language = new_public_id(), utcnow(), request_language(request)
+    pdf = render_certificate(request, public_id, issued_at, language)
     certificate = Certificate(
         public_id=public_id, request_id=request.id, pdf_sha256=hashlib.sha256(pdf).hexdigest(),
         storage_key=file_store().put_bytes(pdf), size=len(pdf), issued_at=issued_at,
@@ -160,7 +176,8 @@ def issue_certificate(request_id: int) -> Certificate | None:
         return db.session.scalar(select(Certificate).where(Certificate.request_id == request_id))
     audit.record(None, "certificate.issued", certificate,
                  deliverable=request.version.deliverable, public_id=public_id,
-                 pdf_sha256=certificate.pdf_sha256, names=names_at_issue(request))
+                 pdf_sha256=certificate.pdf_sha256, names=names_at_issue(request),
+                 language=language)  # read back by language.issued_language
     return certificate
 
 

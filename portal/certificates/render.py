@@ -38,6 +38,7 @@ class _Kept(threading.local):
     def __init__(self) -> None:
         self.fonts = FontConfiguration()
         self.stylesheets: dict[Path, tuple[int, weasyprint.CSS]] = {}
+        self.page_css: dict[str, weasyprint.CSS] = {}  # one per language, a few lines each
 
     def stylesheet(self, path: Path) -> weasyprint.CSS:
         mtime = path.stat().st_mtime_ns
@@ -47,14 +48,24 @@ class _Kept(threading.local):
                 filename=str(path), font_config=self.fonts))
         return kept[1]
 
+    def extra(self, css: str) -> weasyprint.CSS:
+        kept = self.page_css.get(css)
+        if kept is None:
+            kept = self.page_css[css] = weasyprint.CSS(string=css, font_config=self.fonts)
+        return kept
+
 
 _kept = _Kept()
 
 
-def html_to_pdf(html: str, static_root: Path, stylesheet: str = STYLESHEET) -> bytes:
-    """The page with our stylesheet (the HTML links none, so none is fetched and parsed)."""
+def html_to_pdf(html: str, static_root: Path, stylesheet: str = STYLESHEET,
+                page_css: str = "") -> bytes:
+    """The page with our stylesheet (the HTML links none, so none is fetched and parsed),
+    then `page_css` (our own text: the page furniture in the document's language)."""
     root = static_root.resolve()
     document = weasyprint.HTML(string=html, base_url=root.as_uri() + "/",
                                url_fetcher=PortalOnlyFetcher(static_root))
-    return document.write_pdf(stylesheets=[_kept.stylesheet(root / stylesheet)],
-                              font_config=_kept.fonts)
+    sheets = [_kept.stylesheet(root / stylesheet)]
+    if page_css:
+        sheets.append(_kept.extra(page_css))
+    return document.write_pdf(stylesheets=sheets, font_config=_kept.fonts)
