@@ -20,7 +20,7 @@ depends_on = None
 
 NAMING = {"ck": "ck_%(table_name)s_%(constraint_name)s"}
 OLD = ('queued', 'invited', 'approved', 'approved_with_conditions', 'rejected', 'withdrawn')
-NEW = OLD + ('delegated',)
+NEW = (*OLD, 'delegated')
 PENDING = sa.text("status = 'requested'")
 
 
