@@ -300,3 +300,23 @@ def test_observers_change_no_policy_count_or_turn(
         assert len(request.observers) == (2 if observers else 0)
     assert seen[0] == seen[1]
     assert db.session.scalar(select(func.count(Decision.id))) == 0
+
+
+def test_an_observer_reads_in_their_contact_language(
+        mail, app, browser, staff, make_client, make_project, make_deliverable, make_browser):
+    d = _ready(make_client, make_project, make_deliverable)
+    jane, _, olga, _ = d.project.client.contacts
+    olga.language = "de"
+    db.session.commit()
+    browser.login(staff.email)
+    _deliver(browser, d, [jane], [olga])
+    mail.wait_for(2)
+    [invitation] = [m for m in mail.to(olga.email) if "Verfolgen Sie die Prüfung" in m["Subject"]]
+    link = OBSERVER_LINK.search(_text(invitation)).group(1)
+    reader = make_browser()
+    opened = reader.get(link)
+    assert opened.status_code == 303
+    page = _words(reader.get(opened.headers["Location"]).get_data(as_text=True))
+    assert ("Sie können dies ansehen und das Ergebnis verfolgen; die Entscheidung treffen "
+            f"{jane.name}.") in page
+    assert "Stand der Prüfung" in page
