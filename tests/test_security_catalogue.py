@@ -1774,3 +1774,101 @@ def test_revoked_observer_link_is_dead(world: World) -> None:
     assert answers == {"link": 410, "page": 410, "file": 410, "comment": 410, "viewed": 410}
     assert X["title"] not in text(browser.get(base))
     assert world.changed(before) == []
+
+
+# --- delegation: handing a request over to a colleague ------------------------------------
+
+def _handed_over_by_a1(world: World, *, confirm: bool = True):
+    """A1 asks, over HTTP, to hand request A over to a colleague; staff confirm it unless
+    told not to. Returns the delegation (re-read)."""
+    from portal.models import Delegation
+
+    asked = world.client_a.post(f"{world.client_a.review}/handover",
+                                {"name": "Pat Colleague", "email": "pat@client-a.example",
+                                 "note": X["note"]})
+    assert asked.status_code == 303
+    delegation = db.session.scalars(select(Delegation)).one()
+    if confirm:
+        assert world.sam.post(f"/delegations/{delegation.id}/confirm").status_code == 302
+    db.session.refresh(delegation)
+    return delegation
+
+
+def test_delegator_link_cannot_decide_after_hand_over(world: World) -> None:
+    delegation = _handed_over_by_a1(world)
+    already_open = world.client_a
+    before = world.snapshot()
+    sha = world.a.current_version.sha256
+    answers = {
+        "open session, decision": decide(already_open).status_code,
+        "open session, comment": already_open.post(f"{already_open.review}/comments",
+                                                   {"body": "Still me"}).status_code,
+        "open session, hand over again": already_open.post(
+            f"{already_open.review}/handover",
+            {"name": "Eve", "email": "eve@evil.example"}).status_code,
+        "the old link": world.new_browser().get(f"/r/{world.token_a}").status_code,
+        "the colleague's URL with the old grant": already_open.post(
+            f"/review/{delegation.to_approver.public_id}/decision",
+            {"choice": "approve", "sha256": sha}).status_code,
+    }
+    assert answers == {"open session, decision": 403, "open session, comment": 403,
+                       "open session, hand over again": 403, "the old link": 410,
+                       "the colleague's URL with the old grant": 403}
+    assert count(Decision) == 0
+    assert world.changed(before) == []
+
+
+def test_delegate_link_cannot_act_for_the_delegator(world: World) -> None:
+    delegation = _handed_over_by_a1(world)
+    colleague = delegation.to_approver
+    browser = world.new_browser()
+    assert browser.get(f"/r/{issue_token(colleague)}").status_code == 303
+    assert browser.get(browser.review).status_code == 200
+    sha = world.a.current_version.sha256
+    answers = {
+        "the delegator's page": browser.get(f"/review/{world.a1.public_id}").status_code,
+        "a decision as the delegator": browser.post(
+            f"/review/{world.a1.public_id}/decision",
+            {"choice": "approve", "sha256": sha}).status_code,
+        "the other approver's page": browser.get(f"/review/{world.a2.public_id}").status_code,
+        "client B's file": browser.get(
+            f"/review/{world.b1.public_id}/files/{world.b.current_version.id}").status_code,
+        "own decision": decide(browser).status_code,
+        "a second decision": decide(browser, "request_changes", text="Again").status_code,
+    }
+    assert answers == {"the delegator's page": 403, "a decision as the delegator": 403,
+                       "the other approver's page": 403, "client B's file": 403,
+                       "own decision": 303, "a second decision": 409}
+    assert [d.approver_id for d in db.session.scalars(select(Decision))] == [colleague.id]
+
+
+def test_finance_cannot_confirm_a_hand_over(world: World) -> None:
+    delegation = _handed_over_by_a1(world, confirm=False)
+    before = world.snapshot()
+    f = world.fiona
+    answers = {
+        "confirm": f.post(f"/delegations/{delegation.id}/confirm").status_code,
+        "decline": f.post(f"/delegations/{delegation.id}/decline").status_code,
+        "client setting": f.post(f"/clients/{world.client_a_id}/direct-handover",
+                                 {"direct_handover": "1"}).status_code,
+    }
+    assert answers == {"confirm": 403, "decline": 403, "client setting": 403}
+    assert world.changed(before) == []
+
+
+def test_client_cannot_confirm_their_own_hand_over_without_the_setting(world: World) -> None:
+    from portal.models import Approver
+
+    delegation = _handed_over_by_a1(world, confirm=False)
+    assert delegation.to_approver_id is None  # the setting is off: it waits for staff
+    before = world.snapshot()
+    client = world.client_a
+    answers = {
+        "confirm": where(client.post(f"/delegations/{delegation.id}/confirm")),
+        "client setting": where(client.post(f"/clients/{world.client_a_id}/direct-handover",
+                                            {"direct_handover": "1"})),
+    }
+    assert answers == {"confirm": TO_LOGIN, "client setting": TO_LOGIN}
+    assert world.changed(before) == []
+    assert count(Approver, Approver.contact.has(email="pat@client-a.example")) == 0
+    assert count(OutboxMessage, OutboxMessage.to_addr == "pat@client-a.example") == 0
