@@ -156,9 +156,10 @@ def _decidable(delegation: Delegation, *, closed_ok: bool = False) -> Delegation
     request = lock_row(ReviewRequest, delegation.request_id)
     db.session.refresh(delegation)
     if delegation.status != DelegationStatus.REQUESTED:
-        raise IllegalTransition(_("This hand-over was already %(status)s.",
-                                  status=_("confirmed") if delegation.status ==
-                                  DelegationStatus.CONFIRMED else _("declined")))
+        raise IllegalTransition(
+            _("This hand-over was already confirmed.")
+            if delegation.status == DelegationStatus.CONFIRMED
+            else _("This hand-over was already declined."))
     if not closed_ok:
         db.session.refresh(delegation.from_approver)
         _still_handing_over(delegation.from_approver, request)
