@@ -1872,3 +1872,36 @@ def test_client_cannot_confirm_their_own_hand_over_without_the_setting(world: Wo
     assert world.changed(before) == []
     assert count(Approver, Approver.contact.has(email="pat@client-a.example")) == 0
     assert count(OutboxMessage, OutboxMessage.to_addr == "pat@client-a.example") == 0
+
+
+def test_languages_are_chosen_by_staff_and_each_person_for_themselves(world: World) -> None:
+    """Finance and a client's browser cannot set a client's or a contact's language; a
+    person's own language is theirs alone (the form names no one else)."""
+    from portal.models import Contact, User
+
+    before = world.snapshot()
+    contact = world.a1.contact
+    f, client = world.fiona, world.client_a
+    forms = {
+        "client default": (f"/clients/{world.client_a_id}/language", {"language": "de"}),
+        "contact": (f"/contacts/{contact.id}", {"contact_name": "Renamed",
+                                                "contact_email": contact.email or "",
+                                                "language": "ru"}),
+        "new contact": (f"/clients/{world.client_a_id}/contacts",
+                        {"contact_name": "Extra", "language": "fr"}),
+    }
+    answers = {f"finance, {k}": f.post(url, data).status_code for k, (url, data) in forms.items()}
+    answers |= {f"client, {k}": where(client.post(url, data)) for k, (url, data) in forms.items()}
+    answers["client, own account"] = where(client.post("/account", {"language": "de"}))
+    assert answers == {"finance, client default": 403, "finance, contact": 403,
+                       "finance, new contact": 403, "client, client default": TO_LOGIN,
+                       "client, contact": TO_LOGIN, "client, new contact": TO_LOGIN,
+                       "client, own account": TO_LOGIN}
+    assert world.changed(before) == []
+
+    # Staff choose their own language only, whatever else the form carries.
+    assert world.sam.post("/account", {"language": "es", "user_id": str(world.admin.id),
+                                       "email": world.admin.email}).status_code == 302
+    assert db.session.get(User, world.staff.id).language == "es"
+    assert db.session.get(User, world.admin.id).language is None
+    assert db.session.get(Contact, contact.id).language is None
