@@ -79,7 +79,10 @@ def lock_row(model: Any, ident: int, *, skip_locked: bool = False) -> Any:
     only the file lock, which BEGIN IMMEDIATE takes).
     """
     return db.session.execute(
-        select(model).where(model.id == ident).with_for_update(skip_locked=skip_locked)
+        # OF the model's own table: a relationship it always loads with a LEFT JOIN (a
+        # decision's on-behalf row) must not be locked, and PostgreSQL refuses to.
+        select(model).where(model.id == ident)
+        .with_for_update(skip_locked=skip_locked, of=model)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
