@@ -231,3 +231,29 @@ def test_sequential_the_next_approver_is_invited_after_a_decision_on_behalf(
     assert d.open_request.status == RequestStatus.OPEN
     mail.wait_for(2)
     assert any("review" in m["Subject"].lower() for m in mail.to(second.contact.email))
+
+
+def test_a_german_contact_reads_it_in_german_on_the_page_in_the_receipt_and_certificate(
+        mail, app, make_deliverable, staff, browser, make_browser):
+    d = make_deliverable(S.DELIVERED)
+    approver = d.open_request.approvers[0]
+    contact = approver.contact
+    contact.language = "de"
+    db.session.commit()
+    assert _record(_signed_in(browser, staff), approver, evidence=None).status_code == 302
+    german = f"Erfasst von {staff.name} im Namen von {contact.name}: telefonisch freigegeben am"
+
+    client = make_browser()
+    assert client.get(f"/r/{issue_token(approver)}").status_code == 303
+    assert german in client.get(client.review).get_data(as_text=True)
+
+    mail.wait_for(1)
+    [receipt] = [m for m in mail.to(contact.email) if "in Ihrem Namen erfasst" in m["Subject"]]
+    body = _squash(_text(receipt))
+    assert german in body and f"{staff.name} hat eine Entscheidung in Ihrem Namen erfasst" in body
+
+    db.session.expire_all()
+    certificate = db.session.get(Approver, approver.id).request.certificate
+    assert certificate is not None
+    pdf = PdfReader(io.BytesIO(stored_path(app, certificate.storage_key).read_bytes()))
+    assert german in _squash(" ".join(page.extract_text() or "" for page in pdf.pages))
