@@ -97,6 +97,7 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "SIGNING_CERT_FALLBACKS": env.get("SIGNING_CERT_FALLBACKS", ""),
         "SIGNING_TSA_URL": env.get("SIGNING_TSA_URL", ""),  # RFC 3161 timestamps when set
         "VERIFY_MAX_MB": int(env.get("VERIFY_MAX_MB", "10")),
+        "EVIDENCE_MAX_MB": int(env.get("EVIDENCE_MAX_MB", "10")),  # a decision on behalf's file
         "VERIFY_RATE_LIMIT": env.get("VERIFY_RATE_LIMIT", "30 per minute"),
         "MAX_UPLOAD_MB": max_upload_mb,
         # Room for the multipart envelope around a file of exactly the limit.
