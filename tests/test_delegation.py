@@ -367,3 +367,22 @@ def test_k_of_n_counts_the_colleague_in_place_of_the_one_who_handed_over(
     # Only Ann hears her decision is no longer needed; Jane already handed over.
     assert [m for m in mail.to(ann.address) if "No decision needed" in m["Subject"]]
     assert not [m for m in mail.to(jane.address) if "No decision needed" in m["Subject"]]
+
+
+def test_an_observer_of_the_request_cannot_be_named_to_decide(
+        mail, app, browser, staff, make_client, make_project, make_deliverable, make_browser):
+    from portal.models import utcnow
+    from portal.workflow.observers import add_observer
+
+    d = _delivered(make_client, make_project, make_deliverable, browser, staff, "parallel", 1)
+    [jane] = _people(make_browser, mail, d)
+    watcher = Contact(client=d.project.client, name="Wendy Watcher",
+                      email="wendy@client.example")
+    db.session.add(watcher)
+    add_observer(_request(d), watcher, False, staff, utcnow())
+    db.session.commit()
+    refused = jane.hand_over(name="Wendy Watcher", email="wendy@client.example", note="")
+    assert refused.status_code == 422
+    assert ("wendy@client.example follows this request as an observer, so they cannot also "
+            "decide on it.") in _words(refused.get_data(as_text=True))
+    assert _count(Delegation) == 0

@@ -103,6 +103,9 @@ def _colleague(approver: Approver, request: ReviewRequest, name: str,
     if address in asked:
         raise InvalidInput(_("%(email)s is already asked to decide on this request.",
                              email=address))
+    if any((o.contact.email or "").lower() == address for o in request.observers):
+        raise InvalidInput(_("%(email)s follows this request as an observer, so they cannot "
+                             "also decide on it.", email=address))
     return name, address
 
 
