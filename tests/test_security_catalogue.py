@@ -1905,3 +1905,35 @@ def test_languages_are_chosen_by_staff_and_each_person_for_themselves(world: Wor
     assert db.session.get(User, world.staff.id).language == "es"
     assert db.session.get(User, world.admin.id).language is None
     assert db.session.get(Contact, contact.id).language is None
+
+
+def test_the_language_switch_acts_only_for_the_approver_whose_link_this_browser_holds(
+        world: World) -> None:
+    """A client's browser switches the language of its own approver only: not the other
+    approver of the same request, not client B's; not without the CSRF token; and only to a
+    shipped language (a payload is refused, shown escaped, and nothing is kept)."""
+    from portal.models import Approver
+
+    before = world.snapshot()
+    a = world.client_a
+    payload = X["note"]
+    answers = {
+        "A2's language": a.post(f"/review/{world.a2.public_id}/language",
+                                {"language": "ru"}).status_code,
+        "B's language": a.post(f"/review/{world.b1.public_id}/language",
+                               {"language": "ru"}).status_code,
+        "no CSRF token": raw(a, "POST", f"{a.review}/language",
+                             data={"language": "ru"}).status_code,
+        "a payload": a.post(f"{a.review}/language", {"language": payload}).status_code,
+        "a stranger": world.new_browser().post(f"/review/{world.a1.public_id}/language",
+                                               {"language": "ru"}).status_code,
+    }
+    assert answers == {"A2's language": 403, "B's language": 403, "no CSRF token": 400,
+                       "a payload": 422, "a stranger": 403}
+    refused = text(a.post(f"{a.review}/language", {"language": payload}))
+    assert payload not in refused and str(escape(payload)) not in refused
+    assert world.changed(before) == []
+    # Its own choice is kept for its own approver, and nobody else's changes.
+    assert a.post(f"{a.review}/language", {"language": "de"}).status_code == 303
+    assert [db.session.get(Approver, x.id).language
+            for x in (world.a1, world.a2, world.b1)] == ["de", None, None]
