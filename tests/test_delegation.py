@@ -216,7 +216,8 @@ def test_asked_confirmed_by_staff_then_the_colleague_approves_and_the_record_say
 
 
 def test_the_client_setting_lets_the_colleague_decide_at_once(
-        mail, app, browser, staff, make_client, make_project, make_deliverable, make_browser):
+        mail, app, browser, staff, make_client, make_project, make_deliverable, make_browser,
+        make_user):
     d = _delivered(make_client, make_project, make_deliverable, browser, staff, "parallel", 1)
     client = d.project.client
     assert "Contacts may hand a review over" in browser.get(
@@ -226,9 +227,23 @@ def test_the_client_setting_lets_the_colleague_decide_at_once(
     db.session.refresh(client)
     assert client.direct_handover is True
     [jane] = _people(make_browser, mail, d)
+    from portal.models import Role, WebhookDelivery
+    from portal.notifications import webhooks
+
+    admin = make_user(Role.ADMIN, email="ada@agency.example")
+    webhooks.register(admin, "http://127.0.0.1:9/hook", "receiver", allow_private=True)
+    db.session.commit()
 
     done = jane.hand_over(name="Pat Colleague", email="Pat@Client.example", note="")
     assert done.status_code == 303
+    [hook] = db.session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.event_type == "request.delegated")).all()
+    sent = json.loads(hook.payload)["data"]
+    assert sent["delegation"]["from"]["name"] == client.contacts[0].name
+    assert sent["delegation"]["to"] == {"name": "Pat Colleague",
+                                        "email": "pat@client.example"}
+    assert (sent["delegation"]["direct"], sent["delegation"]["confirmed_by"]) == (True, None)
+    assert [a["name"] for a in sent["approvers"]] == ["Pat Colleague"]
     delegation = _only(Delegation)
     assert (delegation.status, delegation.decided_by_id) == (DelegationStatus.CONFIRMED, None)
     assert jane.browser.get(jane.page).status_code == 410  # her link is handed over

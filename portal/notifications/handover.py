@@ -9,7 +9,9 @@ from typing import Any
 
 from portal.audit import on
 from portal.models import AuditEvent, Delegation
+from portal.notifications import webhooks
 from portal.notifications.compose import compose
+from portal.notifications.reactions import request_data
 from portal.urls import external_url
 
 
@@ -49,8 +51,20 @@ def _requested(_actor: Any, delegation: Delegation, event: AuditEvent) -> None:
 @on("delegation.confirmed")
 def _confirmed(_actor: Any, delegation: Delegation, event: AuditEvent) -> None:
     _tell_delegator(delegation, "delegation_handed_over", f"delegation-done:{delegation.id}")
-    if json.loads(event.detail).get("direct"):
+    direct = bool(json.loads(event.detail).get("direct"))
+    if direct:
         _tell_owner(delegation, f"delegation-direct:{delegation.id}", direct=True)
+    original, colleague = delegation.from_approver, delegation.to_approver
+    webhooks.emit("request.delegated", {
+        "delegation": {
+            "id": delegation.id, "note": delegation.note, "direct": direct,
+            "from": {"name": original.contact.name, "email": original.contact.email},
+            "to": {"name": colleague.contact.name, "email": colleague.contact.email},
+            "confirmed_by": ({"name": delegation.decided_by.name,
+                              "email": delegation.decided_by.email}
+                             if delegation.decided_by else None),
+            "at": delegation.decided_at.isoformat() if delegation.decided_at else None},
+        **request_data(delegation.request)})
 
 
 @on("delegation.declined")

@@ -31,7 +31,7 @@ from portal.permissions import require_admin
 
 EVENTS = ("request.delivered", "request.viewed", "decision.recorded", "request.approved",
           "request.changes_requested", "request.expired", "certificate.issued",
-          "decision.classified")
+          "decision.classified", "request.delegated")
 # Seconds after each failed attempt: about 24 hours in all, then the delivery is failed.
 BACKOFF = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 RETRY = RetryPolicy(BACKOFF, max_attempts=len(BACKOFF) + 1)
