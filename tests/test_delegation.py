@@ -401,3 +401,25 @@ def test_an_observer_of_the_request_cannot_be_named_to_decide(
     assert ("wendy@client.example follows this request as an observer, so they cannot also "
             "decide on it.") in _words(refused.get_data(as_text=True))
     assert _count(Delegation) == 0
+
+
+def test_the_domain_refuses_a_decision_from_the_one_who_handed_over(
+        mail, app, staff, make_deliverable):
+    """Beyond the dead link: record_decision itself refuses a handed-over approver, even
+    from a caller that skipped the link check, and writes nothing."""
+    from portal.errors import IllegalTransition
+    from portal.models import Outcome, utcnow
+    from portal.workflow import delegation as handover
+    from portal.workflow import record_decision
+
+    d = make_deliverable(S.DELIVERED)
+    [original] = d.open_request.approvers
+    asked = handover.ask_to_delegate(original, "Pat Colleague", PAT["email"], "", utcnow())
+    handover.confirm(asked, staff, utcnow())
+    db.session.commit()
+    with pytest.raises(IllegalTransition, match="You handed this request over"):
+        record_decision(original, Outcome.APPROVED, seen_sha256=d.current_version.sha256)
+    db.session.rollback()
+    assert _count(Decision) == 0
+    with pytest.raises(IllegalTransition, match="already handed over"):
+        handover.ask_to_delegate(original, "Eve", "eve@client.example", "", utcnow())

@@ -79,6 +79,9 @@ def record_decision(
         raise AlreadyDecided(_("Your decision is already recorded and cannot be changed."))
     if request.status != RequestStatus.OPEN or approver.status == ApproverStatus.WITHDRAWN:
         raise IllegalTransition(closed_message(request))
+    if approver.status == ApproverStatus.DELEGATED:  # handed over (workflow/delegation.py)
+        raise IllegalTransition(_("You handed this request over to a colleague, who decides "
+                                  "in your place. Nothing was recorded."))
     if approver.status == ApproverStatus.QUEUED:
         raise IllegalTransition(_("It is not your turn yet: an earlier approver decides first."))
     text, items = _checked(outcome, text, conditions)
