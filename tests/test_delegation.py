@@ -423,3 +423,21 @@ def test_the_domain_refuses_a_decision_from_the_one_who_handed_over(
     assert _count(Decision) == 0
     with pytest.raises(IllegalTransition, match="already handed over"):
         handover.ask_to_delegate(original, "Eve", "eve@client.example", "", utcnow())
+
+
+def test_two_hand_overs_to_the_same_colleague_the_second_is_refused_on_confirming(
+        mail, app, browser, staff, make_client, make_project, make_deliverable, make_browser):
+    d = _delivered(make_client, make_project, make_deliverable, browser, staff, "parallel", 2)
+    jane, john = _people(make_browser, mail, d)
+    assert jane.hand_over(**PAT).status_code == 303
+    assert john.hand_over(**PAT).status_code == 303
+    first, second = db.session.scalars(select(Delegation).order_by(Delegation.id)).all()
+    assert browser.post(f"/delegations/{first.id}/confirm").status_code == 302
+    refused = browser.post(f"/delegations/{second.id}/confirm")
+    assert refused.status_code == 422
+    assert "pat@client.example is already asked to decide on this request." in _words(
+        refused.get_data(as_text=True))
+    db.session.refresh(second)
+    assert second.status == DelegationStatus.REQUESTED  # staff may still decline it
+    assert browser.post(f"/delegations/{second.id}/decline").status_code == 302
+    assert len(_request(d).approvers) == 2

@@ -99,6 +99,13 @@ def _colleague(approver: Approver, request: ReviewRequest, name: str,
     address = normalise_email(email)
     if address == (approver.contact.email or "").lower():
         raise InvalidInput(_("That is your own address: enter your colleague's."))
+    _not_yet_asked(request, address)
+    return name, address
+
+
+def _not_yet_asked(request: ReviewRequest, address: str) -> None:
+    """Nobody with this address decides on or follows the request already (asked again
+    when staff confirm: another hand-over may have named the same colleague meanwhile)."""
     asked = {(a.contact.email or "").lower() for a in request.all_approvers}
     if address in asked:
         raise InvalidInput(_("%(email)s is already asked to decide on this request.",
@@ -106,7 +113,6 @@ def _colleague(approver: Approver, request: ReviewRequest, name: str,
     if any((o.contact.email or "").lower() == address for o in request.observers):
         raise InvalidInput(_("%(email)s follows this request as an observer, so they cannot "
                              "also decide on it.", email=address))
-    return name, address
 
 
 def ask_to_delegate(approver: Approver, name: str, email: str, note: str,
@@ -166,6 +172,7 @@ def _decidable(delegation: Delegation, *, closed_ok: bool = False) -> Delegation
     if not closed_ok:
         db.session.refresh(delegation.from_approver)
         _still_handing_over(delegation.from_approver, request)
+        _not_yet_asked(request, delegation.email)
     return delegation
 
 
