@@ -257,3 +257,21 @@ def test_a_german_contact_reads_it_in_german_on_the_page_in_the_receipt_and_cert
     assert certificate is not None
     pdf = PdfReader(io.BytesIO(stored_path(app, certificate.storage_key).read_bytes()))
     assert german in _squash(" ".join(page.extract_text() or "" for page in pdf.pages))
+
+
+def test_the_decision_webhook_carries_who_recorded_it_and_how(
+        app, make_deliverable, staff, browser):
+    import json
+
+    from portal.models import WebhookDelivery, WebhookEndpoint
+
+    db.session.add(WebhookEndpoint(url="http://127.0.0.1:9/hook", secret="s" * 32,
+                                   allow_private_network=True))
+    d = make_deliverable(S.DELIVERED)
+    approver = d.open_request.approvers[0]
+    assert _record(_signed_in(browser, staff), approver, evidence=None).status_code == 302
+    [delivery] = db.session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.event_type == "decision.recorded")).all()
+    on_behalf = json.loads(delivery.payload)["data"]["decision"]["on_behalf"]
+    assert (on_behalf["recorded_by"]["name"], on_behalf["channel"], on_behalf["note"],
+            on_behalf["evidence"]) == (staff.name, "phone", NOTE, None)
