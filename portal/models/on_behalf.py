@@ -45,3 +45,16 @@ class DecisionOnBehalf(db.Model):
     decision: Mapped[Decision] = relationship(
         backref=backref("on_behalf", uselist=False, lazy="joined"))
     recorded_by: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def facts(self) -> dict[str, object]:
+        """What the audit trail and webhooks say about it (no file bytes, no storage path)."""
+        return {
+            "recorded_by": {"id": self.recorded_by.id, "name": self.recorded_by.name,
+                            "email": self.recorded_by.email},
+            "channel": self.channel.value, "given_at": self.given_at.isoformat(),
+            "note": self.note,
+            "evidence": {"name": self.evidence_name, "type": self.evidence_type,
+                         "size": self.evidence_size, "sha256": self.evidence_key}
+            if self.evidence_key else None,
+        }
