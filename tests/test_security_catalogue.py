@@ -1937,3 +1937,19 @@ def test_the_language_switch_acts_only_for_the_approver_whose_link_this_browser_
     assert a.post(f"{a.review}/language", {"language": "de"}).status_code == 303
     assert [db.session.get(Approver, x.id).language
             for x in (world.a1, world.a2, world.b1)] == ["de", None, None]
+
+
+def test_translated_page_furniture_cannot_break_out_of_its_css_string() -> None:
+    """The certificate's footer words come from the catalogues into a stylesheet
+    (certificates/language.margin_css): a translation carrying quotes, braces, a backslash
+    or url() stays one CSS string, so no rule and no fetch reaches the renderer."""
+    import tinycss2
+
+    from portal.certificates.language import _content
+
+    tail = ' "; } @page { @top-left { content: url(file:///etc/passwd) } } \\'
+    value = _content("Seite \x00" + tail, {"\x00": "counter(page)"})
+    tokens = [t for t in tinycss2.parse_component_value_list(value)
+              if t.type not in ("whitespace", "comment")]
+    assert [t.type for t in tokens] == ["string", "function", "string"]
+    assert [tokens[0].value, tokens[1].name, tokens[2].value] == ["Seite ", "counter", tail]
