@@ -13,6 +13,7 @@ from flask_babel import LazyString
 
 from portal.audit import on
 from portal.certificates import verify_url
+from portal.i18n import in_language, portal_language
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -41,6 +42,8 @@ def request_data(request: ReviewRequest) -> dict[str, Any]:
     """What every request event says about its request (ids, names, the exact file)."""
     version = request.version
     deliverable = version.deliverable
+    with in_language(portal_language()):  # a payload's words never follow who triggered it
+        words = describe(request)
     return {
         "request_id": request.id, "status": request.status.value,
         "deliverable": {"id": deliverable.id, "title": deliverable.title},
@@ -51,7 +54,7 @@ def request_data(request: ReviewRequest) -> dict[str, Any]:
         "due_date": request.due_date.isoformat(),
         # What "approved" needed: receivers of a close under "any one of" or "K of N" see
         # why undecided approvers are withdrawn.
-        "policy": {"kind": request.policy.value, "words": describe(request),
+        "policy": {"kind": request.policy.value, "words": words,
                    "required_approvals": rule_of(request).needed,
                    "changes_end_request": request.changes_end_request},
         "approvers": [{"name": a.contact.name, "email": a.contact.email,
