@@ -255,6 +255,11 @@ def test_revoking_kills_the_link_and_the_outcome_email(
     # A resend brings them back with a fresh link; the old one stays dead.
     assert browser.post(f"/observers/{observer.id}/resend").status_code == 302
     assert follower.browser.get(follower.link).status_code == 410
+    [resent] = _outcomes(mail, olga)  # the request is closed: the email says how it ended
+    assert resent["Subject"].endswith("is approved.")
+    fresh = make_browser()
+    opened = fresh.get(OBSERVER_LINK.search(_text(resent)).group(1))
+    assert opened.status_code == 303 and fresh.get(opened.headers["Location"]).status_code == 200
 
 
 def test_a_contact_cannot_be_approver_and_observer_at_once(

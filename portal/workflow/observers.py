@@ -180,7 +180,11 @@ def resend_observer_link(actor: User, observer: Observer, at: datetime) -> None:
     audit.record(actor, "observer.link_resent", observer,
                  deliverable=observer.request.version.deliverable,
                  observer=observer.contact.email, generation=observer.link_generation)
-    send_observer_link(observer, at, idempotency_key=_key(observer, "resent"))
+    # After the close, the email that carries the link says how the request ended.
+    template = ("observer_invitation" if observer.request.status == RequestStatus.OPEN
+                else "observer_outcome")
+    send_observer_link(observer, at, idempotency_key=_key(observer, "resent"),
+                       template=template)
 
 
 def record_observer_view(observer: Observer, *, seen_sha256: str | None, at: datetime) -> None:
