@@ -387,3 +387,24 @@ def test_two_approvals_at_once_on_any_one_close_it_once(
     db.session.refresh(request)
     assert request.status == RequestStatus.APPROVED
     assert sorted(a.status.value for a in request.approvers) == ["approved", "withdrawn"]
+
+
+def test_the_trail_keeps_the_policy_in_the_portals_language_whoever_closes_it(
+        mail, app, browser, staff, make_client, make_project, make_deliverable, make_browser):
+    """The audit chain is evidence: its words must not follow the language of whoever's
+    action wrote them (a German client's approval closes the request here)."""
+    d = _ready(make_client, make_project, make_deliverable, approvers=1)
+    [contact] = d.project.client.contacts
+    contact.language = "de"
+    db.session.commit()
+    browser.login(staff.email)
+    assert _deliver(browser, d, "any_one", changes_end_request="1").status_code == 302
+    [invitation] = mail.to(contact.email)
+    jane = make_browser()
+    assert jane.get(LINK.search(_text(invitation)).group(1)).status_code == 303
+    assert 'lang="de"' in jane.get(jane.review).get_data(as_text=True)
+    assert jane.post(f"{jane.review}/decision", {"choice": "approve"}).status_code == 303
+    details = [json.loads(e.detail) for e in db.session.scalars(select(AuditEvent).where(
+        AuditEvent.verb.in_(("request.delivered", "request.approved"))))]
+    assert [d.get("policy_words") or d.get("policy") for d in details] == [
+        "Any one of 1 approver; a request for changes ends it"] * 2

@@ -13,7 +13,6 @@ from flask_babel import LazyString
 
 from portal.audit import on
 from portal.certificates import verify_url
-from portal.i18n import in_language, portal_language
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -32,7 +31,7 @@ from portal.notifications.attachments import certificate_key
 from portal.notifications.compose import compose
 from portal.notifications.on_behalf import on_behalf_receipt
 from portal.urls import external_url
-from portal.workflow.policies import describe, rule_of
+from portal.workflow.policies import describe, recorded_words, rule_of
 from portal.workflow.turns import closed_by
 
 DECISIONS = ("decision.approved", "decision.approved_with_conditions", "decision.rejected")
@@ -42,8 +41,7 @@ def request_data(request: ReviewRequest) -> dict[str, Any]:
     """What every request event says about its request (ids, names, the exact file)."""
     version = request.version
     deliverable = version.deliverable
-    with in_language(portal_language()):  # a payload's words never follow who triggered it
-        words = describe(request)
+    words = recorded_words(request)  # a payload's words never follow who triggered it
     return {
         "request_id": request.id, "status": request.status.value,
         "deliverable": {"id": deliverable.id, "title": deliverable.title},

@@ -22,7 +22,7 @@ from portal.models import (
     utcnow,
 )
 from portal.permissions import require_staff
-from portal.workflow.policies import describe
+from portal.workflow.policies import recorded_words
 
 DECIDED = frozenset({ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS,
                      ApproverStatus.REJECTED})
@@ -61,7 +61,8 @@ def close_request(request: ReviewRequest, status: RequestStatus, now: datetime,
         issue_after_commit(request.id)
     # The policy in words, so the trail says what "approved" meant ("Any one of 3 …").
     audit.record(actor, f"request.{status.value}", request, deliverable=deliverable,
-                 version=version.number, sha256=version.sha256, policy=describe(request))
+                 version=version.number, sha256=version.sha256,
+                 policy=recorded_words(request))
 
 
 def cancel_request(actor: User, request: ReviewRequest, now: datetime | None = None) -> None:

@@ -242,6 +242,6 @@ def deliver(
                  version=version.number, policy=chosen.policy.value,
                  required_approvals=chosen.required_approvals,
                  changes_end_request=chosen.changes_end_request,
-                 policy_words=policies.describe(request), due_date=due_date.isoformat(),
+                 policy_words=policies.recorded_words(request), due_date=due_date.isoformat(),
                  approvers=[c.email for c in contacts], require_code=request.require_code)
     return request

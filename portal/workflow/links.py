@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
+from portal.i18n import in_language, portal_language
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -31,6 +32,7 @@ from portal.models import (
     Version,
     utcnow,
 )
+from portal.models.base import Choice
 from portal.notifications.compose import compose
 from portal.notifications.delivery import NotNeeded
 from portal.urls import external_url
@@ -50,6 +52,13 @@ class LinkCheck:
     state: LinkState
     generation: Any
     signed_at: datetime
+
+
+def _on_record(choice: Choice) -> str:
+    """A stored reason (the outbox's "not sent: …") is in the portal's language, whoever's
+    action or job wrote it."""
+    with in_language(portal_language()):
+        return choice.label
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -162,9 +171,10 @@ def _still_needed(approver: Approver | None, generation: int) -> None:
     elif approver.request.status == RequestStatus.CANCELLED:
         reason = "the request was cancelled"
     elif approver.request.status != RequestStatus.OPEN:
-        reason = f"the request closed ({approver.request.status.label})"
+        reason = f"the request closed ({_on_record(approver.request.status)})"
     elif approver.status != ApproverStatus.INVITED:
-        reason = f"the approver was no longer waiting to decide ({approver.status.label})"
+        reason = ("the approver was no longer waiting to decide "
+                  f"({_on_record(approver.status)})")
     elif generation != approver.link_generation:
         reason = "its link was replaced or revoked"
     else:

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from portal.errors import InvalidInput
+from portal.i18n import in_language, portal_language
 from portal.models import Outcome, Policy, RequestStatus, ReviewRequest
 
 APPROVALS = frozenset({Outcome.APPROVED, Outcome.APPROVED_WITH_CONDITIONS})
@@ -118,6 +119,13 @@ def describe(request: ReviewRequest) -> str:
                     else _("1 approver"))
     return (ngettext("All %(num)d approver, at once", "All %(num)d approvers, at once", n)
             if n > 1 else _("1 approver"))
+
+
+def recorded_words(request: ReviewRequest) -> str:
+    """The policy in words as records keep it (the audit chain, webhooks): in the portal's
+    language, never in the language of whoever's action wrote the record."""
+    with in_language(portal_language()):
+        return describe(request)
 
 
 def for_the_client(request: ReviewRequest) -> str:
