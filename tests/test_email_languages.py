@@ -276,8 +276,9 @@ def test_a_queued_reminder_rendered_later_keeps_the_contacts_language(
     row = db.session.scalar(select(OutboxMessage).where(
         OutboxMessage.idempotency_key.startswith(f"reminder:{approver.id}:")))
     sent = as_sent(row)
-    assert sent.subject.startswith("Signoff: recordatorio, revise Homepage v3 v1 antes del")
-    assert "Un recordatorio amable de Signoff" in _words(sent.body_text)
+    assert sent.subject.startswith(
+        "Signoff: le recordamos que revise Homepage v3 v1 a más tardar el")
+    assert "Le recordamos de parte de Signoff" in _words(sent.body_text)
     assert '<html lang="es">' in sent.body_html
 
 
