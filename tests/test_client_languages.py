@@ -50,7 +50,7 @@ KNOWN = {
            "Aprobar con condiciones"),
     "ru": ("Ваше решение", "Предыдущие версии", "Условия из предыдущих версий",
            "Ваши замечания к предыдущим версиям", "Отправить комментарий",
-           "Утвердить с условиями"),
+           "Одобрить с условиями"),
 }
 WORD = re.compile(r"[^\W\d_][\w']*")
 PARTS = TRANSLATIONS.parent.parent / "i18n_parts/client"  # the client's msgids, translated
@@ -281,7 +281,7 @@ def test_the_switch_remembers_the_choice_for_this_approver(scene, make_browser):
     # htmx pieces and the answers to posts speak the chosen language too.
     panel = browser.get(f"{browser.review}?choice=approve", headers={"HX-Request": "true"})
     title = scene["deliverable"].title
-    assert f"Утвердить версию 2 документа «{title}»" in html_lib.unescape(
+    assert f"Одобрить версию 2 материала «{title}»" in html_lib.unescape(
         panel.get_data(as_text=True))
     empty = browser.post(f"{browser.review}/comments", {"body": " ",
                                                         "sha256": on_screen(approver)})
