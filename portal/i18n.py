@@ -8,7 +8,7 @@ certificates for a client are rendered inside `in_language(code)`; everything el
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +54,20 @@ def approver_language(approver: Approver) -> str:
     """What this approver reads: their own switch on the page, else their contact's."""
     return approver.language if is_language(approver.language) else contact_language(
         approver.contact)
+
+
+class InReadersLanguage:
+    """Words worked out when an email is rendered, in the reader's language (a sentence with
+    names in it). Unlike flask_babel.LazyString it has no __html__, so Jinja escapes it as
+    any other text: the names inside are typed by people, clients among them."""
+
+    __slots__ = ("_args", "_words")
+
+    def __init__(self, words: Callable[..., object], *args: object) -> None:
+        self._words, self._args = words, args
+
+    def __str__(self) -> str:
+        return str(self._words(*self._args))
 
 
 @contextmanager

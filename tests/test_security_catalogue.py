@@ -1953,3 +1953,35 @@ def test_translated_page_furniture_cannot_break_out_of_its_css_string() -> None:
               if t.type not in ("whitespace", "comment")]
     assert [t.type for t in tokens] == ["string", "function", "string"]
     assert [tokens[0].value, tokens[1].name, tokens[2].value] == ["Seite ", "counter", tail]
+
+
+@pytest.fixture
+def real_mail(app_config: dict[str, Any], smtp_sink) -> Any:
+    """Request before `app`: the embedded jobs mail to the real SMTP sink."""
+    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_sink.port)
+    return smtp_sink
+
+
+def test_names_worked_out_in_the_readers_language_are_escaped_in_emails(
+        real_mail, app, browser, staff, make_client, make_project, make_deliverable,
+        make_browser) -> None:
+    """Words an email works out in its reader's language ("approved by <name>") carry names
+    people typed (a colleague named in a hand-over becomes a contact): they are escaped like
+    any other text, never markup (flask_babel's LazyString would have been printed raw)."""
+    from tests.test_policies import LINK, _deliver, _ready, _text
+
+    d = _ready(make_client, make_project, make_deliverable, approvers=2)
+    jane, john = d.project.client.contacts
+    jane.name = X["contact"]
+    db.session.commit()
+    browser.login(staff.email)
+    assert _deliver(browser, d, "any_one", changes_end_request="1").status_code == 302
+    [invitation] = real_mail.to(jane.email)
+    client = make_browser()
+    assert client.get(LINK.search(_text(invitation)).group(1)).status_code == 303
+    client.get(client.review)
+    assert client.post(f"{client.review}/decision", {"choice": "approve"}).status_code == 303
+    [told] = [m for m in real_mail.to(john.email) if m["Subject"].startswith("No decision")]
+    html = told.get_body(preferencelist=("html",)).get_content()
+    assert X["contact"] not in html
+    assert str(escape(X["contact"])) in html

@@ -74,7 +74,7 @@ def render_email(template: str, *, to_addr: str, to_name: str, deliverable_id: i
     """Subject, text and HTML of `emails/<template>.*` for this recipient, in their zone
     and their language: the one renderer of compose() and of rows rendered later by the
     send job (notifications/deferred.py). Words a caller hands in that must follow the
-    reader's language are lazy (flask_babel.LazyString), worked out here."""
+    reader's language are portal.i18n.InReadersLanguage, worked out here."""
     reader = reader_of(to_addr, deliverable_id)
     context = {"to_name": to_name, "agency": current_agency(), "zone": reader.zone,
                "lang": reader.language, **context}

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask_babel import LazyString
-
 from portal.audit import on
 from portal.certificates import verify_url
+from portal.i18n import InReadersLanguage
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -145,7 +144,8 @@ def _not_needed(_actor: Any, request: ReviewRequest, _event: AuditEvent) -> None
                 deliverable_id=deliverable.id, reply_to=deliverable.owner.email,
                 deliverable=deliverable, version=version,
                 # Worked out in the reader's language when the email is rendered.
-                closed_by=LazyString(closed_by, request), policy=LazyString(describe, request))
+                closed_by=InReadersLanguage(closed_by, request),
+                policy=InReadersLanguage(describe, request))
 
 
 @on("request.viewed")
