@@ -227,7 +227,7 @@ def test_agency_colours_are_explained_in_the_admins_language(app, browser, make_
     saved = browser.post("/admin/agency", {"name": "Gelb & Co", "sender_name": "",
                                            "accent": "#ffdd00"}, follow_redirects=True)
     html = _text(saved)
-    assert "Auftritt der Agentur gespeichert." in html
+    assert "Erscheinungsbild der Agentur gespeichert." in html
     assert "#ffdd00 ist für Text auf Weiß zu hell (1,3:1, mindestens 4,5:1 sind nötig)" in html
 
 

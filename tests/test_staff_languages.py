@@ -72,7 +72,7 @@ def test_the_dashboard_is_in_german(browser, staff, make_deliverable):
 
     page = browser.get("/").get_data(as_text=True)
     text = _text(page)
-    assert "Was Aufmerksamkeit braucht" in text
+    assert "Handlungsbedarf" in text
     assert re.search(r'aria-current="page">Meine<', page)
     for title in ("Warten darauf, dass Sie weitermachen", "Warten auf den Kunden, älteste zuerst",
                   "Überfällig und eskaliert", "Bedingungen noch offen"):
@@ -95,7 +95,7 @@ def test_the_deliverable_page_is_in_german_with_german_dates(browser, staff, mak
 
     page = browser.get(f"/deliverables/{d.id}").get_data(as_text=True)
     text = _text(page)
-    for phrase in ("Verantwortlich", "Beim Kunden", "Anfrage abbrechen", "Versionen",
+    for phrase in ("Verantwortlich", "Beim Kunden", "Anfrage zurückziehen", "Versionen",
                    "Kommentare", "Antworten", "Interne Notiz (der Kunde sieht sie nie)",
                    "Verlauf", "Jetzt erinnern", "Link widerrufen"):
         assert phrase in text, phrase
@@ -110,7 +110,7 @@ def test_the_deliverable_page_is_in_german_with_german_dates(browser, staff, mak
     assert "Erinnerungen nach 2 Werktagen, dann alle 2, höchstens 5" in text
     assert "Bitte das Logo größer." in text  # the client's comment, as written
     # Dates read the German way: "Mo., 30. Nov. 2026, 09:15 UTC", not "Mon 30 Nov 2026".
-    assert re.search("Hochgeladen von Sam Staff, " + GERMAN_DAY, text)
+    assert re.search("Hochgeladen von Sam Staff am " + GERMAN_DAY, text)
     assert re.search(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul"
                      r"|Aug|Sep|Oct|Nov|Dec) \d{4}", text) is None
     assert "Some emails could not be delivered." not in text
@@ -184,7 +184,7 @@ def test_the_browser_language_counts_when_a_person_chose_none(make_browser, staf
     browser = make_browser()
     browser.login(staff.email)
     german = browser.get("/", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
-    assert "Was Aufmerksamkeit braucht" in _text(german.get_data(as_text=True))
+    assert "Handlungsbedarf" in _text(german.get_data(as_text=True))
     english = browser.get("/")
     assert "What needs attention" in _text(english.get_data(as_text=True))
 
