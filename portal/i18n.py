@@ -88,9 +88,9 @@ def select_locale() -> str:
     if chosen:
         return chosen
     if has_request_context():
-        from flask_login import current_user
-
-        own = getattr(current_user, "language", None)
+        # Only a person already loaded for this request: choosing words must never be what
+        # queries the database (an error page has to speak while the database is down).
+        own = getattr(g.get("_login_user"), "language", None)
         if is_language(own):
             return own
         best = request.accept_languages.best_match(LANGUAGES)
