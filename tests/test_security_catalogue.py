@@ -1985,3 +1985,26 @@ def test_names_worked_out_in_the_readers_language_are_escaped_in_emails(
     html = told.get_body(preferencelist=("html",)).get_content()
     assert X["contact"] not in html
     assert str(escape(X["contact"])) in html
+
+
+def test_a_direct_hand_over_cannot_get_round_the_emailed_code(world: World) -> None:
+    """With direct hand-over allowed, a leaked link could name an address of its holder's
+    choosing and so receive the one-time code itself: on a request that asks for the code
+    the hand-over waits for the team instead."""
+    from portal.models import Approver, Client, ReviewRequest
+
+    db.session.get(Client, world.client_a_id).direct_handover = True
+    db.session.get(ReviewRequest, world.a1.request_id).require_code = True
+    db.session.commit()
+    delegation = _handed_over_by_a1(world, confirm=False)
+    assert delegation.to_approver_id is None and delegation.pending
+    assert count(Approver, Approver.contact.has(email="pat@client-a.example")) == 0
+    assert count(OutboxMessage, OutboxMessage.to_addr == "pat@client-a.example") == 0
+    # Without the code the client's setting lets it through at once (the rule is not "never").
+    db.session.get(ReviewRequest, world.a2.request_id).require_code = False
+    db.session.commit()
+    asked = world.client_a2.post(f"{world.client_a2.review}/handover",
+                                 {"name": "Quinn Colleague", "email": "quinn@client-a.example",
+                                  "note": ""})
+    assert asked.status_code == 303
+    assert count(Approver, Approver.contact.has(email="quinn@client-a.example")) == 1

@@ -25,6 +25,7 @@ def _form_page(approver: Approver, *, error: DomainError | None = None,
                            version=approver.request.version,
                            client=deliverable.project.client,
                            pending=handover.pending_for(approver),
+                           direct=handover.goes_through_directly(approver),
                            zone=deliverable.project.client.zone)
     return no_store(Response(html, status))
 

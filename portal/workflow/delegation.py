@@ -115,10 +115,18 @@ def _not_yet_asked(request: ReviewRequest, address: str) -> None:
                              "also decide on it.", email=address))
 
 
+def goes_through_directly(approver: Approver) -> bool:
+    """The client lets its contacts hand over without the team — except on a request that
+    asks for an emailed code: there the team confirms every hand-over."""
+    return approver.contact.client.direct_handover and not approver.request.require_code
+
+
 def ask_to_delegate(approver: Approver, name: str, email: str, note: str,
                     at: datetime) -> Delegation:
     """The approver names a colleague to decide instead. Staff confirm it, unless the
-    client lets its contacts hand over directly: then the colleague decides at once."""
+    client lets its contacts hand over directly: then the colleague decides at once — but
+    never on a request that asks for an emailed code, where a hand-over to an address of the
+    link-holder's choosing would get round the code: staff confirm those."""
     request = lock_row(ReviewRequest, approver.request_id)  # serialised with decisions
     db.session.refresh(approver)
     _still_handing_over(approver, request)
@@ -130,14 +138,14 @@ def ask_to_delegate(approver: Approver, name: str, email: str, note: str,
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
         raise InvalidInput(_("Please keep the note under %(num)d characters.", num=MAX_NOTE))
-    client = approver.contact.client
+    direct = goes_through_directly(approver)
     delegation = Delegation(request_id=request.id, from_approver_id=approver.id, name=name,
                             email=address, note=note, requested_at=at)
     db.session.add(delegation)
     audit.record(approver.contact, "delegation.requested", delegation,
                  deliverable=_deliverable(request), by=approver.contact.name, to=name,
-                 to_email=address, note=note, direct=client.direct_handover)
-    if client.direct_handover:
+                 to_email=address, note=note, direct=direct)
+    if direct:
         _hand_over(delegation, None, at)
     return delegation
 
