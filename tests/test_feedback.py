@@ -4,6 +4,7 @@ pages and can reopen; nothing is lost when a new version goes out."""
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -238,3 +239,23 @@ def test_nothing_is_lost_when_a_new_version_goes_out(make_deliverable, make_brow
     assert POINT in section and "And the footer is grey." in section
     assert "2 open" in section and "Reopen" not in section
     assert db.session.get(Comment, second.id).resolution_status == PointStatus.OPEN
+
+
+def test_a_german_client_reopening_leaves_the_trail_in_the_portals_language(
+        make_deliverable, make_browser, staff, colleague):
+    """The hash-chained trail keeps what the point was in the portal's words, never in the
+    language of whoever reopened it."""
+    d, comment = _point_on_v1(make_deliverable)
+    v2_request = _version_2(d, staff, colleague)
+    team = _staff_browser(make_browser, staff)
+    assert team.post(f"/points/{comment.id}", {"status": "addressed",
+                                                "version_id": v2_request.version_id,
+                                                "note": NOTE}).status_code == 302
+    v2_request.approvers[0].language = "de"
+    db.session.commit()
+    client = _client_on(make_browser, v2_request)
+    assert 'lang="de"' in client.get(client.review).get_data(as_text=True)
+    assert client.post(f"{client.review}/points/{comment.id}/reopen").status_code == 303
+    [reopened] = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.verb == "point.reopened"))
+    assert json.loads(reopened.detail)["was"] == f"addressed in version 2: {NOTE}"

@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
+from portal.i18n import in_language, portal_language
 from portal.models import (
     APPROVED_STATUSES,
     Approver,
@@ -110,12 +111,14 @@ def _change_cells(asked: list[tuple[int, Decision]], upto: int) -> tuple[int, st
 
 
 def csv_rows(filters: Filters) -> Iterator[list[Any]]:
-    """The header, then one row per approved request, every cell safe for spreadsheets."""
+    """The header, then one row per approved request, every cell safe for spreadsheets.
+    Its words are the portal's, whoever downloads it: billing tools read these files."""
     yield CSV_HEADER
     for chunk in db.session.scalars(_query(filters)).partitions(500):
         asked = _changes_asked(r.version.deliverable_id for r in chunk)
-        for r in chunk:
-            yield _csv_row(r, asked[r.version.deliverable_id])
+        with in_language(portal_language()):
+            rows = [_csv_row(r, asked[r.version.deliverable_id]) for r in chunk]
+        yield from rows
 
 
 def _csv_row(r: ReviewRequest, asked: list[tuple[int, Decision]]) -> list[Any]:

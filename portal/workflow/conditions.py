@@ -17,6 +17,7 @@ from portal import audit
 from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput, NotAllowed
 from portal.extensions import db
+from portal.i18n import in_language, portal_language
 from portal.models import Condition, ConditionStatus, Decision, User, Version, utcnow
 from portal.permissions import require_staff
 from portal.validation import single_line
@@ -92,7 +93,8 @@ def _reopen(actor: User, condition: Condition, note: str, now: datetime) -> Cond
     if condition.is_open:
         raise IllegalTransition(_("Condition %(n)s is already open.", n=condition.position))
     note = single_line(note, _("The note"), MAX_NOTE_LEN) if note else ""
-    was = condition.resolution
+    with in_language(portal_language()):  # the trail's words never follow the actor's
+        was = condition.resolution
     condition.status, condition.note = ConditionStatus.OPEN, ""
     condition.resolved_in_version, condition.resolved_by = None, None
     condition.resolved_at = None

@@ -17,6 +17,7 @@ from portal import audit
 from portal.database import lock_row
 from portal.errors import IllegalTransition, InvalidInput, NotAllowed
 from portal.extensions import db
+from portal.i18n import in_language, portal_language
 from portal.models import (
     Comment,
     Contact,
@@ -91,7 +92,8 @@ def _reopen(actor: User | Contact, point: Comment, made_on: Version, note: str,
     if point.point_open:
         raise IllegalTransition(_("This point is already open."))
     note = single_line(note, "The note", MAX_NOTE_LEN) if note else ""
-    was = point.resolution
+    with in_language(portal_language()):  # the trail's words never follow the actor's
+        was = point.resolution
     point.resolution_status, point.resolution_note = PointStatus.OPEN, ""
     point.resolved_in_version, point.resolved_by = None, None
     point.resolved_at = None

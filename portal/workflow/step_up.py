@@ -55,7 +55,7 @@ class StepUp:
 
 def masked(email: str) -> str:
     """jane@acme.example -> j***@acme.example: enough to recognise, not to harvest."""
-    local, _, domain = (email or "").partition("@")
+    local, _at, domain = (email or "").partition("@")
     return f"{local[:1]}***@{domain}" if domain else _("the address we have for you")
 
 
