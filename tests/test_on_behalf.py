@@ -275,3 +275,24 @@ def test_the_decision_webhook_carries_who_recorded_it_and_how(
     on_behalf = json.loads(delivery.payload)["data"]["decision"]["on_behalf"]
     assert (on_behalf["recorded_by"]["name"], on_behalf["channel"], on_behalf["note"],
             on_behalf["evidence"]) == (staff.name, "phone", NOTE, None)
+
+
+def test_nothing_is_recorded_or_kept_for_an_approver_who_handed_over(
+        app, make_deliverable, staff, browser):
+    """Their colleague decides now: staff are told so before any evidence is stored."""
+    from portal.workflow import delegation
+
+    d = make_deliverable(S.DELIVERED)
+    approver = d.open_request.approvers[0]
+    asked = delegation.ask_to_delegate(approver, "Pat Colleague", "pat@client.example", "",
+                                       utcnow())
+    delegation.confirm(asked, staff, utcnow())
+    db.session.commit()
+    store = Path(app.config["FILE_STORE"])
+    files_before = sorted(p for p in store.rglob("*") if p.is_file())
+    response = _record(_signed_in(browser, staff), approver,
+                       given_at=_minute(d.open_request.sent_at))
+    assert response.status_code == 409
+    assert "already handed over to a colleague" in response.get_data(as_text=True)
+    assert (_count(Decision), _count(DecisionOnBehalf)) == (0, 0)
+    assert sorted(p for p in store.rglob("*") if p.is_file()) == files_before

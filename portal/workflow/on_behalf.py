@@ -51,6 +51,8 @@ def check_may_record(approver: Approver, by_user: User) -> None:
     if approver.status in DECIDED or approver.decision is not None:
         raise AlreadyDecided(_("%(name)s has already decided; a decision cannot be recorded "
                                "again.", name=name))
+    if approver.status == ApproverStatus.DELEGATED:  # their colleague decides now
+        raise IllegalTransition(_("This request was already handed over to a colleague."))
     request = approver.request
     if request.status != RequestStatus.OPEN or approver.status == ApproverStatus.WITHDRAWN:
         raise IllegalTransition(_("This request is closed, so it takes no more decisions. "
