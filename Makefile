@@ -43,7 +43,7 @@ POT := portal/translations/messages.pot
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file \
 	  --project Signoff --version 0.1.0 --msgid-bugs-address "the Signoff issue tracker" --copyright-holder "Signoff" -o $(POT) .
-	$(BIN)/pybabel update -i $(POT) -d portal/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i $(POT) -d portal/translations --no-fuzzy-matching --ignore-obsolete -w 96
 
 catalogues: $(STAMP)
 	$(BIN)/pybabel compile -d portal/translations --statistics

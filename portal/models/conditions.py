@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from flask_babel import pgettext
 from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -21,10 +22,6 @@ class ConditionStatus(Choice):
     OPEN = "open"
     MET = "met"
     WONT_DO = "wont_do"
-
-    @property
-    def label(self) -> str:
-        return {"wont_do": "won't do"}.get(self.value, self.value)
 
 
 CONDITION_OPEN = text("status = 'open'")
@@ -65,11 +62,18 @@ class Condition(db.Model):
 
     @property
     def resolution(self) -> str:
-        """How it stands, in words a client reads: open, met in version 3, won't do: …"""
+        """How it stands, in words a client reads (in the language at hand): open, met in
+        version 3: …, won't do: …"""
+        note = self.note
         if self.status == ConditionStatus.MET:
             version = self.resolved_in_version
-            met = f"met in version {version.number}" if version else "met"
-            return f"{met}: {self.note}" if self.note else met
+            if version and note:
+                return pgettext("condition", "met in version %(n)s: %(note)s",
+                                n=version.number, note=note)
+            if version:
+                return pgettext("condition", "met in version %(n)s", n=version.number)
+            return (pgettext("condition", "met: %(note)s", note=note) if note
+                    else ConditionStatus.MET.label)
         if self.status == ConditionStatus.WONT_DO:
-            return f"won't do: {self.note}"
-        return "open"
+            return pgettext("condition", "won't do: %(note)s", note=note)
+        return ConditionStatus.OPEN.label

@@ -7,7 +7,7 @@ as its own words through gettext ("in_review" → "in review").
 """
 from __future__ import annotations
 
-from flask_babel import LazyString
+from flask_babel import LazyString, lazy_gettext
 
 # Lazy (put into words when read), under the name `pybabel extract` knows by default.
 from flask_babel import lazy_pgettext as pgettext
@@ -55,4 +55,17 @@ LABELS: dict[tuple[str, str], LazyString] = {
     ("DeliverableState", "approved_with_conditions"): pgettext("deliverable state",
                                                          "approved with conditions"),
     ("DeliverableState", "changes_requested"): pgettext("deliverable state", "changes requested"),
+    # A condition of an approval.
+    ("ConditionStatus", "open"): pgettext("condition", "open"),
+    ("ConditionStatus", "met"): lazy_gettext("met"),
+    ("ConditionStatus", "wont_do"): lazy_gettext("won't do"),
+    # An email in the outbox (staff and admins).
+    ("OutboxStatus", "pending"): pgettext("email", "pending"),
+    ("OutboxStatus", "sent"): pgettext("email", "sent"),
+    ("OutboxStatus", "failed"): pgettext("email", "failed"),
+    ("OutboxStatus", "skipped"): pgettext("email", "not needed"),
+    # A staff account's role.
+    ("Role", "admin"): pgettext("role", "admin"),
+    ("Role", "staff"): pgettext("role", "staff"),
+    ("Role", "finance"): pgettext("role", "finance"),
 }

@@ -40,10 +40,6 @@ class OutboxStatus(Choice):
     # whose request closed); last_error says why.
     SKIPPED = "skipped"
 
-    @property
-    def label(self) -> str:
-        return "not needed" if self is OutboxStatus.SKIPPED else super().label
-
 
 class OutboxMessage(db.Model):
     __tablename__ = "outbox_messages"

@@ -39,7 +39,8 @@ document.addEventListener("htmx:xhr:progress", function (event) {
     form.querySelectorAll("textarea").forEach(function (box) { box.value = ""; });
     var region = liveRegion();
     region.textContent = "";
-    window.setTimeout(function () { region.textContent = "Your comment is posted."; }, 50);
+    var said = form.getAttribute("data-posted") || "";  // in the page's language
+    window.setTimeout(function () { region.textContent = said; }, 50);
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.target;

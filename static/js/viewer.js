@@ -46,8 +46,9 @@
     var chip = form.querySelector(".pin-chip");
     if (chip) {
       chip.hidden = false;
-      chip.querySelector(".pin-where").textContent =
-        "Pinned to page " + page + (w && h ? " (an area)" : "");
+      // The words come from the page, in its language; {n} is the page number.
+      var words = chip.getAttribute(w && h ? "data-on-area" : "data-on-page") || "{n}";
+      chip.querySelector(".pin-where").textContent = words.replace("{n}", page);
     }
     var text = form.querySelector("textarea");
     if (text) text.focus({preventScroll: true});
