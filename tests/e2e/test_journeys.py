@@ -337,7 +337,7 @@ def test_clients_approve_in_turn_first_with_conditions(
         assert request.approvers[1].decision.outcome == Outcome.APPROVED
         assert d.current_version.is_locked
     told = [m["Subject"] for m in smtp_sink.to(staff_a.email)]
-    assert f"{jane} approved with conditions {TITLE} (version 1)" in told
+    assert f"{jane} approved {TITLE} with conditions (version 1)" in told
     assert f"{john} approved {TITLE} (version 1)" in told
 
 
