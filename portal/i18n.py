@@ -42,18 +42,21 @@ def portal_language() -> str:
     return code if is_language(code) else "en"
 
 
+def first_language(*codes: str | None) -> str:
+    """The first shipped language among `codes` (a person's own choices, most particular
+    first), else the portal's: the one fallback rule, for pages and emails alike."""
+    return next((code for code in codes if is_language(code)), None) or portal_language()
+
+
 def contact_language(contact: Contact) -> str:
     """The language staff chose for this contact, else their client's, else the portal's."""
-    for code in (contact.language, contact.client.language):
-        if is_language(code):
-            return code  # type: ignore[return-value]
-    return portal_language()
+    return first_language(contact.language, contact.client.language)
 
 
 def approver_language(approver: Approver) -> str:
     """What this approver reads: their own switch on the page, else their contact's."""
-    return approver.language if is_language(approver.language) else contact_language(
-        approver.contact)
+    return first_language(approver.language, approver.contact.language,
+                          approver.contact.client.language)
 
 
 class InReadersLanguage:

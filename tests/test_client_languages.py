@@ -341,3 +341,25 @@ def test_every_client_msgid_is_translated():
             strings = found.string if isinstance(found.string, tuple | list) else (
                 found.string,)
             assert all(strings) and "fuzzy" not in found.flags, (lang, m.id)
+
+
+def test_a_new_version_keeps_the_language_the_client_switched_to(
+        make_deliverable, make_browser, staff, colleague):
+    """The switch is remembered for the approver, and a new version's approver (the same
+    contact on the same deliverable) starts where they left off: page and invitation agree."""
+    d = make_deliverable(S.DELIVERED, approvers=1)
+    first = d.open_request.approvers[0]
+    browser = _open(make_browser, first)
+    assert browser.post(f"{browser.review}/language", {"language": "fr"}).status_code == 303
+    workflow.record_decision(first, Outcome.REJECTED, "Shorter", seen_sha256=on_screen(first))
+    workflow.upload_version(staff, d, io.BytesIO(three_page_pdf()), "v2.pdf", "Round 2")
+    workflow.submit_for_review(staff, d, colleague)
+    workflow.review_internally(colleague, d, approve=True)
+    request = workflow.deliver(staff, d, [first.contact], Policy.PARALLEL, future(7))
+    db.session.commit()
+    second = request.approvers[0]
+    assert second.language == "fr"
+    assert 'lang="fr"' in _page(_open(make_browser, second))
+    from portal.notifications.compose import reader_of
+
+    assert reader_of(first.contact.email, d.id).language == "fr"

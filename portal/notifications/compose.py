@@ -8,7 +8,7 @@ from flask import render_template
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.i18n import in_language, is_language, portal_language
+from portal.i18n import first_language, in_language
 from portal.models import (
     Approver,
     Certificate,
@@ -55,13 +55,11 @@ def reader_of(to_addr: str, deliverable_id: int | None) -> Reader:
                 .where(Version.deliverable_id == deliverable_id,
                        Approver.contact_id == contact.id, Approver.language.is_not(None))
                 .order_by(Approver.id.desc()).limit(1))
-            language = next((code for code in (switched, contact.language,
-                                               contact.client_language) if is_language(code)),
-                            portal_language())
+            language = first_language(switched, contact.language, contact.client_language)
             return Reader(zone_named(contact.timezone), language)
     own = db.session.scalar(select(User.language).where(User.email == to_addr)) \
         if to_addr else None
-    return Reader(zone_named("UTC"), own if is_language(own) else portal_language())
+    return Reader(zone_named("UTC"), first_language(own))
 
 
 def recipient_zone(to_addr: str, deliverable_id: int | None) -> tzinfo:

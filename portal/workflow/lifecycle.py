@@ -9,6 +9,7 @@ from typing import BinaryIO
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from portal import audit
 from portal.errors import IllegalTransition, Incomplete, InvalidInput, NotAllowed
@@ -190,6 +191,20 @@ class ReminderPolicy:
                                  "to 30, at most 20."))
 
 
+def _languages_switched_to(deliverable: Deliverable,
+                           contacts: Sequence[Contact]) -> dict[int, str]:
+    """The language each contact last switched to on this deliverable's review pages: a new
+    version's page (and its emails) keeps speaking it."""
+    rows = db.session.execute(
+        select(Approver.contact_id, Approver.language).join(ReviewRequest)
+        .join(Version, ReviewRequest.version_id == Version.id)
+        .where(Version.deliverable_id == deliverable.id,
+               Approver.contact_id.in_([c.id for c in contacts]),
+               Approver.language.is_not(None))
+        .order_by(Approver.id))
+    return {contact_id: language for contact_id, language in rows}
+
+
 def deliver(
     actor: User, deliverable: Deliverable, contacts: Sequence[Contact], policy: Policy,
     due_date: date | None, today: date | None = None,
@@ -231,8 +246,10 @@ def deliver(
         require_code=client.require_code_default if require_code is None else require_code,
     )
     db.session.add(request)
+    switched = _languages_switched_to(deliverable, contacts)
     for position, contact in enumerate(contacts, start=1):
-        db.session.add(Approver(request=request, contact=contact, position=position))
+        db.session.add(Approver(request=request, contact=contact, position=position,
+                                language=switched.get(contact.id)))
     _move(deliverable, {S.READY}, S.DELIVERED, "deliver")
     now = utcnow()
     in_turn = chosen.policy == Policy.SEQUENTIAL
