@@ -22,18 +22,20 @@ def _parse(code: str) -> Locale:
     return Locale.parse(code)
 
 
-def _locale() -> Locale:
+def reader_locale() -> Locale:
+    """The language being rendered in (a page's, or an email's or certificate's
+    `in_language`); English outside any request or job context."""
     return _parse(str(get_locale() or "en"))
 
 
 def format_number(n: int | float) -> str:
     """A count or amount with the locale's grouping and decimal signs ("1,234" / "1.234")."""
-    return format_decimal(n, locale=_locale())
+    return format_decimal(n, locale=reader_locale())
 
 
 def format_size(n: int) -> str:
     """A file size, binary multiples as people read them: "512 bytes", "12 kB", "1.5 MB"."""
-    locale = _locale()
+    locale = reader_locale()
     if n >= MB:
         return format_unit(n / MB, "digital-megabyte", length="short", format="#,##0.0",
                            locale=locale)
@@ -45,7 +47,7 @@ def format_size(n: int) -> str:
 
 def page_language() -> str:
     """The code of the language being rendered ("de"): what <html lang> says."""
-    return _locale().language
+    return reader_locale().language
 
 
 def install(app: Flask) -> None:

@@ -24,8 +24,9 @@ from babel.dates import (
     get_timezone_name,
 )
 from flask import Flask, before_render_template, template_rendered
-from flask_babel import get_locale
 from jinja2_fragments.flask import before_render_template_block, template_block_rendered
+
+from portal.formats import reader_locale
 
 _shown_in: ContextVar[tzinfo | None] = ContextVar("shown_in", default=None)
 _TOKEN = "_local_time_token"
@@ -48,17 +49,6 @@ def _abbreviation(moment: datetime) -> str:
     return f"UTC{name}" if name[:1] in "+-" else name  # "+04" reads better as "UTC+04"
 
 
-def _locale() -> Locale:
-    """The language being rendered in (a page's, or an email's `in_language`); English
-    outside any request or job context."""
-    return _parse(str(get_locale() or "en"))
-
-
-@cache
-def _parse(code: str) -> Locale:
-    return Locale.parse(code)
-
-
 def _zone_name(local: datetime, locale: Locale) -> str:
     """The zone as the locale abbreviates it where CLDR has a name ("MEZ" in German), else
     the zone's own abbreviation ("CET", "EST", "UTC+04")."""
@@ -78,19 +68,26 @@ def _zone_name(local: datetime, locale: Locale) -> str:
 _ENGLISH = {"day_year": "EEE d MMM y", "day": "EEE d MMM", "long_day": "EEEE d MMMM y"}
 
 
-def _date(day: date, kind: str, skeleton: str, locale: Locale) -> str:
+def format_day_as(day: date, skeleton: str, english: str, locale: Locale | None = None) -> str:
+    """The one rule for a calendar day: English keeps the portal's own pattern (`english`),
+    every other language CLDR's form of `skeleton` ("full": its long date)."""
+    locale = locale or reader_locale()
     if locale.language == "en":
-        return format_date(day, _ENGLISH[kind], locale=locale)
-    if kind == "long_day":
+        return format_date(day, english, locale=locale)
+    if skeleton == "full":
         return format_date(day, "full", locale=locale)
     return format_skeleton(skeleton, day, locale=locale)
+
+
+def _date(day: date, kind: str, skeleton: str, locale: Locale) -> str:
+    return format_day_as(day, skeleton, _ENGLISH[kind], locale)
 
 
 def format_when(moment: datetime, zone: tzinfo | None = None) -> str:
     """"Tue 1 Dec 2026, 14:05 CET" (de: "Di., 1. Dez. 2026, 14:05 MEZ"): weekday, day,
     month, year, time and the zone's name, in the language being rendered."""
     local = moment.astimezone(zone or UTC)
-    locale = _locale()
+    locale = reader_locale()
     day = _date(local.date(), "day_year", "yMMMEd", locale)
     clock = f"{local:%H:%M} {_zone_name(local, locale)}"
     return get_datetime_format("medium", locale=locale).replace("{1}", day).replace(
@@ -99,12 +96,12 @@ def format_when(moment: datetime, zone: tzinfo | None = None) -> str:
 
 def format_day(day: date) -> str:
     """"Fri 4 Dec" (a due date: a calendar day, the same in every zone)."""
-    return _date(day, "day", "MMMEd", _locale())
+    return _date(day, "day", "MMMEd", reader_locale())
 
 
 def format_long_day(day: date) -> str:
     """"Friday 4 December 2026" (de: "Freitag, 4. Dezember 2026")."""
-    return _date(day, "long_day", "", _locale())
+    return _date(day, "long_day", "full", reader_locale())
 
 
 def shown_zone() -> tzinfo | None:

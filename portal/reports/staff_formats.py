@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent
-from flask_babel import get_locale
+
+from portal.formats import reader_locale
+from portal.local_time import format_day_as
 
 # English patterns, as the pages said them before they were translatable.
 _ENGLISH = {"MMMd": "d MMM", "yMMM": "MMM y", "yMMMM": "LLLL y", "yMMMd": "d MMM y"}
 
 
-def _locale() -> str:
-    return str(get_locale() or "en")
-
-
 def _day(day: date, skeleton: str) -> str:
-    locale = _locale()
-    if locale.split("_")[0] == "en":
-        return format_date(day, _ENGLISH[skeleton], locale=locale)
-    return format_skeleton(skeleton, day, locale=locale)
+    return format_day_as(day, skeleton, _ENGLISH[skeleton])
 
 
 def day_month(day: date) -> str:
@@ -49,12 +43,12 @@ def day_month_year(day: date) -> str:
 
 def decimal(value: float | None, empty: str = "\N{EM DASH}") -> str:
     """One decimal place: "2.5", "2,5"."""
-    return empty if value is None else format_decimal(value, "0.0", locale=_locale())
+    return empty if value is None else format_decimal(value, "0.0", locale=reader_locale())
 
 
 def percent(value: int | None, empty: str = "\N{EM DASH}") -> str:
     """A whole percentage: "67%", "67 %"."""
-    return empty if value is None else format_percent(value / 100, locale=_locale())
+    return empty if value is None else format_percent(value / 100, locale=reader_locale())
 
 
 def capitalised(text: str) -> str:
