@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint venv clean worker cron sweep wheel-check messages catalogues
+.PHONY: run test lint venv clean worker cron sweep wheel-check extract update messages catalogues
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +34,21 @@ cron: $(STAMP)
 sweep: $(STAMP)
 	$(FLASK) jobs sweep $(if $(AT),--at $(AT))
 
-# Languages: `make messages` extracts every _() of the code and templates into the template
-# catalogue and merges it into each language's .po (new strings arrive empty, never fuzzy);
-# translate them, then `make catalogues` compiles the .mo files, which are committed so that
+# Languages: `make messages` (= `make extract update`) extracts every _() of the code and
+# templates into the template catalogue and merges it into each language's .po (new
+# strings arrive empty, never fuzzy); translate them, then `make catalogues` compiles the .mo files, which are committed so that
 # `make run` and a wheel need nothing more. tests/test_catalogues.py fails on an empty or
 # fuzzy string, a stale .mo, or template text outside _().
 POT := portal/translations/messages.pot
-messages: $(STAMP)
+extract: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file \
-	  --project Signoff --version 0.1.0 --msgid-bugs-address "the Signoff issue tracker" --copyright-holder "Signoff" -o $(POT) .
+	  --project Signoff --version 0.1.0 --msgid-bugs-address "the Signoff issue tracker" \
+	  --copyright-holder "Signoff" -o $(POT) .
+
+update: extract
 	$(BIN)/pybabel update -i $(POT) -d portal/translations --no-fuzzy-matching --ignore-obsolete -w 96
+
+messages: update
 
 catalogues: $(STAMP)
 	$(BIN)/pybabel compile -d portal/translations --statistics
