@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from portal.database import declare_reads_only
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, limiter
-from portal.models import Approver, Outcome
+from portal.models import Approver, Outcome, Version
 from portal.reports import review_page
 from portal.views.client_access import (
     access,
@@ -138,6 +138,22 @@ FORM_DEFAULTS = {"choice": None, "decision_error": None, "comment_error": None, 
                  "max_conditions": MAX_CONDITIONS, "condition_len": MAX_CONDITION_LEN}
 
 
+def shared_file(version: Version | None, *, inline: bool) -> Response:
+    """A version's file to someone whose link shares it (an approver, an observer): 404 for
+    any other; only our own review page may frame it, and an SVG opened on its own runs no
+    script."""
+    if version is None:
+        abort(404)
+    response = send_stored(version.storage_key, version.media_type, version.file_name,
+                           inline=inline and version.media_type in INLINE_TYPES)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'self'" + ("; sandbox" if version.media_type != "application/pdf" else "")
+    )
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return no_store(response)
+
+
 def _page_context(approver: Approver, **extra: Any) -> dict[str, Any]:
     return {**review_page.page(approver), "inline_types": INLINE_TYPES, **FORM_DEFAULTS,
             "language_switch": True, **way_on(approver), **extra}
@@ -199,19 +215,8 @@ def viewed(public_id: str):
 
 @bp.get("/review/<public_id>/files/<int:version_id>")
 def file(public_id: str, version_id: int):
-    version = review_page.shared_version(_viewing(public_id), version_id)
-    if version is None:
-        abort(404)
-    inline = request.args.get("inline") == "1" and version.media_type in INLINE_TYPES
-    response = send_stored(version.storage_key, version.media_type, version.file_name,
-                           inline=inline)
-    # Only our own review page may frame it; an SVG opened directly runs no script.
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "frame-ancestors 'self'" + ("; sandbox" if version.media_type != "application/pdf" else "")
-    )
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    return no_store(response)
+    return shared_file(review_page.shared_version(_viewing(public_id), version_id),
+                       inline=request.args.get("inline") == "1")
 
 
 @bp.get("/review/<public_id>/certificate")

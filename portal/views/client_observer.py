@@ -17,8 +17,8 @@ from portal.extensions import limiter
 from portal.i18n import contact_language, use_language
 from portal.models import Observer, utcnow
 from portal.reports import observer_page
-from portal.views.client import INLINE_TYPES, _link_limit, attempt, bp
-from portal.views.common import no_store, send_stored
+from portal.views.client import INLINE_TYPES, _link_limit, attempt, bp, shared_file
+from portal.views.common import no_store
 from portal.views.htmx import is_htmx, render
 from portal.views.render_files import page_image
 from portal.workflow import observers
@@ -136,18 +136,8 @@ def observer_comment(public_id: str):
 
 @bp.get("/observe/<public_id>/files/<int:version_id>")
 def observer_file(public_id: str, version_id: int):
-    version = observer_page.shared_version(_viewing(public_id), version_id)
-    if version is None:
-        abort(404)
-    inline = request.args.get("inline") == "1" and version.media_type in INLINE_TYPES
-    response = send_stored(version.storage_key, version.media_type, version.file_name,
-                           inline=inline)
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "frame-ancestors 'self'" + ("; sandbox" if version.media_type != "application/pdf" else "")
-    )
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    return no_store(response)
+    return shared_file(observer_page.shared_version(_viewing(public_id), version_id),
+                       inline=request.args.get("inline") == "1")
 
 
 def _shared(public_id: str, version_id: int) -> None:
