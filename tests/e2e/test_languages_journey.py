@@ -86,7 +86,7 @@ def test_a_german_and_a_russian_client_read_their_pages_on_a_phone(
     expect(ivan.locator("html")).to_have_attribute("lang", "ru")
     expect(ivan.get_by_role("heading", name="Ваше решение")).to_be_visible()
     expect(ivan.get_by_role("button", name="Запросить изменения")).to_be_visible()
-    expect(ivan.get_by_text("Пожалуйста, примите решение. Срок:")).to_be_visible()
+    expect(ivan.get_by_text("Срок принятия решения:")).to_be_visible()
     _fits(ivan)
     _keep(j, ivan, "04-russian-phone")
     ivan.get_by_role("button", name="Запросить изменения").click()

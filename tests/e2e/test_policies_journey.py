@@ -66,7 +66,7 @@ def test_any_one_of_two_on_a_phone(browser_page: Journey, staff_a: Person, make_
     j.shot(john, "03-john-not-needed-phone")
     told = [m for m in wait_for_mail(smtp_sink, CONTACTS[1][1], count=2)
             if m["Subject"].startswith("No decision needed")]
-    assert told and "approved by Jane Doe" in text_of(told[0])
+    assert told and "Approved by Jane Doe." in text_of(told[0])
     with reading():
         request = db.session.get(Deliverable, deliverable_id).requests[-1]
         assert request.status == RequestStatus.APPROVED
