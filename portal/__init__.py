@@ -44,6 +44,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("DEV_OUTBOX", app.debug or bool(app.config.get("TESTING")))
 
     db.init_app(app)
+    from portal.database import abandon_transaction
+    # Registered after Flask-SQLAlchemy's, so it runs before its session.remove(), whose
+    # rollback would raise (and turn a drawn page into a bare 500) on a dropped connection.
+    app.teardown_appcontext(abandon_transaction)
     migrate.init_app(app, db, directory=str(PACKAGE / "migrations"),
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
 from portal.models import OutboxStatus
@@ -26,6 +27,16 @@ class WriteWhileReading(RuntimeError):
 def declare_reads_only(only: bool) -> None:
     """From now on in this context, transactions only read (True) or may write (False)."""
     _reads_only.set(only)
+
+
+def abandon_transaction(_exc: BaseException | None = None) -> None:
+    """Roll back whatever this session holds. When the server dropped the connection under
+    it (a restart, a failover), the ROLLBACK itself fails: then forget the connection
+    instead, so an error page, or a page already drawn, still reaches the person."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session().invalidate()  # the scoped proxy does not offer it
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

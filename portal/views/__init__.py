@@ -8,9 +8,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.audit import describe
-from portal.database import declare_reads_only
+from portal.database import abandon_transaction, declare_reads_only
 from portal.errors import DomainError
-from portal.extensions import db
 from portal.reports.devices import describe_device
 from portal.views.client_errors import client_error_page, client_words, is_client_url
 from portal.views.htmx import is_htmx
@@ -127,7 +126,7 @@ def register_views(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        db.session.rollback()
+        abandon_transaction()
         return _error_page(exc.status, "That did not work", exc.message)
 
     @app.errorhandler(CSRFError)
@@ -150,7 +149,7 @@ def register_views(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):
         """The database went away (a restart, a failover): say so, and when to retry."""
-        db.session.rollback()
+        abandon_transaction()
         app.logger.warning("database unavailable: %s", exc.orig)
         body, status, *headers = _error_page(
             503, "Please try again in a moment",
@@ -162,7 +161,7 @@ def register_views(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(exc: Exception):
-        db.session.rollback()
+        abandon_transaction()
         return _error_page(500, "Something went wrong",
                            "An unexpected error happened and nothing was saved. Please try again.",
                            UNAVAILABLE, ours=False)

@@ -1,0 +1,66 @@
+"""The database dropping a request's connection at the worst moment: after the page is
+drawn, before the request ends (a restart, a failover, an idle-connection killer).
+
+On PostgreSQL only: SQLite has no server to drop the connection.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from flask import Flask, Response
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from portal.extensions import db
+from portal.models import Comment, DeliverableState
+from portal.workflow.links import issue_token
+
+
+def _killer(app: Flask) -> Callable[[], None]:
+    """Ends this request's own database connection from outside, as a restart would, and
+    waits until the server has done it."""
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    conninfo = url.render_as_string(hide_password=False)
+
+    def kill() -> None:
+        pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+        with psycopg.connect(conninfo, autocommit=True) as other:
+            assert other.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone()[0]
+    return kill
+
+
+@pytest.fixture
+def postgres_app(app: Flask) -> Flask:
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite has no server that could drop the connection")
+    return app
+
+
+def test_a_connection_dropped_after_the_page_is_drawn_still_answers_with_the_page(
+        postgres_app, make_deliverable, make_browser):
+    approver = make_deliverable(DeliverableState.DELIVERED).open_request.approvers[0]
+    kill, dropping = _killer(postgres_app), {"on": False}
+
+    @postgres_app.after_request  # before the app's first request, as Flask requires
+    def drop_connection(response: Response) -> Response:
+        if dropping["on"]:
+            kill()  # the transaction the page read in is still open: its ROLLBACK will fail
+        return response
+
+    client = make_browser()
+    assert client.get(f"/r/{issue_token(approver)}").status_code in (302, 303)
+    dropping["on"] = True
+    page = client.get(client.review)
+    assert page.status_code == 200
+    assert "Homepage v3" in page.get_data(as_text=True)
+
+    # A post whose commit landed before the connection went: the client is told it did.
+    posted = client.post(f"{client.review}/comments", data={"body": "Looks good to me"})
+    assert posted.status_code == 303
+    dropping["on"] = False
+    assert db.session.scalar(select(func.count()).select_from(Comment)
+                             .where(Comment.body == "Looks good to me")) == 1
+    # The pool hands out a working connection next time.
+    assert client.get(client.review).status_code == 200
