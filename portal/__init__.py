@@ -57,6 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from portal import cli, i18n
     from portal.access_log import install_werkzeug_filter
+    from portal.api import init_api
     from portal.database import configure_engine
     from portal.notifications import (
         observer_outcome,  # noqa: F401  (observers hear the outcome)
@@ -75,5 +76,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.jinja_env.globals["external_url"] = external_url
     register_views(app)
+    init_api(app)
     cli.init_app(app)
     return app

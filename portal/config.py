@@ -123,6 +123,7 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "RATELIMIT_SWALLOW_ERRORS": True,  # a dead Redis must not take pages down
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "CLIENT_RATE_LIMIT": env.get("CLIENT_RATE_LIMIT", "60 per minute"),
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),  # per API token
         "RENEW_RATE_LIMIT": env.get("RENEW_RATE_LIMIT", "5 per hour"),
     }
     config.update(overrides)

@@ -2,6 +2,8 @@
 row-level helpers shared by the workflow, the outbox, webhooks and the sweep."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -27,6 +29,18 @@ class WriteWhileReading(RuntimeError):
 def declare_reads_only(only: bool) -> None:
     """From now on in this context, transactions only read (True) or may write (False)."""
     _reads_only.set(only)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """A write of its own inside a request that declared it only reads (an API token's
+    last use, noted on a GET): the declaration comes back afterwards."""
+    before = _reads_only.get()
+    _reads_only.set(False)
+    try:
+        yield
+    finally:
+        _reads_only.set(before)
 
 
 def abandon_transaction(_exc: BaseException | None = None) -> None:

@@ -1,5 +1,6 @@
 """All models, importable from one place (Alembic sees them through this import)."""
 from portal.models.agency import AgencyProfile
+from portal.models.api import ApiToken, IdempotentRequest
 from portal.models.base import UTCDateTime, today_utc, utcnow
 from portal.models.compare import PageDiff
 from portal.models.conditions import Condition, ConditionStatus
@@ -46,6 +47,7 @@ __all__ = [
     "APPROVED_STATES",
     "APPROVED_STATUSES",
     "AgencyProfile",
+    "ApiToken",
     "Approver",
     "ApproverStatus",
     "AuditEvent",
@@ -62,6 +64,7 @@ __all__ = [
     "DelegationStatus",
     "Deliverable",
     "DeliverableState",
+    "IdempotentRequest",
     "IdentityCheck",
     "InternalReview",
     "OutboxMessage",

@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from portal.api.problems import is_api_url, problem
 from portal.audit import describe
 from portal.database import abandon_transaction, declare_reads_only
 from portal.errors import DomainError
@@ -59,6 +60,8 @@ UNAVAILABLE = "errors/unavailable.html"  # asks the database nothing: for 500 an
 def _error_page(status: int, title: str, message: str, page: str = "errors/error.html",
                 *, ours: bool = True):
     """`ours`: the message is our own words for this failure, not the framework's."""
+    if is_api_url():
+        return problem(status, title, message)
     htmx = is_htmx()  # shown in the page's error area instead of replacing a block
     if is_client_url():  # a client's page: their layout and words, never the sign-in
         if not htmx:
@@ -144,6 +147,10 @@ def register_views(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         stock = exc.description == type(exc).description  # werkzeug's words, not ours
+        if is_api_url():  # the fields webargs found wrong, by name
+            errors = (getattr(exc, "data", None) or {}).get("messages")
+            return problem(exc.code or 500, exc.name, "" if stock and errors else
+                           exc.description or "", errors=errors)
         return _error_page(exc.code or 500, exc.name, exc.description or "", ours=not stock)
 
     @app.errorhandler(OperationalError)
@@ -151,12 +158,11 @@ def register_views(app: Flask) -> None:
         """The database went away (a restart, a failover): say so, and when to retry."""
         abandon_transaction()
         app.logger.warning("database unavailable: %s", exc.orig)
-        body, status, *headers = _error_page(
+        response = app.make_response(_error_page(
             503, "Please try again in a moment",
             "The database is not answering right now. Nothing was saved; try again shortly.",
-            UNAVAILABLE, ours=False)
-        response = app.make_response((body, status, *headers))
-        response.headers["Retry-After"] = "5"
+            UNAVAILABLE, ours=False))
+        response.headers["Retry-After"] = "5"  # for API callers too
         return response
 
     @app.errorhandler(500)

@@ -1,0 +1,51 @@
+"""Who an API call acts as: the bearer token's user, with that user's role, within the
+token's scopes. Session cookies are never accepted here (no CSRF on the API)."""
+from __future__ import annotations
+
+import re
+
+from flask import abort, g, request
+from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
+
+from portal.api.problems import API_PREFIX, is_api_url
+from portal.models import ApiToken, User
+from portal.models.base import utcnow
+from portal.people.api_tokens import token_from_secret, touch
+
+# Readable without a token: the contract and its reference page hold no data.
+PUBLIC_PATHS = {f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"}
+READS = {"GET", "HEAD", "OPTIONS"}
+BEARER = re.compile(r"^Bearer\s+(so_[0-9a-f]{8}_[A-Za-z0-9_-]{20,})\s*$", re.IGNORECASE)
+
+
+def acting_user() -> User:
+    """The person this call acts as (set by `authenticate` before any API view runs)."""
+    return g.api_token.user
+
+
+def authenticate() -> None:
+    """Before every API request: a usable token with the scope the method needs."""
+    if not is_api_url() or request.path in PUBLIC_PATHS:
+        return
+    match = BEARER.match(request.headers.get("Authorization", ""))
+    token: ApiToken | None = None
+    now = utcnow()
+    if match:
+        token = token_from_secret(match.group(1), now)
+    if token is None:
+        abort(401, _("Send a valid API token: 'Authorization: Bearer so_…'. Tokens are "
+                     "created on your account page; a revoked or expired one is refused."))
+    scope = "read" if request.method in READS else "write"
+    if not token.allows(scope):
+        abort(403, _("This token may only read. Create a token with the write scope to "
+                     "change anything."))
+    g.api_token = token
+    g._login_user = token.user  # Flask-Login's current_user, for this request only
+    touch(token, now)
+
+
+def rate_key() -> str:
+    """Rate limits count per token (its public prefix), else per address."""
+    match = BEARER.match(request.headers.get("Authorization", ""))
+    return f"api-token:{match.group(1).split('_')[1]}" if match else get_remote_address()
