@@ -37,7 +37,18 @@ def _api_limit() -> str:
 
 
 def init_api(app: Flask) -> None:
-    from portal.api import auth, me
+    from portal.api import (
+        auth,
+        certificates,
+        clients,
+        comments,
+        deliverables,
+        docs,
+        me,
+        requests,
+        versions,
+        webhooks,
+    )
 
     app.config.update({
         "API_TITLE": "Signoff API", "API_VERSION": "v1", "OPENAPI_VERSION": "3.1.0",
@@ -53,9 +64,11 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
                        "description": "A personal API token (so_…), from your account page."})
-    for module in (me,):
+    for module in (me, clients, deliverables, versions, requests, comments, certificates,
+                   webhooks):
         limiter.limit(_api_limit, key_func=auth.rate_key)(module.blp)
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix=API_PREFIX)
+    app.register_blueprint(docs.bp, url_prefix=API_PREFIX)
     app.before_request(auth.authenticate)
     app.extensions["signoff_api"] = api
