@@ -9,6 +9,7 @@ from jobs import app_context
 def every_minute(at: str | None = None) -> dict[str, int]:
     """Reminders, escalations and expiries that are due, the comments whose burst is over,
     then the outbox relays."""
+    from portal.api.writes import forget_old_answers
     from portal.certificates import ask_again_for_missing
     from portal.extensions import db
     from portal.files.render import ask_again_for_stale
@@ -23,6 +24,7 @@ def every_minute(at: str | None = None) -> dict[str, int]:
         # A certificate job lost with Redis is asked for again (queued at the commit).
         certificates = ask_again_for_missing()
         renders = ask_again_for_stale(now)  # and a render job lost the same way
+        forgotten = forget_old_answers(now)  # API Idempotency-Key answers past 24 hours
         db.session.commit()
         # Last, so nothing above waits on it; its emails are queued at its own commit.
         notices = conversation.send_notices(now)
@@ -30,4 +32,4 @@ def every_minute(at: str | None = None) -> dict[str, int]:
         return {"reminders": report.reminders, "escalations": report.escalations,
                 "expired": report.expired, "comment_notices": notices.owners + notices.clients,
                 "relayed": relayed, "certificates_requested": certificates,
-                "renders_requested": renders}
+                "renders_requested": renders, "idempotency_answers_forgotten": forgotten}

@@ -7,18 +7,19 @@ import hashlib
 import json
 from collections.abc import Callable
 from copy import deepcopy
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
 from flask import Response, make_response, request
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.api.auth import acting_user
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
-from portal.models import IdempotentRequest
+from portal.models import IdempotentRequest, utcnow
 
 IDEMPOTENCY_HEADER = {
     "in": "header", "name": "Idempotency-Key", "required": False,
@@ -27,6 +28,9 @@ IDEMPOTENCY_HEADER = {
                    "same request creates nothing new and answers as the first did; the "
                    "same key with a different request is refused (422). Kept 24 hours.",
 }
+
+
+KEEP = timedelta(hours=24)  # how long a key's answer is kept (the header's description)
 
 
 class KeyReused(DomainError):
@@ -72,8 +76,22 @@ def _replay(kept: IdempotentRequest) -> Response:
 
 
 def _kept(user_id: int, key: str) -> IdempotentRequest | None:
-    return db.session.scalar(select(IdempotentRequest).where(
+    """The answer kept for this key, if it is younger than KEEP (an older one is dropped:
+    the key may be used afresh)."""
+    kept = db.session.scalar(select(IdempotentRequest).where(
         IdempotentRequest.user_id == user_id, IdempotentRequest.key == key))
+    if kept is not None and kept.created_at < utcnow() - KEEP:
+        db.session.delete(kept)
+        db.session.flush()
+        return None
+    return kept
+
+
+def forget_old_answers(now: datetime) -> int:
+    """Drop kept answers older than KEEP (every minute, jobs/periodic.py)."""
+    result = db.session.execute(delete(IdempotentRequest)
+                                .where(IdempotentRequest.created_at < now - KEEP))
+    return result.rowcount or 0
 
 
 def _checked_replay(kept: IdempotentRequest, fingerprint: str) -> Response:
