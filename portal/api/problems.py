@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, json, request
+from marshmallow import Schema, fields
 
 API_PREFIX = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -28,3 +29,12 @@ def problem(status: int, title: str, detail: str = "", *, errors: Any = None,
         response.headers["WWW-Authenticate"] = 'Bearer realm="Signoff API"'
     response.headers.update(headers or {})
     return response
+
+
+class ProblemSchema(Schema):
+    """The body of every error answer, for the contract (`@blp.alt_response`)."""
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(metadata={"description": "what went wrong, in the caller's words"})
+    errors = fields.Dict(metadata={"description": "each wrong field, by location and name"})
