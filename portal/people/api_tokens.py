@@ -71,7 +71,7 @@ def tokens_of(owner: User) -> list[ApiToken]:
 def token_from_secret(secret: str, now: datetime) -> ApiToken | None:
     """The usable token this secret proves, or None (unknown, wrong, revoked, expired, or
     its user deactivated): the caller says only that it is not accepted."""
-    parts = secret.split("_")
+    parts = secret.split("_", 2)  # the random part may hold "_" itself
     if len(parts) != 3 or parts[0] != "so" or len(parts[1]) != PREFIX_LENGTH:
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
