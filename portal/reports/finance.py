@@ -40,7 +40,9 @@ class Filters:
     end: date | None = None  # inclusive
 
 
-def _query(filters: Filters) -> Select:
+def approved_query(filters: Filters) -> Select:
+    """Approved requests, newest first, with the filters applied: the finance page and the
+    API's certificate list read the same rows."""
     query = (
         select(ReviewRequest).join(ReviewRequest.version).join(Version.deliverable)
         .join(Deliverable.project)
@@ -67,7 +69,7 @@ def _query(filters: Filters) -> Select:
 
 def approved_page(filters: Filters, page: int) -> tuple[list[ReviewRequest], int, int]:
     """One page of approved requests, newest first: (rows, total, number of pages)."""
-    query = _query(filters)
+    query = approved_query(filters)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = list(db.session.scalars(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
     return rows, total or 0, max(((total or 0) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
@@ -114,7 +116,7 @@ def csv_rows(filters: Filters) -> Iterator[list[Any]]:
     """The header, then one row per approved request, every cell safe for spreadsheets.
     Its words are the portal's, whoever downloads it: billing tools read these files."""
     yield CSV_HEADER
-    for chunk in db.session.scalars(_query(filters)).partitions(500):
+    for chunk in db.session.scalars(approved_query(filters)).partitions(500):
         asked = _changes_asked(r.version.deliverable_id for r in chunk)
         with in_language(portal_language()):
             rows = [_csv_row(r, asked[r.version.deliverable_id]) for r in chunk]
