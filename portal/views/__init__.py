@@ -87,6 +87,7 @@ def register_views(app: Flask) -> None:
     from portal.views import (
         admin,
         agency,
+        api_tokens,  # noqa: F401  (API tokens on the account page, on the auth blueprint)
         auth,
         classification,
         client,

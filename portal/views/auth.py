@@ -1,7 +1,9 @@
 """Staff sign-in and sign-out, how a session finds its user, and each person's own
-account page (the language of their staff pages)."""
+account page (the language of their staff pages, and their API tokens)."""
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -23,7 +25,9 @@ from sqlalchemy import select
 from portal.errors import DomainError
 from portal.extensions import db, limiter, login_manager
 from portal.models import Role, User
+from portal.models.base import utcnow
 from portal.people.accounts import authenticate, set_own_language, sign_out_everywhere
+from portal.people.api_tokens import tokens_of
 
 bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.login"
@@ -82,20 +86,31 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def account_page(status: int = 200, **context: Any) -> tuple[str, int]:
+    """The account page: language, and API tokens, with a new token's secret the one time
+    it is shown (taken out of the session as it is drawn)."""
+    user, now = current_user._get_current_object(), utcnow()
+    context.setdefault("chosen", user.language or "")
+    return render_template("auth/account.html", tokens=tokens_of(user),
+                           new_token=session.pop("new_api_token", None), now=now,
+                           first_expiry=(now.date() + timedelta(days=1)).isoformat(),
+                           **context), status
+
+
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
-    """Who is signed in, and the language of their staff pages (their own choice only)."""
+    """Who is signed in, the language of their staff pages (their own choice only), and
+    their API tokens (views/api_tokens.py)."""
     user = current_user._get_current_object()
     if request.method == "GET":
-        return render_template("auth/account.html", chosen=user.language or "")
+        return account_page()
     try:
         set_own_language(user, request.form.get("language"))
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        return render_template("auth/account.html", error=exc,
-                               chosen=request.form.get("language", "")), exc.status
+        return account_page(exc.status, error=exc, chosen=request.form.get("language", ""))
     refresh()  # the message below is in the language just chosen
     flash(_("Your language is saved."))
     return redirect(url_for("auth.account"))
