@@ -85,6 +85,10 @@ def touch(token: ApiToken, now: datetime) -> None:
     transaction only reads)."""
     if token.last_used_at is not None and now - token.last_used_at < TOUCH_EVERY:
         return
+    # The request's transaction has only read so far, but a writing request's began
+    # IMMEDIATE on SQLite and holds the write lock the connection below would wait for.
+    token_id = token.id
+    db.session.commit()
     with writing(), db.engine.begin() as connection:
-        connection.execute(update(ApiToken).where(ApiToken.id == token.id)
+        connection.execute(update(ApiToken).where(ApiToken.id == token_id)
                            .values(last_used_at=now))
