@@ -166,6 +166,13 @@ def test_a_refused_setting_saves_none_of_the_request(api, make_client) -> None:
     assert empty == {"_schema": ["Send at least one field to change."]}
     assert "name" in field_errors(api.patch(f"/api/v1/clients/{client.id}",
                                             json={"name": "Renamed"}))
+    for not_a_boolean in ("yes", 1, None):
+        assert "direct_handover" in field_errors(api.patch(
+            f"/api/v1/clients/{client.id}", json={"direct_handover": not_a_boolean}))
+    assert_problem(api.patch(f"/api/v1/clients/{client.id}", data="{language: de",
+                             content_type="application/json"), 400)
+    client = db.session.get(Client, client.id)
+    assert client.language is None and client.direct_handover is False
 
 
 # --- who may write ---------------------------------------------------------------------
@@ -388,6 +395,8 @@ def test_every_operation_documents_its_problems(api) -> None:
             for status in ("401", "403", "404", "422"):
                 if status in responses:
                     assert PROBLEM in responses[status]["content"], (method, path, status)
+            if method in ("post", "patch"):  # a body that is not JSON
+                assert "400" in responses, (method, path)
             if method == "post":
                 names = [p.get("name") for p in operation.get("parameters", [])]
                 assert "Idempotency-Key" in names, path

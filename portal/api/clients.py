@@ -80,7 +80,7 @@ def list_clients(args: dict[str, Any]) -> dict[str, Any]:
 @creates
 @blp.arguments(ClientCreateSchema)
 @blp.response(201, ClientSchema, headers=LOCATION)
-@problems(401, 403, 422)
+@problems(400, 401, 403, 422)
 def create_client(data: dict[str, Any]) -> tuple:
     """Create a client, with its first contacts"""
     contacts = [(c["name"], c["email"] or "") for c in data["contacts"]]
@@ -100,7 +100,7 @@ def get_client(client_id: int) -> Client:
 @writes
 @blp.arguments(ClientUpdateSchema)
 @blp.response(200, ClientSchema)
-@problems(401, 403, 404, 422)
+@problems(400, 401, 403, 404, 422)
 def update_client(data: dict[str, Any], client_id: int) -> Client:
     """Change a client's settings"""
     client, actor = db.get_or_404(Client, client_id), acting_user()
@@ -131,7 +131,7 @@ def list_contacts(args: dict[str, Any], client_id: int) -> dict[str, Any]:
 @creates
 @blp.arguments(ContactCreateSchema)
 @blp.response(201, ContactSchema, headers=LOCATION)
-@problems(401, 403, 404, 422)
+@problems(400, 401, 403, 404, 422)
 def create_contact(data: dict[str, Any], client_id: int) -> tuple:
     """Add a contact to a client"""
     client = db.get_or_404(Client, client_id)
@@ -152,7 +152,7 @@ def get_contact(contact_id: int) -> Contact:
 @writes
 @blp.arguments(ContactUpdateSchema)
 @blp.response(200, ContactSchema)
-@problems(401, 403, 404, 422)
+@problems(400, 401, 403, 404, 422)
 def update_contact(data: dict[str, Any], contact_id: int) -> Contact:
     """Rename, re-address or change the language of a contact"""
     contact = db.get_or_404(Contact, contact_id)
@@ -180,7 +180,7 @@ def list_projects(args: dict[str, Any]) -> dict[str, Any]:
 @creates
 @blp.arguments(ProjectCreateSchema)
 @blp.response(201, ProjectSchema, headers=LOCATION)
-@problems(401, 403, 422)
+@problems(400, 401, 403, 422)
 def create_project(data: dict[str, Any]) -> tuple:
     """Create a project under a client"""
     client = db.session.get(Client, data["client_id"])

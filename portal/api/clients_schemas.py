@@ -23,6 +23,15 @@ def _language(description: str = LANGUAGE_HELP) -> fields.String:
                          metadata={"description": description})
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false, nothing else ("yes" and 1 are refused, as the contract says)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class _AtLeastOneField(Schema):
     """A PATCH body that changes something: an empty one is refused, not a silent no-op."""
 
@@ -82,14 +91,14 @@ class ClientCreateSchema(Schema):
     name = fields.String(required=True)
     language = _language("one of the portal's languages; null: the portal's")
     contacts = fields.List(fields.Nested(ClientNewContactSchema), load_default=list,
-                           validate=validate.Length(max=50))
+                           validate=validate.Length(max=100))
 
 
 class ClientUpdateSchema(_AtLeastOneField):
     language = _language("one of the portal's languages; null: the portal's")
     timezone = fields.String(metadata={"description": "an IANA zone, e.g. Europe/Paris"})
-    require_code_default = fields.Boolean()
-    direct_handover = fields.Boolean()
+    require_code_default = StrictBoolean()
+    direct_handover = StrictBoolean()
 
 
 class ContactCreateSchema(Schema):
