@@ -61,7 +61,7 @@ def approved_query(filters: Filters) -> Select:
         query = query.where(Deliverable.project_id == filters.project)
     if filters.start:
         query = query.where(ReviewRequest.closed_at >= datetime.combine(filters.start, time(), UTC))
-    if filters.end:
+    if filters.end and filters.end < date.max:  # the last day there is ends nothing
         end = datetime.combine(filters.end + timedelta(days=1), time(), UTC)
         query = query.where(ReviewRequest.closed_at < end)
     return query
