@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import ApiToken, Role
+from portal.models import ApiToken, AuditEvent, Client, IdempotentRequest, Role
 from portal.models.base import utcnow
 from tests.conftest import future
 
@@ -276,3 +276,85 @@ def test_each_token_has_its_own_rate_limit(three_per_minute, app, make_api, staf
     assert body["status"] == 429
     assert other.get("/api/v1/me").status_code == 200  # another token is counted apart
 
+
+
+# --- Idempotency-Key on a creating call (POST /api/v1/clients) -------------------------
+
+def _clients_named(name: str) -> list[Client]:
+    return list(db.session.scalars(select(Client).where(Client.name == name)))
+
+
+def _created_events(name: str) -> int:
+    return sum(1 for e in db.session.scalars(select(AuditEvent).where(
+        AuditEvent.verb == "client.created")) if name in e.detail)
+
+
+def test_the_same_key_and_body_creates_once_and_replays_the_answer(app, api):
+    body = {"name": "Acme", "contacts": [{"name": "Ana", "email": "ana@acme.example"}]}
+    first = api.post("/api/v1/clients", json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert "Idempotent-Replayed" not in first.headers
+
+    again = api.post("/api/v1/clients", json=body, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(_clients_named("Acme")) == 1 and _created_events("Acme") == 1
+
+    # Without a key, the same body is a new request: the domain refuses the duplicate.
+    plain = api.post("/api/v1/clients", json=body)
+    assert plain.status_code == 422 and "already exists" in plain.get_json()["detail"]
+
+
+def test_the_same_key_with_another_body_is_refused(app, api):
+    assert api.post("/api/v1/clients", json={"name": "Acme"},
+                    headers={"Idempotency-Key": "k-2"}).status_code == 201
+    reused = api.post("/api/v1/clients", json={"name": "Globex"},
+                      headers={"Idempotency-Key": "k-2"})
+    body = _assert_refused(reused, 422)
+    assert "already used for a different request" in body["detail"]
+    assert _clients_named("Globex") == [] and len(_clients_named("Acme")) == 1
+
+
+def test_two_people_with_the_same_key_are_independent(app, api, make_api, colleague):
+    coras = make_api(colleague)
+    sams = api.post("/api/v1/clients", json={"name": "Acme"}, headers={"Idempotency-Key": "k"})
+    theirs = coras.post("/api/v1/clients", json={"name": "Globex"},
+                        headers={"Idempotency-Key": "k"})
+    assert sams.status_code == theirs.status_code == 201
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert theirs.get_json()["name"] == "Globex"
+    assert len(_clients_named("Acme")) == len(_clients_named("Globex")) == 1
+
+
+@pytest.mark.parametrize("refused", [
+    {"name": 5},  # the schema refuses it
+    {"name": "   "},  # the domain refuses it
+])
+def test_a_refused_request_is_not_kept_so_the_corrected_retry_succeeds(app, api, refused):
+    wrong = api.post("/api/v1/clients", json=refused, headers={"Idempotency-Key": "k-3"})
+    _assert_refused(wrong, 422)
+    assert db.session.scalars(select(IdempotentRequest)).all() == []
+
+    fixed = api.post("/api/v1/clients", json={"name": "Acme"},
+                     headers={"Idempotency-Key": "k-3"})
+    assert fixed.status_code == 201 and "Idempotent-Replayed" not in fixed.headers
+    assert len(_clients_named("Acme")) == 1
+    kept = db.session.scalars(select(IdempotentRequest)).one()
+    assert kept.key == "k-3" and kept.status == 201 and kept.user_id == api.user.id
+
+
+@pytest.mark.parametrize("key", ["", " ", "x" * 256, "tab\tin"])
+def test_a_malformed_key_is_refused(app, api, key):
+    body = _assert_refused(api.post("/api/v1/clients", json={"name": "Acme"},
+                                    headers={"Idempotency-Key": key}), 422)
+    assert "Idempotency-Key" in body["detail"]
+    assert _clients_named("Acme") == []
+
+
+def test_a_finance_write_token_is_refused_by_the_role(app, make_api, make_user):
+    """A token acts as its user: finance may hold a write token, not create clients."""
+    finance = make_api(make_user(Role.FINANCE))
+    _assert_refused(finance.post("/api/v1/clients", json={"name": "Acme"}), 403)
+    assert _clients_named("Acme") == []
