@@ -35,6 +35,9 @@ class StrictBoolean(fields.Boolean):
 class _AtLeastOneField(Schema):
     """A PATCH body that changes something: an empty one is refused, not a silent no-op."""
 
+    class Meta:
+        description = "Send at least one field; those left out keep their values."
+
     @validates_schema
     def _something_to_change(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if not data:
