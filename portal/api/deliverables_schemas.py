@@ -118,7 +118,8 @@ class SubmitSchema(Schema):
 
 
 class InternalReviewCreateSchema(Schema):
-    approve = fields.Boolean(required=True, metadata={
+    # true or false only (not "yes", "on", 1: a decision is not guessed from a word).
+    approve = fields.Boolean(required=True, truthy={True}, falsy={False}, metadata={
         "description": "true: reviewed, ready to deliver; false: sent back with the note"})
     note = _text(load_default="", metadata={"description": "required when sending back"})
 

@@ -76,9 +76,9 @@ def _named(row: Any) -> dict[str, Any]:
 
 
 def _render_statuses(version_ids: list[int]) -> dict[int, RenderStatus]:
-    return dict(db.session.execute(
-        select(VersionRender.version_id, VersionRender.status)
-        .where(VersionRender.version_id.in_(version_ids))).tuples().all())
+    rows = db.session.execute(select(VersionRender.version_id, VersionRender.status)
+                              .where(VersionRender.version_id.in_(version_ids)))
+    return {version_id: status for version_id, status in rows}
 
 
 def versions_out(versions: Iterable[Version]) -> list[dict[str, Any]]:
