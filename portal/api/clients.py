@@ -60,9 +60,10 @@ def _field_error(field: str, message: str) -> NoReturn:
     raise refusal
 
 
-def _created(row: Client | Contact | Project, endpoint: str, **ids: int) -> tuple:
-    db.session.flush()  # the id, for the answer and its Location
-    return row, 201, {"Location": url_for(endpoint, **ids)}
+def _created(row: Client | Contact | Project, endpoint: str, id_name: str) -> tuple:
+    """201 with the new row and where to read it."""
+    db.session.flush()  # its id, for the answer and the Location
+    return row, 201, {"Location": url_for(endpoint, **{id_name: row.id})}
 
 
 # --- clients -------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def create_client(data: dict[str, Any]) -> tuple:
     """Create a client, with its first contacts"""
     contacts = [(c["name"], c["email"] or "") for c in data["contacts"]]
     client = people.create_client(acting_user(), data["name"], contacts, data.get("language"))
-    return _created(client, "api_clients.get_client", client_id=client.id)
+    return _created(client, "api_clients.get_client", "client_id")
 
 
 @blp.get(f"/clients/{CLIENT_ID}")
@@ -137,7 +138,7 @@ def create_contact(data: dict[str, Any], client_id: int) -> tuple:
     client = db.get_or_404(Client, client_id)
     contact = people.add_contact(acting_user(), client, data["name"], data["email"] or "",
                                  data.get("language"))
-    return _created(contact, "api_clients.get_contact", contact_id=contact.id)
+    return _created(contact, "api_clients.get_contact", "contact_id")
 
 
 @blp.get(f"/contacts/{CONTACT_ID}")
@@ -190,7 +191,7 @@ def create_project(data: dict[str, Any]) -> tuple:
     if owner is None:
         _field_error("owner_id", _("Choose the account manager who owns the project."))
     project = people.create_project(acting_user(), client, data["name"], owner)
-    return _created(project, "api_clients.get_project", project_id=project.id)
+    return _created(project, "api_clients.get_project", "project_id")
 
 
 @blp.get(f"/projects/{PROJECT_ID}")
