@@ -120,6 +120,7 @@ def test_revoking_on_the_page_ends_the_token(app, browser, staff):
 
     revoked = browser.post(f"/account/api-tokens/{token.id}/revoke")
     assert revoked.status_code == 302
+    assert revoked.headers["Location"].endswith(f"/account#token-{token.id}")
     page = browser.get("/account").get_data(as_text=True)
     assert "The token Old laptop is revoked" in page
     assert f'action="/account/api-tokens/{token.id}/revoke"' not in page  # no button left

@@ -47,4 +47,4 @@ def revoke_api_token(token_id: int) -> Response:
     db.session.commit()
     flash(_("The token %(name)s is revoked: calls with it are refused from now on.",
             name=token.name))
-    return redirect(url_for("auth.account", _anchor="api-tokens"))
+    return redirect(url_for("auth.account", _anchor=f"token-{token.id}"))  # its new badge
