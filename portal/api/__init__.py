@@ -7,10 +7,13 @@ handlers (portal/views), which know an API URL when they see one.
 """
 from __future__ import annotations
 
+import http
+
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
-from portal.api.problems import API_PREFIX
+from portal.api.problems import API_PREFIX, PROBLEM, ProblemSchema
 from portal.extensions import csrf, limiter
 
 DESCRIPTION = """\
@@ -27,8 +30,22 @@ get the next. **Creating calls** accept an `Idempotency-Key` header. **Errors** 
 
 
 class SignoffApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
     def _register_error_handlers(self) -> None:
         """The app's handlers answer API URLs with problem+json (portal/views)."""
+
+    def _register_responses(self) -> None:
+        """Every error response in the contract is a problem (RFC 9457), as it is on the wire."""
+        for status in http.HTTPStatus:
+            response: dict = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = ProblemSchema
+            prepare_response(response, self.spec, PROBLEM if status >= 400 else "application/json")
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": ProblemSchema}
+        prepare_response(response, self.spec, PROBLEM)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def _api_limit() -> str:
