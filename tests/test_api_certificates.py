@@ -30,6 +30,7 @@ from portal.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.notifications.safe_http import UnsafeDestination, resolve_safely
 from tests.conftest import stored_path
 
 S = DeliverableState
@@ -294,6 +295,11 @@ def test_an_admin_registers_reads_switches_off_and_rotates(app, admin, make_api)
     assert rotated.get_json()["secret"] == endpoint.secret != body["secret"]
     assert len(_audited("webhook.secret_rotated")) == 1
     _problem(api.get(f"{API}/webhook-endpoints/2147483647"), 404)
+    for text in ({"url": "http://127.0.0.1/\x00", "allow_private_network": True},
+                 {"url": PUBLIC_URL, "description": "Bill\x00ing"}):
+        refused = _problem(api.post(f"{API}/webhook-endpoints", json=text), 422)
+        assert refused["errors"]["json"]  # the field named, as the database cannot keep it
+    assert db.session.scalar(select(func.count(WebhookEndpoint.id))) == 1
     _problem(api.delete(f"{API}/webhook-endpoints/{endpoint.id}"), 405)  # the page cannot
 
 
@@ -355,6 +361,9 @@ def test_others_are_refused_in_the_domain_s_words(app, admin, make_api, make_use
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://169.254.169.254/latest",
     "http://10.1.2.3/hook", "http://[::1]/hook", "ftp://example.com/hook", "http:///nohost",
+    # Not even a URL: refused in words, never a 500.
+    "http://example.com:99999/hook", "http://example.com:port/hook", "http://[zz]/hook",
+    "http://a..b/hook", f"http://{'a' * 70}.example/hook",
 ])
 def test_internal_addresses_are_refused_as_the_admin_page_refuses_them(
         app, admin, make_api, browser, url):
@@ -364,6 +373,8 @@ def test_internal_addresses_are_refused_as_the_admin_page_refuses_them(
     page = browser.post("/admin/webhooks", {"url": url, "description": "x"})
     assert page.status_code == 422
     assert f"<p>{escape(refused['detail'])}</p>" in page.get_data(as_text=True)
-    assert "public internet address" in refused["detail"] or "http://" in refused["detail"]
+    with pytest.raises(UnsafeDestination) as domain:
+        resolve_safely(url, allow_private=False)
+    assert refused["detail"] == domain.value.message
     assert db.session.scalar(select(WebhookEndpoint)) is None
     assert _audited("webhook.registered") == []

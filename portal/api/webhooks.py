@@ -16,6 +16,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from portal.api.auth import acting_user
+from portal.api.deliverables_schemas import storable_text
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.problems import PROBLEM, ProblemSchema
 from portal.api.writes import creates, writes
@@ -62,10 +63,10 @@ class WebhookEndpointDetailSchema(WebhookEndpointSchema):
 
 
 class WebhookEndpointCreateSchema(Schema):
-    url = fields.String(required=True, metadata={
+    url = fields.String(required=True, validate=storable_text, metadata={
         "description": "http:// or https://; internal addresses are refused unless "
                        "allow_private_network", "example": "https://billing.example.com/hooks"})
-    description = fields.String(load_default="")
+    description = fields.String(load_default="", validate=storable_text)
     allow_private_network = fields.Boolean(load_default=False, metadata={
         "description": "only for receivers inside your own network"})
 

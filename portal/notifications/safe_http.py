@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from portal.errors import InvalidInput
 
 DEADLINE = 10.0  # seconds for the whole POST: connect, send, status line and headers
+NOT_A_WEBHOOK_URL = "Webhook URLs must be http:// or https:// with a host name."
 
 
 class UnsafeDestination(InvalidInput):
@@ -29,7 +30,7 @@ class UnsafeDestination(InvalidInput):
 def _addresses(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a label IDNA refuses
         raise UnsafeDestination(f"The host {host!r} does not resolve: {exc}.") from exc
     return sorted({info[4][0] for info in infos})
 
@@ -55,10 +56,13 @@ def _globally_routable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> boo
 
 def resolve_safely(url: str, allow_private: bool) -> tuple[str, str, int]:
     """The (scheme, address, port) to connect to; refuses internal addresses (SSRF)."""
-    parts = urlsplit(url)
+    try:  # a bracketed host that is no address, or a port out of range or not a number
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeDestination(NOT_A_WEBHOOK_URL) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeDestination("Webhook URLs must be http:// or https:// with a host name.")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+        raise UnsafeDestination(NOT_A_WEBHOOK_URL)
     addresses = _addresses(parts.hostname, port)
     for address in addresses:
         if not _globally_routable(ipaddress.ip_address(address)) and not allow_private:
