@@ -162,7 +162,7 @@ def update_webhook_endpoint(body: dict[str, Any], endpoint_id: int) -> WebhookEn
 @blp.post(f"/webhook-endpoints/{ENDPOINT_ID}/rotate-secret")
 @writes
 @blp.response(200, WebhookEndpointDetailSchema)
-@problems(401, 403, 404)
+@problems(401, 403, 404, 422)
 def rotate_webhook_secret(endpoint_id: int) -> WebhookEndpoint:
     """Rotate a webhook endpoint's secret
 
@@ -187,7 +187,7 @@ def list_webhook_deliveries(args: dict[str, Any], endpoint_id: int) -> dict[str,
 @blp.post(f"/webhook-deliveries/{DELIVERY_ID}/resend")
 @writes
 @blp.response(200, WebhookDeliverySchema)
-@problems(401, 403, 404)
+@problems(401, 403, 404, 422)
 def resend_webhook_delivery(delivery_id: int) -> dict[str, Any]:
     """Resend a delivery
 
