@@ -227,7 +227,13 @@ def test_bad_input_is_a_422_naming_the_field_and_nothing_is_saved(api, make_proj
                                    "character; type it on one line, without them.")
     nul = _problem(api.post("/api/v1/deliverables", json=good | {"description": "a\x00b"}),
                    422)
-    assert "description" in nul["errors"]["json"]
+    assert nul["errors"] == {"json": {"description": [
+        "The text contains a NUL character; remove it."]}}
+    nul_title = _problem(api.post("/api/v1/deliverables", json=good | {"title": "a\x00b"}), 422)
+    assert nul_title["detail"] == two_lines["detail"]  # the domain's words for a title
+    half = _problem(api.post("/api/v1/deliverables", data='{"title": "\\ud800", "project_id": '
+                             f'{project.id}}}', content_type="application/json"), 422)
+    assert half["errors"] == {"json": {"title": ["The text is not valid Unicode."]}}
     extra = _problem(api.post("/api/v1/deliverables", json=good | {"owner_id": 1}), 422)
     assert "owner_id" in extra["errors"]["json"]
     not_boolean = _problem(api.post("/api/v1/deliverables/1/review", json={"approve": "yes"}),

@@ -97,7 +97,7 @@ def list_deliverables(args: dict[str, Any]) -> dict[str, Any]:
 @creates
 @blp.arguments(DeliverableCreateSchema)
 @blp.response(201, DeliverableSchema, headers=LOCATION)
-@problems(blp, 401, 403, 422)
+@problems(blp, 400, 401, 403, 422)
 def create_deliverable(data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a deliverable in a project (a draft, without a version yet)"""
     project = db.session.get(Project, data["project_id"])
@@ -122,7 +122,7 @@ def get_deliverable(deliverable_id: int) -> dict[str, Any]:
 @writes
 @blp.arguments(DeliverableUpdateSchema)
 @blp.response(200, DeliverableSchema)
-@problems(blp, 401, 403, 404, 409, 422)
+@problems(blp, 400, 401, 403, 404, 409, 422)
 def edit_deliverable(data: dict[str, Any], deliverable_id: int) -> dict[str, Any]:
     """Edit a deliverable's title, description or due date"""
     deliverable = _loaded(deliverable_id)
@@ -137,7 +137,7 @@ def edit_deliverable(data: dict[str, Any], deliverable_id: int) -> dict[str, Any
 @writes
 @blp.arguments(SubmitSchema)
 @blp.response(200, DeliverableSchema)
-@problems(blp, 401, 403, 404, 409, 422)
+@problems(blp, 400, 401, 403, 404, 409, 422)
 def submit_deliverable(data: dict[str, Any], deliverable_id: int) -> dict[str, Any]:
     """Submit the current version for internal review"""
     deliverable = _loaded(deliverable_id)
@@ -154,7 +154,7 @@ def submit_deliverable(data: dict[str, Any], deliverable_id: int) -> dict[str, A
 @writes
 @blp.arguments(InternalReviewCreateSchema)
 @blp.response(200, DeliverableSchema)
-@problems(blp, 401, 403, 404, 409, 422)
+@problems(blp, 400, 401, 403, 404, 409, 422)
 def review_deliverable(data: dict[str, Any], deliverable_id: int) -> dict[str, Any]:
     """Review the current version internally: approve it, or send it back with a note"""
     deliverable = _loaded(deliverable_id)

@@ -34,14 +34,24 @@ def problems(blp: Blueprint, *statuses: int) -> Callable[[Callable[..., Any]], A
     return document
 
 
-def storable_text(value: str) -> None:
-    """Free text (descriptions, notes) the database can keep: no NUL, no lone surrogate."""
-    if "\x00" in value:
-        raise ValidationError(_("The text contains a NUL character; remove it."))
+def valid_unicode(value: str) -> None:
+    """JSON can spell half a character ("\\ud800"); no database can keep one."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValidationError(_("The text is not valid Unicode.")) from exc
+
+
+def storable_text(value: str) -> None:
+    """Free text (descriptions, notes) the database can keep: no NUL (single lines are the
+    domain's to refuse, with every other control character), no half character."""
+    if "\x00" in value:
+        raise ValidationError(_("The text contains a NUL character; remove it."))
+    valid_unicode(value)
+
+
+def _line(**kwargs: Any) -> fields.String:
+    return fields.String(validate=valid_unicode, **kwargs)
 
 
 def _text(**kwargs: Any) -> fields.String:
@@ -100,14 +110,14 @@ class DeliverableSchema(Schema):
 
 class DeliverableCreateSchema(Schema):
     project_id = fields.Integer(required=True, validate=AN_ID)
-    title = fields.String(required=True)
+    title = _line(required=True)
     description = _text(load_default="")
     due_date = fields.Date(load_default=None, allow_none=True)
 
 
 class DeliverableUpdateSchema(Schema):
     """Only the fields sent change; `due_date: null` removes the due date."""
-    title = fields.String()
+    title = _line()
     description = _text()
     due_date = fields.Date(allow_none=True)
 
