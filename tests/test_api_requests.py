@@ -424,6 +424,7 @@ def test_a_comment_the_domain_refuses_is_not_stored(api, make_deliverable):
     assert "pin" in _problem(api.post(url, json={"body": "x", "pin": {"page": 1, "x": 2}}),
                              422)["errors"]["json"]
     assert "body" in _problem(api.post(url, json={}), 422)["errors"]["json"]
+    assert "body" in _problem(api.post(url, json={"body": "nul\x00"}), 422)["errors"]["json"]
     _problem(api.post("/api/v1/requests/999999/comments", json={"body": "Hi"}), 404)
     _problem(api.get("/api/v1/requests/999999/comments"), 404)
     assert _count(Comment) == 0
@@ -464,6 +465,18 @@ def test_finance_and_read_only_tokens_read_but_never_write(make_api, make_user, 
         assert reader.get(f"/api/v1/requests/{request.id}").status_code == 200
         assert reader.get(f"/api/v1/requests/{request.id}/comments").status_code == 200
     assert _count(Approver) == 1
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/requests/{big}"), ("GET", "/requests/{big}/decisions"),
+    ("GET", "/requests/{big}/comments"), ("POST", "/requests/{big}/comments"),
+    ("GET", "/requests/{big}/pins"), ("POST", "/requests/{big}/cancel"),
+    ("POST", "/requests/{big}/remind"), ("POST", "/requests/1/approvers/{big}/revoke"),
+    ("POST", "/deliverables/{big}/deliver")])
+def test_an_id_too_big_for_any_row_is_not_found(api, method, path):
+    for big in (2**31, 10**20):
+        response = api.call(method, "/api/v1" + path.format(big=big), json={"body": "Hi"})
+        _problem(response, 404)
 
 
 def test_no_token_no_answer(app):

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal.api.auth import acting_user
+from portal.api.deliverables_schemas import storable_text
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.problems import PROBLEM, ProblemSchema
+from portal.api.request_schemas import ID
 from portal.api.writes import creates
 from portal.extensions import db
 from portal.models import Comment, PointStatus, ReviewRequest
@@ -79,7 +82,8 @@ class CommentSchema(Schema):
 
 
 class CommentPostSchema(Schema):
-    body = fields.String(required=True, validate=validate.Length(max=MAX_COMMENT * 2))
+    body = fields.String(required=True, validate=[validate.Length(max=MAX_COMMENT * 2),
+                                                  storable_text])
     internal = fields.Boolean(load_default=False, metadata={
         "description": "an internal note for the team (true) or a reply the client sees"})
     pin = fields.Nested(CommentPinInputSchema, allow_none=True, load_default=None, metadata={
@@ -118,41 +122,43 @@ def _pin_form(pin: dict[str, Any] | None) -> dict[str, str]:
     return {name: "" if value is None else str(value) for name, value in pin.items()}
 
 
-@blp.get("/requests/<int:request_id>/comments")
-@blp.arguments(PageArgs, location="query", as_kwargs=True)
-@blp.response(200, page_of(CommentSchema))
-@_problems(401, 404, 422)
-def list_comments(request_id: int, **page: Any) -> dict[str, Any]:
-    """List a request's comments, oldest first
+@blp.route(f"/requests/<{ID}:request_id>/comments")
+class RequestComments(MethodView):
+    """One route for both methods: an id out of range then matches nothing (404), where
+    two routes would answer one method's miss with the other's 405."""
 
-    The whole thread as the staff page shows it: the client's comments, the team's
-    replies, and internal notes (marked `internal`)."""
-    request = db.get_or_404(ReviewRequest, request_id)
-    query = select(Comment).where(Comment.request_id == request.id).options(
-        joinedload(Comment.author_user), joinedload(Comment.author_contact))
-    found = paginate(query, Comment.id, page, newest_first=False)
-    return {**found, "items": [comment_facts(c) for c in found["items"]]}
+    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.response(200, page_of(CommentSchema))
+    @_problems(401, 404, 422)
+    def get(self, request_id: int, **page: Any) -> dict[str, Any]:
+        """List a request's comments, oldest first
+
+        The whole thread as the staff page shows it: the client's comments, the team's
+        replies, and internal notes (marked `internal`)."""
+        request = db.get_or_404(ReviewRequest, request_id)
+        query = select(Comment).where(Comment.request_id == request.id).options(
+            joinedload(Comment.author_user), joinedload(Comment.author_contact))
+        found = paginate(query, Comment.id, page, newest_first=False)
+        return {**found, "items": [comment_facts(c) for c in found["items"]]}
+
+    @creates
+    @blp.arguments(CommentPostSchema)
+    @blp.response(201, CommentSchema)
+    @_problems(401, 403, 404, 409, 422)
+    def post(self, posted: dict[str, Any], request_id: int) -> dict[str, Any]:
+        """Post a reply or an internal note
+
+        A reply is emailed to the approvers; an internal note stays with the team. Either
+        may be pinned to a page of the request's version, at a spot or a box."""
+        request = db.get_or_404(ReviewRequest, request_id)
+        comment = post_comment(acting_user(), request, posted["body"],
+                               internal=posted["internal"],
+                               pin=pin_from_form(_pin_form(posted["pin"])))
+        db.session.flush()
+        return comment_facts(comment)
 
 
-@blp.post("/requests/<int:request_id>/comments")
-@creates
-@blp.arguments(CommentPostSchema)
-@blp.response(201, CommentSchema)
-@_problems(401, 403, 404, 409, 422)
-def post_request_comment(posted: dict[str, Any], request_id: int) -> dict[str, Any]:
-    """Post a reply or an internal note
-
-    A reply is emailed to the approvers; an internal note stays with the team. Either may
-    be pinned to a page of the request's version, at a spot or a box."""
-    request = db.get_or_404(ReviewRequest, request_id)
-    comment = post_comment(acting_user(), request, posted["body"],
-                           internal=posted["internal"],
-                           pin=pin_from_form(_pin_form(posted["pin"])))
-    db.session.flush()
-    return comment_facts(comment)
-
-
-@blp.get("/requests/<int:request_id>/pins")
+@blp.get(f"/requests/<{ID}:request_id>/pins")
 @blp.response(200, CommentPinSchema(many=True))
 @_problems(401, 404)
 def list_pins(request_id: int) -> list[dict[str, Any]]:

@@ -10,13 +10,21 @@ from flask import abort
 
 from portal import workflow
 from portal.api.auth import acting_user
-from portal.api.request_schemas import ApproverSchema, RequestSchema, approver_facts, request_facts
+from portal.api.request_schemas import (
+    ID,
+    ApproverSchema,
+    RequestSchema,
+    approver_facts,
+    request_facts,
+)
 from portal.api.requests import blp, problems, request_or_404
 from portal.api.writes import writes
 from portal.extensions import db
 from portal.models import Approver, ReviewRequest, User
 from portal.workflow.invitations import resend_link, revoke_link
 from portal.workflow.reminders import send_reminder_now
+
+APPROVER = f"/requests/<{ID}:request_id>/approvers/<{ID}:approver_id>"
 
 
 def _approver_of(request_id: int, approver_id: int) -> Approver:
@@ -35,7 +43,7 @@ def _on_approver(request_id: int, approver_id: int,
     return approver_facts(approver)
 
 
-@blp.post("/requests/<int:request_id>/remind")
+@blp.post(f"/requests/<{ID}:request_id>/remind")
 @writes
 @blp.response(200, RequestSchema)
 @problems(401, 403, 404, 409)
@@ -57,7 +65,7 @@ def remind_request(request_id: int) -> dict[str, Any]:
     return request_facts(request)
 
 
-@blp.post("/requests/<int:request_id>/approvers/<int:approver_id>/remind")
+@blp.post(f"{APPROVER}/remind")
 @writes
 @blp.response(200, ApproverSchema)
 @problems(401, 403, 404, 409)
@@ -69,7 +77,7 @@ def remind_approver(request_id: int, approver_id: int) -> dict[str, Any]:
     return _on_approver(request_id, approver_id, send_reminder_now)
 
 
-@blp.post("/requests/<int:request_id>/approvers/<int:approver_id>/resend")
+@blp.post(f"{APPROVER}/resend")
 @writes
 @blp.response(200, ApproverSchema)
 @problems(401, 403, 404, 409)
@@ -81,7 +89,7 @@ def resend_approver_link(request_id: int, approver_id: int) -> dict[str, Any]:
     return _on_approver(request_id, approver_id, resend_link)
 
 
-@blp.post("/requests/<int:request_id>/approvers/<int:approver_id>/revoke")
+@blp.post(f"{APPROVER}/revoke")
 @writes
 @blp.response(200, ApproverSchema)
 @problems(401, 403, 404, 409)
@@ -93,7 +101,7 @@ def revoke_approver_link(request_id: int, approver_id: int) -> dict[str, Any]:
     return _on_approver(request_id, approver_id, revoke_link)
 
 
-@blp.post("/requests/<int:request_id>/cancel")
+@blp.post(f"/requests/<{ID}:request_id>/cancel")
 @writes
 @blp.response(200, RequestSchema)
 @problems(401, 403, 404, 409)

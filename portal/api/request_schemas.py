@@ -27,7 +27,10 @@ from portal.workflow.policies import describe
 from portal.workflow.turns import whose_turn
 
 # Row ids fit PostgreSQL's integer; a bigger one names nothing (422, not a database error).
-ROW_ID = validate.Range(min=1, max=2**31 - 1)
+MAX_ROW_ID = 2**31 - 1
+ROW_ID = validate.Range(min=1, max=MAX_ROW_ID)
+# A path's id, bounded the same way: a bigger one matches no route (404).
+ID = f"int(min=1, max={MAX_ROW_ID})"
 LINK_STATES = ["not_sent", "valid", "expired", "revoked"]
 
 

@@ -17,6 +17,7 @@ from portal.api.auth import acting_user
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.problems import PROBLEM, ProblemSchema
 from portal.api.request_schemas import (
+    ID,
     DecisionSchema,
     DeliverySchema,
     RequestListArgs,
@@ -82,7 +83,7 @@ def _contacts(ids: list[int]) -> list[Contact]:
     return chosen
 
 
-@blp.post("/deliverables/<int:deliverable_id>/deliver")
+@blp.post(f"/deliverables/<{ID}:deliverable_id>/deliver")
 @creates
 @blp.arguments(DeliverySchema)
 @blp.response(201, RequestSchema, headers={"Location": {
@@ -147,7 +148,7 @@ def list_requests(cursor: str | None = None, limit: int = 50, status: str | None
     return {**page, "items": [request_facts(r) for r in page["items"]]}
 
 
-@blp.get("/requests/<int:request_id>")
+@blp.get(f"/requests/<{ID}:request_id>")
 @blp.response(200, RequestSchema)
 @problems(401, 404)
 def get_request(request_id: int) -> dict[str, Any]:
@@ -162,7 +163,7 @@ def get_request(request_id: int) -> dict[str, Any]:
     return request_facts(request)
 
 
-@blp.get("/requests/<int:request_id>/decisions")
+@blp.get(f"/requests/<{ID}:request_id>/decisions")
 @blp.response(200, DecisionSchema(many=True))
 @problems(401, 404)
 def list_decisions(request_id: int) -> list[dict[str, Any]]:
