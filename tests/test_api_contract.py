@@ -211,6 +211,7 @@ def test_every_operation_keeps_its_contract(app: Flask, seeded: dict[str, int],
     admin = make_api(make_user(Role.ADMIN, email="ada@agency.example", name="Ada Admin"))
     headers = {"Authorization": f"Bearer {admin.secret}"}
     schema = contract_of(app)
+    spec = app.extensions["signoff_api"].spec.to_dict()
     calls: Counter[str] = Counter()
     failures: list[str] = []
 
@@ -224,6 +225,11 @@ def test_every_operation_keeps_its_contract(app: Flask, seeded: dict[str, int],
             db.session.expire_all()
             calls[operation.label] += 1
             case.validate_response(response, checks=CHECKS, headers=headers)
+            # `default` would let any status through: each must be declared by its number.
+            declared = spec["paths"][operation.path][operation.method.lower()]["responses"]
+            if str(response.status_code) not in declared:
+                raise AssertionError(f"undeclared {response.status_code}: {response.text[:300]}"
+                                     f"\n{case.as_curl_command(headers=headers)}")
         try:
             call()
         except (Exception, FailureGroup) as exc:  # every operation's, then one verdict
@@ -235,7 +241,6 @@ def test_every_operation_keeps_its_contract(app: Flask, seeded: dict[str, int],
     for result in loaded:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             exercise(result.ok(), mode)
-    spec = app.extensions["signoff_api"].spec.to_dict()
     every = {f"{m.upper()} {p}" for m, p, _op in operations(spec)}
     assert len(every) >= MIN_OPERATIONS
     assert failures == [], "\n\n".join(failures)
