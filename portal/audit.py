@@ -264,6 +264,8 @@ VERB_LABELS = {
     "agency.logo_removed": _l("Agency logo removed"),
     "user.updated": _l("Account updated"),
     "user.signed_out": _l("Signed out"),
+    "api_token.created": _l("API token created"),
+    "api_token.revoked": _l("API token revoked"),
     "webhook.registered": _l("Webhook registered"),
     "webhook.enabled": _l("Webhook switched on"),
     "webhook.disabled": _l("Webhook switched off"),

@@ -128,6 +128,13 @@ def test_revoking_on_the_page_ends_the_token(app, browser, staff):
 
     body = _assert_refused(_call(app, "GET", "/api/v1/me", _bearer(secret)), 401)
     assert "revoked or expired one is refused" in body["detail"]
+    # The trail says who made the token and who ended it (never its secret).
+    events = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.verb.like("api_token.%")).order_by(AuditEvent.seq)).all()
+    assert [(e.verb, e.actor_label) for e in events] == [
+        ("api_token.created", f"{staff.name} <{staff.email}>"),
+        ("api_token.revoked", f"{staff.name} <{staff.email}>")]
+    assert all(secret not in str(e.detail) for e in events)
 
 
 def test_nobody_revokes_someone_elses_token_from_their_page(app, make_browser, staff,

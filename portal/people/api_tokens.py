@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
+from portal import audit
 from portal.database import writing
 from portal.errors import InvalidInput, NotAllowed
 from portal.extensions import db
@@ -50,7 +51,8 @@ def create_token(owner: User, name: str, scopes: list[str], expires_on: date | N
     token = ApiToken(user=owner, name=name, prefix=prefix, secret_sha256=_digest(secret),
                      scopes=" ".join(chosen), created_at=now, expires_at=expires_at)
     db.session.add(token)
-    db.session.flush()
+    audit.record(owner, "api_token.created", token, name=name, prefix=prefix,
+                 scopes=token.scopes, expires_at=expires_at.isoformat() if expires_at else None)
     return token, secret
 
 
@@ -60,7 +62,7 @@ def revoke_token(actor: User, token: ApiToken, now: datetime) -> None:
         raise NotAllowed(_("You can only revoke your own tokens."))
     if token.revoked_at is None:
         token.revoked_at = now
-        db.session.flush()
+        audit.record(actor, "api_token.revoked", token, prefix=token.prefix)
 
 
 def tokens_of(owner: User) -> list[ApiToken]:
