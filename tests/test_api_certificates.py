@@ -197,6 +197,7 @@ def test_what_is_not_a_pdf_or_too_large_is_refused_clearly(app, api):
 def test_the_list_takes_the_finance_page_s_filters_and_pages_by_cursor(
         signing, app, make_client, make_project, make_deliverable, api):
     acme, globex = make_client(name="Acme"), make_client(name="Globex")
+    globex.language = "de"  # its certificate is issued in German
     acme_web = make_project(acme)
     acme_web.name = "Acme web"
     db.session.commit()
@@ -214,7 +215,9 @@ def test_the_list_takes_the_finance_page_s_filters_and_pages_by_cursor(
         return [item["id"] for item in response.get_json()["items"]]
 
     every = [third.public_id, second.public_id, first.public_id]  # newest first
-    assert ids() == every
+    listed = api.get(f"{API}/certificates").get_json()["items"]
+    assert [(c["id"], c["language"]) for c in listed] == [
+        (third.public_id, "de"), (second.public_id, "en"), (first.public_id, "en")]
     assert ids(f"?client={acme.id}") == [second.public_id, first.public_id]
     assert ids(f"?project={acme_print.id}") == [second.public_id]
     assert ids("?start=2026-03-10") == [third.public_id, second.public_id]
