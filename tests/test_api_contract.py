@@ -161,7 +161,7 @@ def test_the_reference_page_is_public_and_drawn_from_the_contract(
     response = contextvars.Context().run(app.test_client().get, "/api/v1/docs")
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-    page = response.get_data(as_text=True)
+    page = response.get_data(as_text=True).replace("<wbr>", "")  # where a path may break
     assert "<style" not in page and " style=" not in page
     assert re.findall(r"<script(?![^>]*\bsrc=)", page) == []  # no inline script
     for _method, path, op in operations(spec):

@@ -87,6 +87,9 @@ class Reference:
     def type_of(self, schema: dict[str, Any]) -> str:
         name = ref_name(schema)
         schema = self.resolve(schema)
+        choices = schema.get("anyOf") or schema.get("oneOf")
+        if choices:
+            return " or ".join(self.type_of(choice) for choice in choices)
         kinds = schema.get("type", "object" if "properties" in schema else "any")
         kinds = kinds if isinstance(kinds, list) else [kinds]
         words = []
@@ -96,11 +99,23 @@ class Reference:
             elif kind == "object" and name:
                 words.append(name)
             else:
-                words.append(f"{kind} ({schema['format']})" if "format" in schema else kind)
+                words.append(kind)
         text = " or ".join(words)
+        if "format" in schema:
+            text += f" ({schema['format']})"
         if "enum" in schema:
             text += ": " + ", ".join(str(v) for v in schema["enum"] if v is not None)
         return text
+
+    def object_in(self, schema: dict[str, Any]) -> dict[str, Any] | None:
+        """The object schema a property holds, directly, as `X or null`, or as array items."""
+        resolved = self.resolve(schema)
+        for choice in resolved.get("anyOf") or resolved.get("oneOf") or []:
+            if "properties" in self.resolve(choice) or "items" in self.resolve(choice):
+                return self.object_in(choice)
+        if "array" in str(resolved.get("type")):
+            return self.object_in(resolved.get("items", {}))
+        return schema if "properties" in resolved else None
 
     def fields(self, schema: dict[str, Any], hidden: str, prefix: str = "", depth: int = 0,
                trail: frozenset[str] = frozenset()) -> list[FieldDoc]:
@@ -119,12 +134,11 @@ class Reference:
                 continue
             found.append(FieldDoc(prefix + key, self.type_of(prop), key in required,
                                   prop.get("description") or resolved.get("description", "")))
-            if "array" in str(resolved.get("type")):
-                inner, inner_prefix = resolved.get("items", {}), f"{prefix}{key}[]."
-            else:
-                inner, inner_prefix = prop, f"{prefix}{key}."
-            if "properties" in self.resolve(inner):
-                found += self.fields(inner, hidden, inner_prefix, depth + 1, trail)
+            inner = self.object_in(prop)
+            if inner is not None:
+                many = "array" in str(resolved.get("type"))
+                found += self.fields(inner, hidden, f"{prefix}{key}{'[]' if many else ''}.",
+                                     depth + 1, trail)
         return found
 
     def bodies(self, content: dict[str, Any], hidden: str) -> list[BodyDoc]:
@@ -173,6 +187,10 @@ class Reference:
             return schema["example"]
         if schema.get("enum"):
             return next(v for v in schema["enum"] if v is not None)
+        choices = schema.get("anyOf") or schema.get("oneOf")
+        if choices:
+            return self.sample(next((c for c in choices if c.get("type") != "null"),
+                                    choices[0]), depth)
         kinds = schema.get("type", "object")
         kind = next((k for k in (kinds if isinstance(kinds, list) else [kinds])
                      if k != "null"), "string")
@@ -215,6 +233,11 @@ class Reference:
         return " \\\n  ".join(lines)
 
 
+def breakable(path: str) -> Markup:
+    """A path a narrow screen may break after each slash, never inside a word."""
+    return Markup("/<wbr>").join(escape(part) for part in path.split("/"))
+
+
 def ref_name(schema: dict[str, Any]) -> str:
     return schema.get("$ref", "").rsplit("/", 1)[-1]
 
@@ -254,5 +277,5 @@ def reference() -> str:
     spec = current_app.extensions["signoff_api"].spec.to_dict()
     ref = Reference(spec, request.url_root)
     return render_template("api/reference.html", info=spec.get("info", {}),
-                           sections=ref.sections(), prose=prose,
+                           sections=ref.sections(), prose=prose, breakable=breakable,
                            spec_url=request.url_root.rstrip("/") + "/api/v1/openapi.json")
