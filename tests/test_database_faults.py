@@ -10,11 +10,11 @@ from collections.abc import Callable
 import psycopg
 import pytest
 from flask import Flask, Response
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import make_url
 
 from portal.extensions import db
-from portal.models import Comment, DeliverableState
+from portal.models import Client, Comment, DeliverableState
 from portal.workflow.links import issue_token
 
 
@@ -64,3 +64,26 @@ def test_a_connection_dropped_after_the_page_is_drawn_still_answers_with_the_pag
                              .where(Comment.body == "Looks good to me")) == 1
     # The pool hands out a working connection next time.
     assert client.get(client.review).status_code == 200
+
+
+def test_a_name_taken_at_the_same_moment_is_a_clear_409_not_a_500(postgres_app, api):
+    """The domain checks the name is free; another commit takes it just before ours is
+    written: the unique constraint refuses, and the caller is told plainly."""
+    taken = {"done": False}
+
+    def someone_else_first(session, _context, _instances) -> None:
+        if not taken["done"] and any(isinstance(o, Client) for o in session.new):
+            taken["done"] = True
+            with db.engine.begin() as other:
+                other.execute(insert(Client.__table__).values(name="Acme Ltd"))
+
+    event.listen(db.session, "before_flush", someone_else_first)
+    try:
+        answer = api.post("/api/v1/clients", json={"name": "Acme Ltd", "contacts": []})
+    finally:
+        event.remove(db.session, "before_flush", someone_else_first)
+    assert taken["done"]
+    assert answer.status_code == 409, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+    assert "at the same moment" in answer.get_json()["detail"]
+    assert db.session.scalar(select(func.count()).select_from(Client)) == 1  # theirs only

@@ -3,8 +3,9 @@ pages they share."""
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.api.problems import is_api_url, problem
@@ -165,6 +166,16 @@ def register_views(app: Flask) -> None:
             UNAVAILABLE, ours=False))
         response.headers["Retry-After"] = "5"  # for API callers too
         return response
+
+    @app.errorhandler(IntegrityError)
+    def conflicting_write(exc: IntegrityError):
+        """Two people saved the same unique thing at the same moment (a client's name, say):
+        the domain checked first, but the other commit landed in between."""
+        abandon_transaction()
+        app.logger.warning("write refused by a constraint: %s", exc.orig)
+        return _error_page(409, _("Saved elsewhere first"),
+                           _("Someone saved the same thing at the same moment, so nothing was "
+                             "saved. Reload and try again."), ours=False)
 
     @app.errorhandler(500)
     def server_error(exc: Exception):
