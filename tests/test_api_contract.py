@@ -32,8 +32,8 @@ from portal.certificates import create_development_key
 from portal.extensions import db
 from portal.models import DeliverableState, Role
 
-# The issue's resources add up to far more; fewer means an area's operations went missing.
-MIN_OPERATIONS = 20
+# The 49 operations of issue 16 when this was written: fewer means some went missing.
+MIN_OPERATIONS = 49
 METHODS = ("get", "post", "put", "patch", "delete")
 WRITES = ("post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
