@@ -297,7 +297,9 @@ def test_an_admin_registers_reads_switches_off_and_rotates(app, admin, make_api)
     db.session.refresh(endpoint)
     assert rotated.get_json()["secret"] == endpoint.secret != body["secret"]
     assert len(_audited("webhook.secret_rotated")) == 1
-    _problem(api.get(f"{API}/webhook-endpoints/2147483647"), 404)
+    for beyond in (2147483647, 2147483648):  # past what a row's id holds: still 404, no 405
+        _problem(api.get(f"{API}/webhook-endpoints/{beyond}"), 404)
+        _problem(api.patch(f"{API}/webhook-endpoints/{beyond}", json={"active": True}), 404)
     for text in ({"url": "http://127.0.0.1/\x00", "allow_private_network": True},
                  {"url": PUBLIC_URL, "description": "Bill\x00ing"}):
         refused = _problem(api.post(f"{API}/webhook-endpoints", json=text), 422)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import url_for
+from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
@@ -123,7 +124,7 @@ def list_webhook_endpoints(args: dict[str, Any]) -> dict[str, Any]:
 @creates
 @blp.arguments(WebhookEndpointCreateSchema)
 @blp.response(201, WebhookEndpointDetailSchema, headers=LOCATION)
-@problems(401, 403, 422)
+@problems(400, 401, 403, 422)
 def create_webhook_endpoint(body: dict[str, Any]) -> tuple:
     """Register a webhook endpoint
 
@@ -132,31 +133,33 @@ def create_webhook_endpoint(body: dict[str, Any]) -> tuple:
     endpoint = webhooks.register(acting_user(), body["url"], body["description"],
                                  body["allow_private_network"])
     db.session.flush()  # the id, for the answer and its Location
-    return endpoint, 201, {"Location": url_for("api_webhooks.get_webhook_endpoint",
+    return endpoint, 201, {"Location": url_for("api_webhooks.WebhookEndpointById",
                                                endpoint_id=endpoint.id)}
 
 
-@blp.get(f"/webhook-endpoints/{ENDPOINT_ID}")
-@blp.response(200, WebhookEndpointDetailSchema)
-@problems(401, 403, 404)
-def get_webhook_endpoint(endpoint_id: int) -> WebhookEndpoint:
-    """Read a webhook endpoint, with its secret"""
-    return _endpoint(endpoint_id)
+@blp.route(f"/webhook-endpoints/{ENDPOINT_ID}")
+class WebhookEndpointById(MethodView):
+    """One route for both methods: an id out of range then matches nothing (404), where
+    two routes would answer one method's miss with the other's 405."""
 
+    @blp.response(200, WebhookEndpointDetailSchema)
+    @problems(401, 403, 404)
+    def get(self, endpoint_id: int) -> WebhookEndpoint:
+        """Read a webhook endpoint, with its secret"""
+        return _endpoint(endpoint_id)
 
-@blp.patch(f"/webhook-endpoints/{ENDPOINT_ID}")
-@writes
-@blp.arguments(WebhookEndpointUpdateSchema)
-@blp.response(200, WebhookEndpointDetailSchema)
-@problems(401, 403, 404, 422)
-def update_webhook_endpoint(body: dict[str, Any], endpoint_id: int) -> WebhookEndpoint:
-    """Switch a webhook endpoint on or off
+    @writes
+    @blp.arguments(WebhookEndpointUpdateSchema)
+    @blp.response(200, WebhookEndpointDetailSchema)
+    @problems(400, 401, 403, 404, 422)
+    def patch(self, body: dict[str, Any], endpoint_id: int) -> WebhookEndpoint:
+        """Switch a webhook endpoint on or off
 
-    Off: it gets no new events and nothing is sent to it. On again: what waited goes out
-    at the next relay."""
-    endpoint = _endpoint(endpoint_id)
-    webhooks.set_active(acting_user(), endpoint, body["active"])
-    return endpoint
+        Off: it gets no new events and nothing is sent to it. On again: what waited goes
+        out at the next relay."""
+        endpoint = _endpoint(endpoint_id)
+        webhooks.set_active(acting_user(), endpoint, body["active"])
+        return endpoint
 
 
 @blp.post(f"/webhook-endpoints/{ENDPOINT_ID}/rotate-secret")
