@@ -166,7 +166,11 @@ def test_missing_pieces_come_back_as_the_domains_message(api, make_deliverable):
     reminders = _problem(api.post(f"/api/v1/deliverables/{d.id}/deliver", json=_delivery(
         [contact], reminders={"first_after_days": 2, "every_days": 0, "max_reminders": 99})),
         422)
-    assert reminders["detail"].startswith("Reminders: first after 0 to 30 business days")
+    assert set(reminders["errors"]["json"]["reminders"]) == {"every_days", "max_reminders"}
+    too_many = _problem(api.post(f"/api/v1/deliverables/{d.id}/deliver", json=_delivery(
+        [contact], policy="at_least", required_approvals=2)), 422)
+    assert too_many["detail"] == ("The number of approvals needed must be between 1 and the "
+                                  "number of approvers (1).")
     wrong = _problem(api.post(f"/api/v1/deliverables/{d.id}/deliver",
                               json=_delivery([contact], policy="whenever")), 422)
     assert "policy" in wrong["errors"]["json"]

@@ -41,12 +41,13 @@ def _values(choice: type) -> list[str]:
 # --- delivery (input) --------------------------------------------------------------------
 
 class DeliveryReminderSchema(Schema):
-    first_after_days = fields.Integer(required=True, metadata={
-        "description": "business days before the first reminder (0 to 30)"})
-    every_days = fields.Integer(required=True, metadata={
-        "description": "business days between reminders (1 to 30)"})
-    max_reminders = fields.Integer(required=True, metadata={
-        "description": "at most this many reminders (0 to 20)"})
+    """The ranges the staff form offers (the domain checks them too)."""
+    first_after_days = fields.Integer(required=True, validate=validate.Range(0, 30), metadata={
+        "description": "business days before the first reminder"})
+    every_days = fields.Integer(required=True, validate=validate.Range(1, 30), metadata={
+        "description": "business days between reminders"})
+    max_reminders = fields.Integer(required=True, validate=validate.Range(0, 20), metadata={
+        "description": "at most this many reminders"})
 
 
 class DeliverySchema(Schema):
@@ -58,8 +59,9 @@ class DeliverySchema(Schema):
                                "description": "parallel: everyone, at once; sequential: "
                                               "everyone, in turn; any_one: the first approval "
                                               "decides; at_least: required_approvals decide"})
-    required_approvals = fields.Integer(allow_none=True, load_default=None, metadata={
-        "description": "K, for the at_least policy only (1 to the number of approvers)"})
+    required_approvals = fields.Integer(
+        allow_none=True, load_default=None, validate=validate.Range(1, 99), metadata={
+            "description": "K, for the at_least policy only (1 to the number of approvers)"})
     changes_end_request = fields.Boolean(load_default=True, metadata={
         "description": "any_one only: a request for changes ends the request (true) or "
                        "waits for another approver to approve (false)"})
