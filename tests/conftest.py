@@ -541,6 +541,28 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
+def mail(app_config: dict[str, Any], smtp_sink: SmtpSink) -> SmtpSink:
+    """Request before `app`: the embedded jobs (no Redis) mail to the real SMTP sink."""
+    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_sink.port)
+    return smtp_sink
+
+
+@pytest.fixture(scope="session")
+def seal_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One development seal for the whole session (RSA-3072 takes a moment)."""
+    from portal.certificates import create_development_key
+    return create_development_key(tmp_path_factory.mktemp("seal"), "Signoff test seal")
+
+
+@pytest.fixture
+def sealed(app_config: dict[str, Any], seal_key: tuple[Path, Path]) -> tuple[Path, Path]:
+    """Request before `app`: certificates are issued and sealed with the development key."""
+    app_config.update(SIGNING_KEY=str(seal_key[0]), SIGNING_CERT=str(seal_key[1]),
+                      SIGNING_PKCS12="")
+    return seal_key
+
+
+@pytest.fixture
 def jobs_config(app_config: dict[str, Any], clean_redis: str, smtp_sink: SmtpSink,
                 tmp_path) -> dict[str, Any]:
     """The app talks to the real Redis and SMTP sink; request this before `app`."""

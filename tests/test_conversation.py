@@ -25,16 +25,8 @@ from portal.models import (
 from portal.notifications import conversation
 from portal.workflow.comments import post_comment
 from portal.workflow.invitations import revoke_link
-from tests.conftest import SmtpSink
 
 LINK = re.compile(r"http://portal\.test(/r/[\w.\-]+)(#comment-\d+)?")
-
-
-@pytest.fixture
-def mail(app_config: dict[str, Any], smtp_sink: SmtpSink) -> SmtpSink:
-    """Request before `app`: the embedded jobs mail to the real SMTP sink."""
-    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_sink.port)
-    return smtp_sink
 
 
 @pytest.fixture

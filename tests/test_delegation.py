@@ -18,7 +18,6 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from portal.certificates import create_development_key
 from portal.extensions import db
 from portal.models import (
     Approver,
@@ -43,20 +42,10 @@ PAT = {"name": "Pat Colleague", "email": "pat@client.example",
        "note": "Pat runs the website and knows the brand rules."}
 
 
-@pytest.fixture(scope="module")
-def seal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return create_development_key(tmp_path_factory.mktemp("seal"), "Signoff hand-over seal")
-
-
 @pytest.fixture
-def mail(app_config: dict[str, Any], smtp_sink: SmtpSink,
-         seal: tuple[Path, Path]) -> SmtpSink:
-    """Request before `app`: the embedded jobs mail to the real SMTP sink and seal
-    certificates with a development key."""
-    key, cert = seal
-    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_sink.port,
-                      SIGNING_KEY=str(key), SIGNING_CERT=str(cert), SIGNING_PKCS12="")
-    return smtp_sink
+def mail(mail: SmtpSink, sealed: tuple[Path, Path]) -> SmtpSink:
+    """This file's flows end in certificates: seal them too."""
+    return mail
 
 
 def _text(email: Any) -> str:

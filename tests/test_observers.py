@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
@@ -29,13 +28,6 @@ from tests.conftest import SmtpSink, future
 S = DeliverableState
 APPROVER_LINK = re.compile(r"http://portal\.test(/r/[\w.\-]+)")
 OBSERVER_LINK = re.compile(r"http://portal\.test(/r/o/[\w.\-]+)")
-
-
-@pytest.fixture
-def mail(app_config: dict[str, Any], smtp_sink: SmtpSink) -> SmtpSink:
-    """Request before `app`: the embedded jobs mail to the real SMTP sink."""
-    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_sink.port)
-    return smtp_sink
 
 
 def _text(email: Any) -> str:

@@ -15,7 +15,6 @@ from babel.dates import format_date
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal.certificates import create_development_key
 from portal.demo.samples import sample_pdf
 from portal.extensions import db
 from portal.models import (
@@ -34,25 +33,16 @@ from portal.models import (
     utcnow,
 )
 from portal.workflow.links import issue_token
-from tests.conftest import stored_path
+from tests.conftest import SmtpSink, stored_path
 
 S = DeliverableState
 NOTE = "Contact phoned Sam at 10:05 and said: approved as it is."
 
 
-@pytest.fixture(scope="session")
-def seal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return create_development_key(tmp_path_factory.mktemp("on-behalf-seal"), "On-behalf seal")
-
-
 @pytest.fixture
-def mail(app_config: dict[str, Any], smtp_sink, seal):
-    """Real SMTP to the sink; no Redis, so the app's own worker thread sends (and seals)."""
-    key, cert = seal
-    app_config.update({"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_sink.port,
-                       "REDIS_URL": "", "SIGNING_KEY": str(key), "SIGNING_CERT": str(cert),
-                       "SIGNING_PKCS12": ""})
-    return smtp_sink
+def mail(mail: SmtpSink, sealed: tuple[Path, Path]) -> SmtpSink:
+    """This file's flows end in certificates: seal them too."""
+    return mail
 
 
 def _minute(moment) -> str:

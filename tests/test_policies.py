@@ -118,13 +118,6 @@ def test_every_combination_closes_exactly_when_it_should():
 
 # --- through the pages ------------------------------------------------------------------
 
-@pytest.fixture
-def mail(app_config: dict[str, Any], smtp_sink: SmtpSink) -> SmtpSink:
-    """Request before `app`: the embedded jobs mail to the real SMTP sink."""
-    app_config.update(REDIS_URL="", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_sink.port)
-    return smtp_sink
-
-
 def _text(email: Any) -> str:
     return email.get_body(preferencelist=("plain",)).get_content()
 

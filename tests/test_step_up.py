@@ -9,13 +9,11 @@ import io
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal.certificates import create_development_key
 from portal.extensions import db
 from portal.models import (
     Approver,
@@ -33,25 +31,16 @@ from portal.models import (
 )
 from portal.workflow import step_up
 from portal.workflow.links import issue_token
-from tests.conftest import future, on_screen, stored_path
+from tests.conftest import SmtpSink, future, on_screen, stored_path
 
 S = DeliverableState
 CODE = re.compile(r"\b(\d{6})\b")
 
 
-@pytest.fixture(scope="session")
-def seal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return create_development_key(tmp_path_factory.mktemp("step-up-seal"), "Step-up seal")
-
-
 @pytest.fixture
-def mail(app_config: dict[str, Any], smtp_sink, seal):
-    """Real SMTP to the sink; no Redis, so the app's own worker thread sends (and seals)."""
-    key, cert = seal
-    app_config.update({"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_sink.port,
-                       "REDIS_URL": "", "SIGNING_KEY": str(key), "SIGNING_CERT": str(cert),
-                       "SIGNING_PKCS12": ""})
-    return smtp_sink
+def mail(mail: SmtpSink, sealed: tuple[Path, Path]) -> SmtpSink:
+    """This file's flows end in certificates: seal them too."""
+    return mail
 
 
 def _text(email) -> str:
