@@ -175,6 +175,8 @@ def test_missing_pieces_come_back_as_the_domains_message(api, make_deliverable):
                               json=_delivery([contact], policy="whenever")), 422)
     assert "policy" in wrong["errors"]["json"]
     _problem(api.post("/api/v1/deliverables/999999/deliver", json=_delivery([contact])), 404)
+    _problem(api.post(f"/api/v1/deliverables/{d.id}/deliver", data="{not json",
+                      content_type="application/json"), 400)
 
     assert _count(ReviewRequest) == 0 and _count(OutboxMessage) == emails
     db.session.refresh(d)
@@ -252,6 +254,21 @@ def test_requests_are_listed_by_the_pages_filters_a_page_at_a_time(
     assert _problem(api.get("/api/v1/requests?cursor=nonsense"), 422)["detail"]
     _problem(api.get("/api/v1/requests/999999"), 404)
     _problem(api.get("/api/v1/requests/999999/decisions"), 404)
+
+
+def test_a_longer_page_of_requests_asks_the_database_no_more_often(
+        api, make_project, make_deliverable, count_queries):
+    project = make_project()
+    for _ in range(2):
+        make_deliverable(S.DELIVERED, project=project, approvers=2)
+    api.get("/api/v1/me")  # the token's first use is noted once, apart from what is counted
+    with count_queries() as few:
+        assert len(api.get("/api/v1/requests").get_json()["items"]) == 2
+    for _ in range(4):
+        make_deliverable(S.DELIVERED, project=project, approvers=2)
+    with count_queries() as more:
+        assert len(api.get("/api/v1/requests").get_json()["items"]) == 6
+    assert more.count == few.count
 
 
 # --- staff's moves -----------------------------------------------------------------------
@@ -428,6 +445,7 @@ def test_a_comment_the_domain_refuses_is_not_stored(api, make_deliverable):
     assert "pin" in _problem(api.post(url, json={"body": "x", "pin": {"page": 1, "x": 2}}),
                              422)["errors"]["json"]
     assert "body" in _problem(api.post(url, json={}), 422)["errors"]["json"]
+    _problem(api.post(url, data="{not json", content_type="application/json"), 400)
     assert "body" in _problem(api.post(url, json={"body": "nul\x00"}), 422)["errors"]["json"]
     _problem(api.post("/api/v1/requests/999999/comments", json={"body": "Hi"}), 404)
     _problem(api.get("/api/v1/requests/999999/comments"), 404)

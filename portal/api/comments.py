@@ -144,7 +144,7 @@ class RequestComments(MethodView):
     @creates
     @blp.arguments(CommentPostSchema)
     @blp.response(201, CommentSchema)
-    @_problems(401, 403, 404, 409, 422)
+    @_problems(400, 401, 403, 404, 409, 422)
     def post(self, posted: dict[str, Any], request_id: int) -> dict[str, Any]:
         """Post a reply or an internal note
 

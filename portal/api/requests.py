@@ -60,9 +60,11 @@ def _with_details(query: Select) -> Select:
     """Everything request_facts reads, in a few statements for a whole page."""
     approvers = selectinload(ReviewRequest.all_approvers)
     decision = approvers.selectinload(Approver.decision)
+    deliverable = selectinload(ReviewRequest.version).selectinload(Version.deliverable)
     return query.options(
-        selectinload(ReviewRequest.version).selectinload(Version.deliverable)
-        .selectinload(Deliverable.project),
+        deliverable.selectinload(Deliverable.project), deliverable.selectinload(Deliverable.owner),
+        # whose_turn reads the deliverable's open request among all its versions' requests
+        deliverable.selectinload(Deliverable.versions).selectinload(Version.requests),
         approvers.selectinload(Approver.contact), approvers.selectinload(Approver.request),
         decision.selectinload(Decision.conditions), decision.selectinload(Decision.approver),
         selectinload(ReviewRequest.approvers))
@@ -88,7 +90,7 @@ def _contacts(ids: list[int]) -> list[Contact]:
 @blp.arguments(DeliverySchema)
 @blp.response(201, RequestSchema, headers={"Location": {
     "description": "the new request", "schema": {"type": "string"}}})
-@problems(401, 403, 404, 409, 422)
+@problems(400, 401, 403, 404, 409, 422)
 def deliver(delivery: dict[str, Any], deliverable_id: int) -> Any:
     """Deliver a deliverable to the client's approvers
 
