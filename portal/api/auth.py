@@ -16,6 +16,8 @@ from portal.people.api_tokens import token_from_secret, touch
 # Readable without a token: the contract and its reference page hold no data.
 PUBLIC_PATHS = {f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"}
 READS = {"GET", "HEAD", "OPTIONS"}
+# POSTs that only read (an upload to be checked, nothing kept): a read token may send them.
+READING_POSTS = {f"{API_PREFIX}/certificates/verify"}
 BEARER = re.compile(r"^Bearer\s+(so_[0-9a-f]{8}_[A-Za-z0-9_-]{20,})\s*$", re.IGNORECASE)
 
 
@@ -36,7 +38,8 @@ def authenticate() -> None:
     if token is None:
         abort(401, _("Send a valid API token: 'Authorization: Bearer so_…'. Tokens are "
                      "created on your account page; a revoked or expired one is refused."))
-    scope = "read" if request.method in READS else "write"
+    reads = request.method in READS or request.path in READING_POSTS
+    scope = "read" if reads else "write"
     if not token.allows(scope):
         abort(403, _("This token may only read. Create a token with the write scope to "
                      "change anything."))
