@@ -682,6 +682,20 @@ def control_characters_in_names(w: World):
         "changed": w.changed(before)}
 
 
+def unstorable_text(w: World):
+    """A NUL in free text (PostgreSQL cannot keep one) is refused at the door, on staff and
+    client pages alike, instead of failing at the write."""
+    before = w.snapshot()
+    return {
+        "description with NUL": w.sam.post(f"/deliverables/{w.b.id}/edit", {
+            "title": "Homepage v3", "description": "Fine\x00print",
+            "due_date": future(20).isoformat()}).status_code,
+        "comment with NUL": w.client_a.post(f"{w.client_a.review}/comments",
+                                            {"body": "Looks\x00good"}).status_code,
+        "search with NUL": w.sam.get("/deliverables?q=home%00page").status_code,
+        "changed": w.changed(before)}
+
+
 def unbuildable_email(w: World):
     """A row whose header cannot be built fails at once and is shown to staff."""
     message = OutboxMessage(idempotency_key="catalogue:bad-header", to_addr="jane@a.example",
@@ -1525,6 +1539,9 @@ CASES = [
     Case("input: control characters in names and titles", control_characters_in_names,
          {"client name with CR LF": 422, "contact name with a bidi override": 422,
           "project name with NUL": 422, "deliverable title with LF": 422, "changed": []}),
+    Case("input: a NUL, which no database text can keep", unstorable_text,
+         {"description with NUL": 422, "comment with NUL": 422, "search with NUL": 422,
+          "changed": []}),
     Case("email: a message that cannot be built fails visibly", unbuildable_email,
          {"status": "failed", "retries left": False, "on delivery problems": True}),
     Case("email: an SMTP server holding the message holds no request", smtp_holds_the_mail,

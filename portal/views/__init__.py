@@ -15,6 +15,7 @@ from portal.errors import DomainError
 from portal.reports.devices import describe_device
 from portal.views.client_errors import client_error_page, client_words, is_client_url
 from portal.views.htmx import is_htmx
+from portal.views.input_guard import refuse_unstorable_text
 from portal.workflow import whose_turn
 from portal.workflow.policies import describe as policy_words
 
@@ -119,6 +120,7 @@ def register_views(app: Flask) -> None:
         app.register_blueprint(module.bp)
     # First of all before-request hooks: the intent must be set before anything reads.
     app.before_request_funcs.setdefault(None, []).insert(0, _declare_intent)
+    app.before_request(refuse_unstorable_text)
     app.teardown_request(_end_intent)
     app.after_request(_security_headers)
 
