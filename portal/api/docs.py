@@ -43,6 +43,7 @@ class ResponseDoc:
     status: str
     description: str
     bodies: list[BodyDoc]
+    headers: list[FieldDoc] = field(default_factory=list)
 
 
 @dataclass
@@ -172,8 +173,12 @@ class Reference:
         responses = []
         for status, response in sorted(op.get("responses", {}).items()):
             response = self.resolve(response)
+            headers = [FieldDoc(name, self.type_of(h.get("schema", {})), bool(h.get("required")),
+                                h.get("description", ""), "header")
+                       for name, h in response.get("headers", {}).items()]
             responses.append(ResponseDoc(status, response.get("description", ""),
-                                         self.bodies(response.get("content", {}), "writeOnly")))
+                                         self.bodies(response.get("content", {}), "writeOnly"),
+                                         headers))
         return OperationDoc(
             anchor=anchor_of(op.get("operationId") or f"{method}-{path}"),
             method=method.upper(), path=path, summary=op.get("summary", ""),
