@@ -9,6 +9,7 @@ from flask import Flask
 
 from portal.config import build_config, check_mail_sender, check_secret_key
 from portal.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
+from portal.urls import RowIdConverter
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -36,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         template_folder=_shipped("templates"),
         static_folder=_shipped("static"),
     )
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     instance_path = Path(app.instance_path)
     app.config.from_mapping(build_config(instance_path, overrides))
     check_secret_key(app.config, instance_path, app.debug)

@@ -66,6 +66,16 @@ from tests.conftest import (
     token_payload,
 )
 from tests.hostile_pdfs import text_bomb_pdf
+from tests.security_api import (
+    dead_tokens,
+    finance_changes_work,
+    idempotency_key_reused,
+    ids_out_of_reach,
+    no_token,
+    oversized_upload,
+    read_token_writes,
+    staff_on_admin_resources,
+)
 from tests.servers import HoldingSmtpSink, StallingReceiver, Trickler
 from tests.test_load_faults import Visitor, served
 
@@ -1371,6 +1381,7 @@ class Case:
     expected: Any
 
 
+PROBLEM = "application/problem+json"  # RFC 9457: every API refusal
 NOT_FOUND = {"link": 404, "review": 403}  # no grant: the page asks for the emailed link
 REFUSED_WEBHOOK = {"status": 422, "endpoints": 0}
 TO_LOGIN = (302, "/login")
@@ -1542,6 +1553,31 @@ CASES = [
     Case("input: a NUL, which no database text can keep", unstorable_text,
          {"description with NUL": 422, "comment with NUL": 422, "search with NUL": 422,
           "changed": []}),
+    # the API (tests/security_api.py)
+    Case("api: no token, a malformed one, a session cookie instead", no_token,
+         {"none": (401, PROBLEM), "malformed": (401, PROBLEM),
+          "session cookie only": (401, PROBLEM), "contract stays public": 200}),
+    Case("api: revoked, expired, and a deactivated owner's tokens", dead_tokens,
+         {"revoked": (401, PROBLEM), "expired": (401, PROBLEM),
+          "owner deactivated": (401, PROBLEM)}),
+    Case("api: a read token writing", read_token_writes,
+         {"create client": (403, PROBLEM), "cancel request": (403, PROBLEM), "reads": 200,
+          "changed": []}),
+    Case("api: a staff token on admin resources", staff_on_admin_resources,
+         {"list": (403, PROBLEM), "read by id": (403, PROBLEM), "add": (403, PROBLEM),
+          "switch off": (403, PROBLEM), "changed": []}),
+    Case("api: a finance token changing work", finance_changes_work,
+         {"edit": (403, PROBLEM), "upload": (403, PROBLEM), "cancel": (403, PROBLEM),
+          "reads": 200, "changed": []}),
+    Case("api: ids that name nothing, or more than a row id", ids_out_of_reach,
+         {"absent deliverable": (404, PROBLEM), "id past a row": (404, PROBLEM),
+          "negative id": (404, PROBLEM), "page, id past a row": 404,
+          "absent request's comments": (404, PROBLEM)}),
+    Case("api: oversized uploads", oversized_upload,
+         {"upload": (413, PROBLEM), "verify": (413, PROBLEM), "changed": []}),
+    Case("api: an Idempotency-Key replayed with another body", idempotency_key_reused,
+         {"first": 201, "other body": (422, PROBLEM), "same again": (201, "true", True),
+          "clients named Umbrella*": 1}),
     Case("email: a message that cannot be built fails visibly", unbuildable_email,
          {"status": "failed", "retries left": False, "on delivery problems": True}),
     Case("email: an SMTP server holding the message holds no request", smtp_holds_the_mail,
