@@ -28,6 +28,12 @@ def count(model: Any) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def work_events() -> int:
+    """Audit events of the work (not the tokens the test made for itself)."""
+    return db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.verb.not_like("api_token.%")))
+
+
 def events(verb: str) -> list[AuditEvent]:
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.verb == verb)
                                    .order_by(AuditEvent.seq)))
@@ -111,7 +117,7 @@ def test_unknown_ids_are_404_problems(api) -> None:
 def test_malformed_client_is_refused_by_field_and_nothing_is_saved(api, body: dict[str, Any],
                                                                    field: str) -> None:
     assert field in field_errors(api.post("/api/v1/clients", json=body))
-    assert count(Client) == 0 and count(Contact) == 0 and count(AuditEvent) == 0
+    assert count(Client) == 0 and count(Contact) == 0 and work_events() == 0
 
 
 def test_the_domain_refusals_come_through_as_the_problem_detail(api, make_client) -> None:
@@ -199,7 +205,7 @@ def test_a_finance_user_reads_but_is_refused_every_write(make_api, make_user, ma
     assert client.timezone == "UTC" and client.direct_handover is False
     assert count(Client) == 1 and count(Contact) == 2 and count(Project) == 0
     assert db.session.get(Contact, contact.id).name == contact.name
-    assert count(AuditEvent) == 0
+    assert work_events() == 0
 
 
 def test_a_read_only_token_is_refused_writes(make_api, staff, make_client) -> None:

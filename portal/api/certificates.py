@@ -7,7 +7,7 @@ the pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 import filetype
@@ -25,8 +25,8 @@ from portal.api.certificate_schemas import (
     VerificationSchema,
     VerificationUploadSchema,
 )
+from portal.api.common import problems as documented
 from portal.api.pagination import page_of, paginate
-from portal.api.problems import PROBLEM, ProblemSchema
 from portal.certificates import Verdict, Verification, by_public_id, verify_pdf, verify_url
 from portal.certificates.language import issued_languages
 from portal.errors import DomainError, UnsupportedFile
@@ -54,13 +54,7 @@ class TooLarge(DomainError):
     status = 413
 
 
-def problems(*statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Document the problem+json answers an operation can give."""
-    def document(view: Callable[..., Any]) -> Callable[..., Any]:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return document
+problems = partial(documented, blp)  # the refusals an operation can answer
 
 
 def _loaded() -> Any:

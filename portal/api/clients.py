@@ -4,7 +4,7 @@ The same domain functions as the clients pages (portal/views/clients.py, and the
 setting in portal/views/staff_delegation.py), so the same rules, audit events and words."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import Any, NoReturn
 
 from flask import url_for
@@ -26,8 +26,8 @@ from portal.api.clients_schemas import (
     ProjectListArgs,
     ProjectSchema,
 )
+from portal.api.common import problems as documented
 from portal.api.pagination import PageArgs, page_of, paginate
-from portal.api.problems import PROBLEM, ProblemSchema
 from portal.api.writes import creates, writes
 from portal.extensions import db
 from portal.models import Client, Contact, Project, User
@@ -44,13 +44,7 @@ LOCATION = {"Location": {"description": "the URL of what was created",
                          "schema": {"type": "string"}}}
 
 
-def problems(*statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Document the problem+json answers an operation can give."""
-    def document(view: Callable[..., Any]) -> Callable[..., Any]:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return document
+problems = partial(documented, blp)  # the refusals an operation can answer
 
 
 def _field_error(field: str, message: str) -> NoReturn:

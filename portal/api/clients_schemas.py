@@ -9,11 +9,11 @@ from typing import Any
 from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from portal.api.common import ROW_ID
 from portal.api.pagination import PageArgs
 from portal.i18n import LANGUAGES
 
 # Row ids fit the database's integer; a bigger one names nothing (422, not a database error).
-ROW_ID = validate.Range(min=1, max=2**31 - 1)
 LANGUAGE_HELP = ("one of the portal's languages; null: the client's default "
                  "(for a client: the portal's)")
 

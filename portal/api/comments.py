@@ -4,6 +4,7 @@ Staff read the whole thread (internal notes marked) and post what the staff page
 form posts (workflow.comments.post_comment, its pin read by pins.pin_from_form)."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
@@ -13,10 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal.api.auth import acting_user
-from portal.api.deliverables_schemas import storable_text
+from portal.api.common import ID, storable_text
+from portal.api.common import problems as documented
 from portal.api.pagination import PageArgs, page_of, paginate
-from portal.api.problems import PROBLEM, ProblemSchema
-from portal.api.request_schemas import ID
 from portal.api.writes import creates
 from portal.extensions import db
 from portal.models import Comment, PointStatus, ReviewRequest
@@ -28,12 +28,7 @@ blp = Blueprint("api_comments", __name__,
                 description="The conversation on a request: replies, internal notes, pins")
 
 
-def _problems(*statuses: int) -> Any:
-    def decorate(view: Any) -> Any:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return decorate
+_problems = partial(documented, blp)  # the refusals an operation can answer
 
 
 FRACTION = validate.Range(min=0, max=1)

@@ -16,18 +16,17 @@ from werkzeug.exceptions import UnprocessableEntity
 
 from portal import workflow
 from portal.api.auth import acting_user
+from portal.api.common import LOCATION, problems
 from portal.api.deliverables_schemas import (
     DELIVERABLE_ID,
-    LOCATION,
     DeliverableCreateSchema,
     DeliverableListArgs,
     DeliverableSchema,
     DeliverableUpdateSchema,
     InternalReviewCreateSchema,
     SubmitSchema,
-    problems,
 )
-from portal.api.pagination import _decode, _encode, page_of
+from portal.api.pagination import decode_cursor, encode_cursor, page_of
 from portal.api.writes import creates, writes
 from portal.extensions import db
 from portal.models import Deliverable, Project, User
@@ -87,10 +86,10 @@ def list_deliverables(args: dict[str, Any]) -> dict[str, Any]:
     # The page's own filters from the query (already validated above); the cursor is the
     # board's "before", carried in the API's opaque form.
     filters = replace(_list_filters(),
-                      before=_decode(args["cursor"]) if args.get("cursor") else None)
+                      before=decode_cursor(args["cursor"]) if args.get("cursor") else None)
     rows, next_id = board.deliverable_page(filters, size=args["limit"])
     return {"items": [deliverable_out(d) for d in rows],
-            "next_cursor": _encode(next_id) if next_id is not None else None}
+            "next_cursor": encode_cursor(next_id) if next_id is not None else None}
 
 
 @blp.post("/deliverables")

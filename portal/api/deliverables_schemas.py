@@ -2,70 +2,33 @@
 (used by portal/api/deliverables.py and portal/api/versions.py)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.datastructures import FileStorage
 
+from portal.api.common import ID, ROW_ID, line_field, text_field
 from portal.api.pagination import PageArgs
-from portal.api.problems import PROBLEM, ProblemSchema
 from portal.models import DeliverableState, RenderStatus, ReviewOutcome
 
-# Ids stop at the database's integer range (a larger one is simply not found).
-MAX_ID = 2147483647
-DELIVERABLE_ID = f"<int(max={MAX_ID}):deliverable_id>"
-VERSION_ID = f"<int(max={MAX_ID}):version_id>"
-AN_ID = validate.Range(min=1, max=MAX_ID)
-LOCATION = {"Location": {"description": "the URL of what was created",
-                         "schema": {"type": "string"}}}
+DELIVERABLE_ID = f"<{ID}:deliverable_id>"
+VERSION_ID = f"<{ID}:version_id>"
 TURN_SIDES = ["us", "client", "overdue", "done"]
 
 
-def problems(blp: Blueprint, *statuses: int) -> Callable[[Callable[..., Any]], Any]:
-    """Document the problem+json answers an operation can give."""
-    def document(view: Callable[..., Any]) -> Any:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return document
-
-
-def valid_unicode(value: str) -> None:
-    """JSON can spell half a character ("\\ud800"); no database can keep one."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(_("The text is not valid Unicode.")) from exc
-
-
-def storable_text(value: str) -> None:
-    """Free text (descriptions, notes) the database can keep: no NUL (single lines are the
-    domain's to refuse, with every other control character), no half character."""
-    if "\x00" in value:
-        raise ValidationError(_("The text contains a NUL character; remove it."))
-    valid_unicode(value)
-
-
-def _line(**kwargs: Any) -> fields.String:
-    return fields.String(validate=valid_unicode, **kwargs)
-
-
-def _text(**kwargs: Any) -> fields.String:
-    return fields.String(validate=storable_text, **kwargs)
+_line, _text = line_field, text_field
 
 
 # --- deliverables ----------------------------------------------------------------------
 
 class DeliverableListArgs(PageArgs):
     """The filters of the staff list (/deliverables), by the same names."""
-    client = fields.Integer(validate=AN_ID, metadata={"description": "a client's id"})
-    project = fields.Integer(validate=AN_ID, metadata={"description": "a project's id"})
+    client = fields.Integer(validate=ROW_ID, metadata={"description": "a client's id"})
+    project = fields.Integer(validate=ROW_ID, metadata={"description": "a project's id"})
     state = fields.Enum(DeliverableState, by_value=True)
-    owner = fields.Integer(validate=AN_ID,
+    owner = fields.Integer(validate=ROW_ID,
                            metadata={"description": "the owning account manager's id"})
     # "1" or "0", exactly as the page's filter form sends it.
     overdue = fields.String(validate=validate.OneOf(["0", "1"]), metadata={
@@ -109,7 +72,7 @@ class DeliverableSchema(Schema):
 
 
 class DeliverableCreateSchema(Schema):
-    project_id = fields.Integer(required=True, validate=AN_ID)
+    project_id = fields.Integer(required=True, validate=ROW_ID)
     title = _line(required=True)
     description = _text(load_default="")
     due_date = fields.Date(load_default=None, allow_none=True)
@@ -123,7 +86,7 @@ class DeliverableUpdateSchema(Schema):
 
 
 class SubmitSchema(Schema):
-    reviewer_id = fields.Integer(load_default=None, allow_none=True, validate=AN_ID, metadata={
+    reviewer_id = fields.Integer(load_default=None, allow_none=True, validate=ROW_ID, metadata={
         "description": "the colleague asked to review it; null: anyone on staff"})
 
 

@@ -36,7 +36,7 @@ def page_of(item: type[Schema]) -> type[Schema]:
     return _PAGE_SCHEMAS[item]
 
 
-def _decode(cursor: str) -> int:
+def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
         kind, _sep, value = text.partition(":")
@@ -47,7 +47,7 @@ def _decode(cursor: str) -> int:
     raise InvalidInput(_("This cursor is not one we gave out. Start again without it."))
 
 
-def _encode(last_id: int) -> str:
+def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
 
@@ -57,10 +57,10 @@ def paginate(query: Select, id_column: Any, args: dict[str, Any], *,
     `id_column`; the cursor remembers the last id, so rows added meanwhile never shift it."""
     limit = args.get("limit", DEFAULT_LIMIT)
     if args.get("cursor"):
-        last = _decode(args["cursor"])
+        last = decode_cursor(args["cursor"])
         query = query.where(id_column < last if newest_first else id_column > last)
     order = id_column.desc() if newest_first else id_column.asc()
     rows = list(db.session.scalars(query.order_by(order).limit(limit + 1)).unique())
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": rows, "next_cursor": _encode(rows[-1].id) if more else None}
+    return {"items": rows, "next_cursor": encode_cursor(rows[-1].id) if more else None}

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from portal.api.common import ID, ROW_ID  # noqa: F401  (ID: the request modules' routes)
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -26,11 +27,6 @@ from portal.workflow.links import link_state
 from portal.workflow.policies import describe
 from portal.workflow.turns import whose_turn
 
-# Row ids fit PostgreSQL's integer; a bigger one names nothing (422, not a database error).
-MAX_ROW_ID = 2**31 - 1
-ROW_ID = validate.Range(min=1, max=MAX_ROW_ID)
-# A path's id, bounded the same way: a bigger one matches no route (404).
-ID = f"int(min=1, max={MAX_ROW_ID})"
 LINK_STATES = ["not_sent", "valid", "expired", "revoked"]
 
 
@@ -275,3 +271,4 @@ def request_facts(request: ReviewRequest) -> dict[str, Any]:
         "decisions": [decision_facts(d) for d in sorted(
             (a.decision for a in approvers if a.decision), key=lambda d: d.id)],
     }
+

@@ -4,6 +4,7 @@ Delivering calls what the staff deliver form calls (workflow.deliver, then the o
 the staff moves on a request live in request_actions.py, on this blueprint."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import url_for
@@ -14,8 +15,8 @@ from sqlalchemy.orm import selectinload
 
 from portal import workflow
 from portal.api.auth import acting_user
+from portal.api.common import problems as documented
 from portal.api.pagination import PageArgs, page_of, paginate
-from portal.api.problems import PROBLEM, ProblemSchema
 from portal.api.request_schemas import (
     ID,
     DecisionSchema,
@@ -47,13 +48,7 @@ blp = Blueprint("api_requests", __name__,
                 description="Delivery and review requests: approvers, reminders, links, decisions")
 
 
-def problems(*statuses: int) -> Any:
-    """Document each refusal an operation can answer with, as problem+json."""
-    def decorate(view: Any) -> Any:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return decorate
+problems = partial(documented, blp)  # the refusals an operation can answer
 
 
 def _with_details(query: Select) -> Select:

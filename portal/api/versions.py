@@ -20,15 +20,13 @@ from werkzeug.datastructures import CombinedMultiDict
 
 from portal import workflow
 from portal.api.auth import acting_user
+from portal.api.common import ID, LOCATION, problems
 from portal.api.deliverables_schemas import (
     DELIVERABLE_ID,
-    LOCATION,
-    MAX_ID,
     VERSION_ID,
     RenderSchema,
     VersionSchema,
     VersionUploadSchema,
-    problems,
 )
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.writes import creates
@@ -60,7 +58,7 @@ class MultipartParser(FlaskParser):
 blp = Blueprint("api_versions", __name__, description="Versions: upload, download, page images")
 blp.ARGUMENTS_PARSER = MultipartParser()  # this blueprint's only; the others keep theirs
 
-PAGE_NUMBER = f"<int(max={MAX_ID}):number>"
+PAGE_NUMBER = f"<{ID}:number>"
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 # What a file or page image can be served as, for the contract.
 FILE_CONTENT = {kind.media_type: BINARY for kind in KINDS.values()}

@@ -7,7 +7,7 @@ deletion, so neither does this. Each function refuses anyone but an admin with i
 words; reads refuse with the words of managing webhooks."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import url_for
@@ -17,9 +17,9 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from portal.api.auth import acting_user
-from portal.api.deliverables_schemas import storable_text
+from portal.api.common import problems as documented
+from portal.api.common import storable_text
 from portal.api.pagination import PageArgs, page_of, paginate
-from portal.api.problems import PROBLEM, ProblemSchema
 from portal.api.writes import creates, writes
 from portal.extensions import db
 from portal.models import OutboxStatus, WebhookDelivery, WebhookEndpoint
@@ -37,13 +37,7 @@ LOCATION = {"Location": {"description": "the URL of what was created",
                          "schema": {"type": "string"}}}
 
 
-def problems(*statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Document the problem+json answers an operation can give."""
-    def document(view: Callable[..., Any]) -> Callable[..., Any]:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return document
+problems = partial(documented, blp)  # the refusals an operation can answer
 
 
 class WebhookEndpointSchema(Schema):
