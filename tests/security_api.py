@@ -114,6 +114,8 @@ def ids_out_of_reach(w: Any) -> dict[str, Any]:
     return {
         "absent deliverable": _refusal(sam.get(f"{API}/deliverables/999999")),
         "id past a row": _refusal(sam.get(f"{API}/deliverables/99999999999")),
+        "write to an id past a row": _refusal(sam.patch(f"{API}/deliverables/99999999999",
+                                                        json={"title": "x"})),
         "negative id": _refusal(sam.get(f"{API}/versions/-1")),
         "page, id past a row": w.sam.get("/deliverables/99999999999").status_code,
         "absent request's comments": _refusal(sam.get(f"{API}/requests/999999/comments")),

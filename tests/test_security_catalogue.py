@@ -1571,6 +1571,7 @@ CASES = [
           "reads": 200, "changed": []}),
     Case("api: ids that name nothing, or more than a row id", ids_out_of_reach,
          {"absent deliverable": (404, PROBLEM), "id past a row": (404, PROBLEM),
+          "write to an id past a row": (404, PROBLEM),
           "negative id": (404, PROBLEM), "page, id past a row": 404,
           "absent request's comments": (404, PROBLEM)}),
     Case("api: oversized uploads", oversized_upload,

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from portal.api.auth import acting_user
+from portal.api.common import problems
 
 blp = Blueprint("api_me", __name__, description="The person a token acts as")
 
@@ -24,6 +25,7 @@ class MeSchema(Schema):
 
 @blp.get("/me")
 @blp.response(200, MeSchema)
+@problems(blp, 401)
 def me() -> dict[str, Any]:
     """Who this token acts as"""
     user, token = acting_user(), g.api_token

@@ -6,7 +6,12 @@ from flask import Flask, Response, current_app, g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+)
 
 from portal.api.problems import is_api_url, problem
 from portal.audit import describe
@@ -84,6 +89,21 @@ def _error_page(status: int, title: str, message: str, page: str = "errors/error
     return html, status
 
 
+def _not_found_if_no_such_row(exc: HTTPException) -> HTTPException:
+    """Werkzeug checks the method before the id's bounds, so PATCH /deliverables/<an id no
+    row can have> would be a 405 naming GET, which 404s too: say 404 at once."""
+    if not isinstance(exc, MethodNotAllowed) or not exc.valid_methods:
+        return exc
+    try:
+        current_app.url_map.bind_to_environ(request.environ).match(
+            method=exc.valid_methods[0])
+    except NotFound as not_found:
+        return not_found
+    except HTTPException:
+        pass
+    return exc
+
+
 def register_views(app: Flask) -> None:
     from portal import local_time
     from portal.views import (
@@ -150,6 +170,7 @@ def register_views(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        exc = _not_found_if_no_such_row(exc)
         stock = exc.description == type(exc).description  # werkzeug's words, not ours
         if is_api_url():  # the fields webargs found wrong, by name
             errors = (getattr(exc, "data", None) or {}).get("messages")
