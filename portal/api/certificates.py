@@ -25,6 +25,7 @@ from portal.api.certificate_schemas import (
     VerificationSchema,
     VerificationUploadSchema,
 )
+from portal.api.common import ID
 from portal.api.common import problems as documented
 from portal.api.pagination import page_of, paginate
 from portal.certificates import Verdict, Verification, by_public_id, verify_pdf, verify_url
@@ -46,7 +47,7 @@ from portal.views.common import certificate_response
 blp = Blueprint("api_certificates", __name__,
                 description="Approval certificates: metadata, sealed PDF, verification")
 
-REQUEST_ID = "<int(max=2147483647):request_id>"
+REQUEST_ID = f"<{ID}:request_id>"
 PDF = KINDS["pdf"].media_type
 
 

@@ -26,6 +26,7 @@ from portal.api.clients_schemas import (
     ProjectListArgs,
     ProjectSchema,
 )
+from portal.api.common import ID, LOCATION
 from portal.api.common import problems as documented
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.writes import creates, writes
@@ -36,12 +37,9 @@ from portal.workflow import delegation
 
 blp = Blueprint("api_clients", __name__, description="Clients, their contacts, and projects")
 
-# Ids in paths stop at the database's integer range (a larger one is simply not found).
-CLIENT_ID = "<int(max=2147483647):client_id>"
-CONTACT_ID = "<int(max=2147483647):contact_id>"
-PROJECT_ID = "<int(max=2147483647):project_id>"
-LOCATION = {"Location": {"description": "the URL of what was created",
-                         "schema": {"type": "string"}}}
+CLIENT_ID = f"<{ID}:client_id>"
+CONTACT_ID = f"<{ID}:contact_id>"
+PROJECT_ID = f"<{ID}:project_id>"
 
 
 problems = partial(documented, blp)  # the refusals an operation can answer

@@ -17,8 +17,8 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from portal.api.auth import acting_user
+from portal.api.common import ID, LOCATION, storable_text
 from portal.api.common import problems as documented
-from portal.api.common import storable_text
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.writes import creates, writes
 from portal.extensions import db
@@ -31,10 +31,8 @@ blp = Blueprint("api_webhooks", __name__, description=(
     f"endpoint: {', '.join(webhooks.EVENTS)}. Failed deliveries are retried with backoff "
     "for 24 hours."))
 
-ENDPOINT_ID = "<int(max=2147483647):endpoint_id>"
-DELIVERY_ID = "<int(max=2147483647):delivery_id>"
-LOCATION = {"Location": {"description": "the URL of what was created",
-                         "schema": {"type": "string"}}}
+ENDPOINT_ID = f"<{ID}:endpoint_id>"
+DELIVERY_ID = f"<{ID}:delivery_id>"
 
 
 problems = partial(documented, blp)  # the refusals an operation can answer
