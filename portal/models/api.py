@@ -33,6 +33,11 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship(lazy="joined")
 
     @property
+    def shown(self) -> str:
+        """How the token is named on screen: its public prefix, the secret elided."""
+        return f"so_{self.prefix}_…"
+
+    @property
     def scope_list(self) -> list[str]:
         return self.scopes.split()
 
