@@ -153,12 +153,14 @@ def _pages(s: Story) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
              ("metrics", "/metrics"), ("finance", "/finance"),
              ("delivery-problems", "/delivery-problems"), ("admin-users", "/admin/users"),
              ("admin-webhooks", "/admin/webhooks"),
-             ("admin-agency", "/admin/agency"), ("staff-not-found", "/no-such-page")]
+             ("admin-agency", "/admin/agency"), ("account", "/account"),
+             ("staff-not-found", "/no-such-page")]
     anyone = [("client-review", s.review), ("client-compare", "COMPARE"),
               ("client-approved", s.approved), ("client-replaced", s.replaced),
               ("client-expired", s.expired), ("client-revoked", s.revoked),
               ("client-no-access", "/r/not-a-real-token"), ("verify", "/verify"),
-              ("verify-record", f"/verify/{s.certificate}"), ("not-found", "/no-such-page")]
+              ("verify-record", f"/verify/{s.certificate}"), ("api-reference", "/api/v1/docs"),
+              ("not-found", "/no-such-page")]
     return staff, anyone
 
 
