@@ -69,11 +69,14 @@ def test_the_page_shows_a_new_token_once_and_the_database_keeps_only_its_hash(
         app, browser, staff):
     browser.login(staff.email)
     created = _create_on_page(browser, "Billing sync", "write", future(30).isoformat())
-    assert created.status_code == 302
-    assert created.headers["Location"].endswith("/account#new-api-token")
-
-    page = browser.get("/account").get_data(as_text=True)
+    assert created.status_code == 201
+    assert "no-store" in created.headers["Cache-Control"]
+    # The secret is in this answer only: never in the session cookie (signed, not secret).
+    cookies = " ".join(created.headers.getlist("Set-Cookie"))
+    page = created.get_data(as_text=True)
     secret = _shown_secret(page)
+    assert secret is not None and secret not in cookies
+    assert secret.split("_", 2)[2] not in str(browser.client.get_cookie("session").value)
     assert secret is not None
     assert "you will not see it again" in page
     assert 'readonly' in page.split('id="new-token-secret"')[1].split(">")[0]
@@ -95,8 +98,7 @@ def test_the_page_shows_a_new_token_once_and_the_database_keeps_only_its_hash(
 
 def test_the_token_acts_as_its_user_and_notes_its_last_use(app, browser, staff):
     browser.login(staff.email)
-    _create_on_page(browser, "Reports", "read")
-    secret = _shown_secret(browser.get("/account").get_data(as_text=True))
+    secret = _shown_secret(_create_on_page(browser, "Reports", "read").get_data(as_text=True))
     assert secret is not None
     assert _token_named("Reports").last_used_at is None
 
@@ -113,8 +115,7 @@ def test_the_token_acts_as_its_user_and_notes_its_last_use(app, browser, staff):
 
 def test_revoking_on_the_page_ends_the_token(app, browser, staff):
     browser.login(staff.email)
-    _create_on_page(browser, "Old laptop", "write")
-    secret = _shown_secret(browser.get("/account").get_data(as_text=True))
+    secret = _shown_secret(_create_on_page(browser, "Old laptop", "write").get_data(as_text=True))
     assert _call(app, "GET", "/api/v1/me", _bearer(secret)).status_code == 200
     token = _token_named("Old laptop")
 
@@ -176,8 +177,7 @@ def test_every_role_makes_tokens_that_act_with_that_role(app, make_browser, make
     page = make_browser()
     page.login(person.email)
     assert "API tokens" in page.get("/account").get_data(as_text=True)
-    _create_on_page(page, "Mine", "write")
-    secret = _shown_secret(page.get("/account").get_data(as_text=True))
+    secret = _shown_secret(_create_on_page(page, "Mine", "write").get_data(as_text=True))
     me = _call(app, "GET", "/api/v1/me", _bearer(secret))
     assert me.status_code == 200 and me.get_json()["role"] == role.value
     assert me.get_json()["scopes"] == ["read", "write"]

@@ -2,7 +2,7 @@
 revoke one. The rules (names, scopes, expiry, whose token) are the domain's."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, session, url_for
+from flask import flash, redirect, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -22,8 +22,9 @@ SCOPE_CHOICES = {"read": ["read"], "write": ["read", "write"]}
 @bp.post("/account/api-tokens")
 @login_required
 def create_api_token() -> Response | tuple[str, int]:
-    """Create a token; its secret waits in the session until the account page shows it,
-    once (a reload, or the back button, finds it gone)."""
+    """Create a token and answer with the account page showing its secret, this once: it is
+    never stored (only its hash) nor put in the session cookie, which is signed, not
+    encrypted. The page is no-store, so the back button does not bring it back."""
     form = request.form
     try:
         expires_on = parse_date(form.get("expires_on"), _("The expiry date"))
@@ -34,8 +35,7 @@ def create_api_token() -> Response | tuple[str, int]:
     except DomainError as exc:
         db.session.rollback()
         return account_page(exc.status, token_error=exc, token_form=form)
-    session["new_api_token"] = {"id": token.id, "secret": secret}
-    return redirect(url_for("auth.account", _anchor="new-api-token"))
+    return account_page(201, new_token={"id": token.id, "secret": secret})
 
 
 @bp.post("/account/api-tokens/<int:token_id>/revoke")

@@ -88,11 +88,11 @@ def logout():
 
 def account_page(status: int = 200, **context: Any) -> tuple[str, int]:
     """The account page: language, and API tokens, with a new token's secret the one time
-    it is shown (taken out of the session as it is drawn)."""
+    it is shown (`new_token`, only in the answer to its creation)."""
     user, now = current_user._get_current_object(), utcnow()
     context.setdefault("chosen", user.language or "")
-    return render_template("auth/account.html", tokens=tokens_of(user),
-                           new_token=session.pop("new_api_token", None), now=now,
+    context.setdefault("new_token", None)
+    return render_template("auth/account.html", tokens=tokens_of(user), now=now,
                            first_expiry=(now.date() + timedelta(days=1)).isoformat(),
                            **context), status
 
