@@ -285,6 +285,16 @@ def test_each_token_has_its_own_rate_limit(three_per_minute, app, make_api, staf
     assert other.get("/api/v1/me").status_code == 200  # another token is counted apart
 
 
+def test_a_wrong_secret_under_someone_elses_prefix_spends_only_the_callers_allowance(
+        three_per_minute, app, make_api, staff):
+    victim = make_api(staff)
+    prefix = victim.secret.split("_")[1]
+    forged = {"Authorization": f"Bearer so_{prefix}_{'x' * 43}"}
+    for _ in range(4):
+        assert _call(app, "GET", "/api/v1/me", forged).status_code in (401, 429)
+    assert victim.get("/api/v1/me").status_code == 200
+
+
 
 # --- Idempotency-Key on a creating call (POST /api/v1/clients) -------------------------
 

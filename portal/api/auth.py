@@ -3,6 +3,7 @@ token's scopes. Session cookies are never accepted here (no CSRF on the API)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from flask import abort, g, request
 from flask_babel import gettext as _
@@ -30,11 +31,8 @@ def authenticate() -> None:
     """Before every API request: a usable token with the scope the method needs."""
     if not is_api_url() or request.path in PUBLIC_PATHS:
         return
-    match = BEARER.match(request.headers.get("Authorization", ""))
-    token: ApiToken | None = None
     now = utcnow()
-    if match:
-        token = token_from_secret(match.group(1), now)
+    token = _proven_token(now)
     if token is None:
         abort(401, _("Send a valid API token: 'Authorization: Bearer so_…'. Tokens are "
                      "created on your account page; a revoked or expired one is refused."))
@@ -48,7 +46,17 @@ def authenticate() -> None:
     touch(token, now)
 
 
+def _proven_token(now: datetime) -> ApiToken | None:
+    """The usable token the request's header proves, looked up once per request (the rate
+    limiter asks first, then `authenticate`)."""
+    if "_proven_token" not in g:
+        match = BEARER.match(request.headers.get("Authorization", ""))
+        g._proven_token = token_from_secret(match.group(1), now) if match else None
+    return g._proven_token
+
+
 def rate_key() -> str:
-    """Rate limits count per token (its public prefix), else per address."""
-    match = BEARER.match(request.headers.get("Authorization", ""))
-    return f"api-token:{match.group(1).split('_')[1]}" if match else get_remote_address()
+    """Rate limits count per proven token, else per address: naming someone's prefix (it is
+    shown on their page) with a wrong secret spends the caller's allowance, not theirs."""
+    token = _proven_token(utcnow())
+    return f"api-token:{token.prefix}" if token is not None else get_remote_address()
