@@ -148,3 +148,14 @@ def idempotency_key_reused(w: Any) -> dict[str, Any]:
             "clients named Umbrella*": db.session.scalar(
                 db.select(db.func.count()).select_from(db.text("clients"))
                 .where(db.text("name LIKE 'Umbrella%'")))}
+
+
+def half_characters(w: Any) -> dict[str, Any]:
+    """JSON may spell half a character ("\\ud800"), which no database can keep: refused in
+    any field, named by where it stands, and nothing is written."""
+    sam, before = api_as(w, w.staff), w.snapshot()
+    body = '{"name": "Acme \\ud800", "contacts": [{"name": "Ann \\udc00"}]}'
+    answer = sam.post(f"{API}/clients", data=body, content_type="application/json")
+    return {"answer": _refusal(answer),
+            "fields": sorted(answer.get_json().get("errors", {}).get("json", {})),
+            "changed": [t for t in w.changed(before) if t != "api_tokens"]}

@@ -69,6 +69,7 @@ from tests.hostile_pdfs import text_bomb_pdf
 from tests.security_api import (
     dead_tokens,
     finance_changes_work,
+    half_characters,
     idempotency_key_reused,
     ids_out_of_reach,
     no_token,
@@ -1574,6 +1575,8 @@ CASES = [
           "write to an id past a row": (404, PROBLEM),
           "negative id": (404, PROBLEM), "page, id past a row": 404,
           "absent request's comments": (404, PROBLEM)}),
+    Case("api: half a character in JSON text", half_characters,
+         {"answer": (422, PROBLEM), "fields": ["contacts[0].name", "name"], "changed": []}),
     Case("api: oversized uploads", oversized_upload,
          {"upload": (413, PROBLEM), "verify": (413, PROBLEM), "changed": []}),
     Case("api: an Idempotency-Key replayed with another body", idempotency_key_reused,
