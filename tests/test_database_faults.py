@@ -5,7 +5,10 @@ On PostgreSQL only: SQLite has no server to drop the connection.
 """
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -87,3 +90,34 @@ def test_a_name_taken_at_the_same_moment_is_a_clear_409_not_a_500(postgres_app, 
     assert answer.mimetype == "application/problem+json"
     assert "at the same moment" in answer.get_json()["detail"]
     assert db.session.scalar(select(func.count()).select_from(Client)) == 1  # theirs only
+
+
+def test_a_retry_racing_the_first_call_gets_the_first_answer_not_a_conflict(postgres_app,
+                                                                             api):
+    """The client times out and retries with the same Idempotency-Key while the first call
+    is still running: the retry commits first; the first call, refused by the unique name
+    the retry just took, answers what the retry answered."""
+    call = {"json": {"name": "Globex"}, "headers": {"Idempotency-Key": "create-globex"}}
+    retry: dict[str, Any] = {}
+
+    def the_retry_lands_first(session, _context, _instances) -> None:
+        if not retry and any(isinstance(o, Client) for o in session.new):
+            retry["started"] = True  # the retry's own flush passes through here too
+            worker = threading.Thread(target=lambda: retry.update(
+                answer=contextvars.Context().run(
+                    api.client.post, "/api/v1/clients",
+                    headers={"Authorization": f"Bearer {api.secret}", **call["headers"]},
+                    json=call["json"])))
+            worker.start()
+            worker.join(30)
+
+    event.listen(db.session, "before_flush", the_retry_lands_first)
+    try:
+        first = api.post("/api/v1/clients", **call)
+    finally:
+        event.remove(db.session, "before_flush", the_retry_lands_first)
+    assert retry["answer"].status_code == 201
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert first.headers.get("Idempotent-Replayed") == "true"
+    assert first.get_json() == retry["answer"].get_json()
+    assert db.session.scalar(select(func.count()).select_from(Client)) == 1

@@ -114,15 +114,17 @@ def creates(view: Callable[..., Any]) -> Callable[..., Any]:
         kept = _kept(user_id, key)
         if kept is not None:
             return _checked_replay(kept, fingerprint)
-        response = make_response(view(*args, **kwargs))
-        if response.status_code < 300:  # a refusal is not kept: the retry may succeed
-            db.session.add(IdempotentRequest(
-                user_id=user_id, key=key, fingerprint=fingerprint,
-                status=response.status_code, body=response.get_data(),
-                location=response.headers.get("Location")))
         try:
+            response = make_response(view(*args, **kwargs))
+            if response.status_code < 300:  # a refusal is not kept: the retry may succeed
+                db.session.add(IdempotentRequest(
+                    user_id=user_id, key=key, fingerprint=fingerprint,
+                    status=response.status_code, body=response.get_data(),
+                    location=response.headers.get("Location")))
             db.session.commit()
-        except IntegrityError:  # the same key, committed by a concurrent retry just now
+        except IntegrityError:
+            # A concurrent retry with this key committed first: its row for the key, or
+            # the unique thing it created (a client's name), refused ours. Answer as it did.
             db.session.rollback()
             kept = _kept(user_id, key)
             if kept is None:
