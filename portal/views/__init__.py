@@ -89,6 +89,18 @@ def _error_page(status: int, title: str, message: str, page: str = "errors/error
     return html, status
 
 
+def _unique_constraint(exc: IntegrityError) -> str | None:
+    """The unique constraint a write broke (its name, never the values), or None when the
+    failure was of another kind."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL: unique_violation
+        return getattr(getattr(orig, "diag", None), "constraint_name", None) or "unique"
+    text = str(orig)
+    if text.startswith("UNIQUE constraint failed"):  # SQLite names the columns
+        return text.removeprefix("UNIQUE constraint failed: ")
+    return None
+
+
 def _not_found_if_no_such_row(exc: HTTPException) -> HTTPException:
     """Werkzeug checks the method before the id's bounds, so PATCH /deliverables/<an id no
     row can have> would be a 405 naming GET, which 404s too: say 404 at once."""
@@ -193,9 +205,14 @@ def register_views(app: Flask) -> None:
     @app.errorhandler(IntegrityError)
     def conflicting_write(exc: IntegrityError):
         """Two people saved the same unique thing at the same moment (a client's name, say):
-        the domain checked first, but the other commit landed in between."""
+        the domain checked first, but the other commit landed in between. Any other
+        constraint failing is a bug, and answers as one."""
         abandon_transaction()
-        app.logger.warning("write refused by a constraint: %s", exc.orig)
+        constraint = _unique_constraint(exc)
+        if constraint is None:
+            app.logger.exception("write refused by a constraint")
+            return server_error(exc)
+        app.logger.warning("write refused by the unique constraint %s", constraint)
         return _error_page(409, _("Saved elsewhere first"),
                            _("Someone saved the same thing at the same moment, so nothing was "
                              "saved. Reload and try again."), ours=False)
