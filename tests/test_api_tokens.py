@@ -211,6 +211,22 @@ def test_a_deactivated_users_token_is_refused(app, make_api, staff):
     _assert_refused(client.get("/api/v1/me"), 401)
 
 
+def test_switching_an_account_off_ends_its_tokens_for_good(app, make_api, make_browser,
+                                                           make_user, staff):
+    client = make_api(staff)
+    admin = make_browser()
+    admin.login(make_user(Role.ADMIN).email)
+    assert admin.post(f"/admin/users/{staff.id}", {"role": "staff"}).status_code in (302, 303)
+    _assert_refused(client.get("/api/v1/me"), 401)
+    assert admin.post(f"/admin/users/{staff.id}",
+                      {"role": "staff", "active": "1"}).status_code in (302, 303)
+    assert db.session.get(type(staff), staff.id).active
+    _assert_refused(client.get("/api/v1/me"), 401)  # switched on again: the token stays dead
+    revoked = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.verb == "api_token.revoked")).all()
+    assert len(revoked) == 1
+
+
 def test_a_read_token_may_not_write(app, make_api, staff):
     reader = make_api(staff, scopes=("read",))
     body = _assert_refused(reader.post("/api/v1/clients", json={"name": "Acme"}), 403)

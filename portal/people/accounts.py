@@ -13,7 +13,9 @@ from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.i18n import is_language
 from portal.models import Role, User
+from portal.models.base import utcnow
 from portal.models.people import new_session_token
+from portal.people.api_tokens import revoke_all
 from portal.permissions import require_admin
 from portal.validation import single_line
 
@@ -97,6 +99,8 @@ def update_user(actor: User, user: User, *, role: Role, active: bool) -> None:
         user.session_token = new_session_token()  # signs them out everywhere
     audit.record(actor, "user.updated", user, before=before,
                  after={"role": role.value, "active": active})
+    if not active:  # and ends their API tokens: switching the account on again revives none
+        revoke_all(actor, user, utcnow())
 
 
 def set_own_language(user: User, code: str | None) -> None:

@@ -60,6 +60,16 @@ def revoke_token(actor: User, token: ApiToken, now: datetime) -> None:
     """Only its owner revokes a token (an admin deactivating the user ends all of them)."""
     if token.user_id != actor.id:
         raise NotAllowed(_("You can only revoke your own tokens."))
+    _revoke(actor, token, now)
+
+
+def revoke_all(actor: User, owner: User, now: datetime) -> None:
+    """Every live token of `owner`, ended by an admin switching the account off."""
+    for token in tokens_of(owner):
+        _revoke(actor, token, now)
+
+
+def _revoke(actor: User, token: ApiToken, now: datetime) -> None:
     if token.revoked_at is None:
         token.revoked_at = now
         audit.record(actor, "api_token.revoked", token, prefix=token.prefix)
