@@ -22,7 +22,7 @@ from portal.api.writes import writes
 from portal.extensions import db
 from portal.models import Approver, ReviewRequest, User
 from portal.workflow.invitations import resend_link, revoke_link
-from portal.workflow.reminders import send_reminder_now
+from portal.workflow.reminders import remind_everyone_waiting, send_reminder_now
 
 APPROVER = f"/requests/<{ID}:request_id>/approvers/<{ID}:approver_id>"
 
@@ -53,13 +53,7 @@ def remind_request(request_id: int) -> dict[str, Any]:
     The staff page's "Send reminder now", for each approver waiting to decide whose link
     is not revoked; each counts as one of their reminders and is emailed."""
     request: ReviewRequest = request_or_404(request_id)
-    waiting = request.waiting_on
-    # Nobody to remind: the domain's refusal for the first of them says why (their link
-    # is revoked, or they are not waiting to decide).
-    targets = [a for a in waiting if a.link_revoked_at is None] or waiting[:1] \
-        or request.approvers[:1]
-    for approver in targets:
-        send_reminder_now(acting_user(), approver)
+    remind_everyone_waiting(acting_user(), request)
     db.session.flush()
     db.session.refresh(request)
     return request_facts(request)

@@ -142,6 +142,19 @@ def send_reminder_now(actor: User, approver: Approver, now: datetime | None = No
     remind(approver, now or utcnow(), manual=True)
 
 
+def remind_everyone_waiting(actor: User, request: ReviewRequest,
+                            now: datetime | None = None) -> int:
+    """`send_reminder_now` for each approver whose turn it is and whose link works. With
+    nobody to remind, the refusal for the first of them says why (a revoked link, a
+    request no longer waiting)."""
+    waiting = request.waiting_on
+    targets = ([a for a in waiting if a.link_revoked_at is None] or waiting[:1]
+               or request.approvers[:1])
+    for approver in targets:
+        send_reminder_now(actor, approver, now)
+    return len(targets)
+
+
 def escalate(request: ReviewRequest, now: datetime) -> bool:
     """Mark the request overdue and tell the deliverable's owner, once."""
     if request.escalated_at is not None:
