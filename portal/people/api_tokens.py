@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from portal import audit
 from portal.database import writing
@@ -101,6 +102,9 @@ def touch(token: ApiToken, now: datetime) -> None:
     # IMMEDIATE on SQLite and holds the write lock the connection below would wait for.
     token_id = token.id
     db.session.commit()
-    with writing(), db.engine.begin() as connection:
-        connection.execute(update(ApiToken).where(ApiToken.id == token_id)
-                           .values(last_used_at=now))
+    try:
+        with writing(), db.engine.begin() as connection:
+            connection.execute(update(ApiToken).where(ApiToken.id == token_id)
+                               .values(last_used_at=now))
+    except OperationalError:  # a hint: never worth failing the call (SQLite busy behind
+        pass                  # a long writer), the next call a minute on tries again
