@@ -11,7 +11,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
+from flask_babel import get_locale
 from markupsafe import Markup, escape
 
 bp = Blueprint("api_docs", __name__)
@@ -278,9 +279,18 @@ def prose(text: str) -> Markup:
 
 @bp.get("/docs")
 def reference() -> str:
-    """The API reference page: public, like the contract it is drawn from."""
-    spec = current_app.extensions["signoff_api"].spec.to_dict()
-    ref = Reference(spec, request.url_root)
-    return render_template("api/reference.html", info=spec.get("info", {}),
-                           sections=ref.sections(), prose=prose, breakable=breakable,
-                           spec_url=request.url_root.rstrip("/") + "/api/v1/openapi.json")
+    """The API reference page: public, like the contract it is drawn from. Its body (the
+    costly part, 600 kB) is drawn once per address and language; the page around it carries
+    the visitor's own bits (the form token). Addresses are the portal's public one, never
+    the request's Host header (which would also let anyone grow the cache)."""
+    drawn: dict[tuple[str, str], Markup] = current_app.extensions.setdefault(
+        "signoff_api_reference", {})
+    root = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/"
+    key = (root, str(get_locale()))
+    if key not in drawn:
+        spec = current_app.extensions["signoff_api"].spec.to_dict()
+        drawn[key] = Markup(render_template(
+            "api/_reference_body.html", info=spec.get("info", {}),
+            sections=Reference(spec, root).sections(), prose=prose, breakable=breakable,
+            spec_url=root + "api/v1/openapi.json"))
+    return render_template("api/reference.html", body=drawn[key])
