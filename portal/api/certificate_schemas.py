@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask_smorest.fields import Upload
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
+from portal.api.common import ROW_ID
 from portal.api.pagination import PageArgs
 from portal.certificates import Verdict
 from portal.i18n import LANGUAGES
 from portal.models import APPROVED_STATUSES
 
-DATABASE_ID = validate.Range(min=1, max=2_147_483_647)
 PUBLIC_ID = {"description": "the certificate's id, as printed on it",
              "example": "SO-7KQM-2XRT-9BWD"}
 
@@ -17,8 +17,8 @@ PUBLIC_ID = {"description": "the certificate's id, as printed on it",
 class CertificateListArgs(PageArgs):
     """The finance page's filters (portal/views/finance.py)."""
 
-    client = fields.Integer(validate=DATABASE_ID, metadata={"description": "a client's id"})
-    project = fields.Integer(validate=DATABASE_ID, metadata={"description": "a project's id"})
+    client = fields.Integer(validate=ROW_ID, metadata={"description": "a client's id"})
+    project = fields.Integer(validate=ROW_ID, metadata={"description": "a project's id"})
     start = fields.Date(metadata={"description": "approved on or after this day (UTC)"})
     end = fields.Date(metadata={"description": "approved on or before this day (UTC)"})
 

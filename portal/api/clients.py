@@ -5,14 +5,13 @@ setting in portal/views/staff_delegation.py), so the same rules, audit events an
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import url_for
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import UnprocessableEntity
 
 from portal.api.auth import acting_user
 from portal.api.clients_schemas import (
@@ -26,7 +25,7 @@ from portal.api.clients_schemas import (
     ProjectListArgs,
     ProjectSchema,
 )
-from portal.api.common import ID, LOCATION
+from portal.api.common import ID, LOCATION, field_error
 from portal.api.common import problems as documented
 from portal.api.pagination import PageArgs, page_of, paginate
 from portal.api.writes import creates, writes
@@ -43,13 +42,6 @@ PROJECT_ID = f"<{ID}:project_id>"
 
 
 problems = partial(documented, blp)  # the refusals an operation can answer
-
-
-def _field_error(field: str, message: str) -> NoReturn:
-    """Refuse the body naming the field, as the schema's own checks do (and say why)."""
-    refusal = UnprocessableEntity(message)
-    refusal.data = {"messages": {"json": {field: [message]}}}  # type: ignore[attr-defined]
-    raise refusal
 
 
 def _created(row: Client | Contact | Project, endpoint: str, id_name: str) -> tuple:
@@ -178,10 +170,10 @@ def create_project(data: dict[str, Any]) -> tuple:
     """Create a project under a client"""
     client = db.session.get(Client, data["client_id"])
     if client is None:
-        _field_error("client_id", _("There is no client with this id."))
+        raise field_error("client_id", _("There is no client with this id."))
     owner = acting_user() if "owner_id" not in data else db.session.get(User, data["owner_id"])
     if owner is None:
-        _field_error("owner_id", _("Choose the account manager who owns the project."))
+        raise field_error("owner_id", _("Choose the account manager who owns the project."))
     project = people.create_project(acting_user(), client, data["name"], owner)
     return _created(project, "api_clients.get_project", "project_id")
 

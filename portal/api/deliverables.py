@@ -12,11 +12,11 @@ from flask import url_for
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy import select
-from werkzeug.exceptions import UnprocessableEntity
 
 from portal import workflow
 from portal.api.auth import acting_user
-from portal.api.common import LOCATION, problems
+from portal.api.common import LOCATION, field_error, problems
+from portal.api.common import named as _named
 from portal.api.deliverables_schemas import (
     DELIVERABLE_ID,
     DeliverableCreateSchema,
@@ -36,17 +36,6 @@ from portal.workflow.editing import Details, edit_details
 
 blp = Blueprint("api_deliverables", __name__,
                 description="Deliverables: create, edit, internal review")
-
-
-def field_error(field: str, message: str, location: str = "json") -> UnprocessableEntity:
-    """A 422 naming the field, as the schema's own checks do, with `message` as detail."""
-    error = UnprocessableEntity(message)
-    error.data = {"messages": {location: {field: [message]}}}  # type: ignore[attr-defined]
-    return error
-
-
-def _named(row: Any) -> dict[str, Any] | None:
-    return {"id": row.id, "name": row.name} if row is not None else None
 
 
 def deliverable_out(deliverable: Deliverable) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from werkzeug.datastructures import CombinedMultiDict
 from portal import workflow
 from portal.api.auth import acting_user
 from portal.api.common import ID, LOCATION, problems
+from portal.api.common import named as _named
 from portal.api.deliverables_schemas import (
     DELIVERABLE_ID,
     VERSION_ID,
@@ -67,10 +68,6 @@ IMAGE_CONTENT = {media_type: BINARY for media_type in EXTENSIONS}
 
 def _binary(description: str, content: dict[str, Any]) -> dict[str, Any]:
     return {"responses": {"200": {"description": description, "content": content}}}
-
-
-def _named(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name}
 
 
 def _render_statuses(version_ids: list[int]) -> dict[int, RenderStatus]:

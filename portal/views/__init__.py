@@ -13,6 +13,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 
+from portal.api.auth import READING_POSTS
 from portal.api.problems import is_api_url, problem
 from portal.audit import describe
 from portal.database import abandon_transaction, declare_reads_only
@@ -54,7 +55,7 @@ READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def _declare_intent() -> None:
-    declare_reads_only(request.method in READ_ONLY_METHODS)
+    declare_reads_only(request.method in READ_ONLY_METHODS or request.path in READING_POSTS)
 
 
 def _end_intent(_exc: BaseException | None) -> None:
