@@ -57,7 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     htmx_ext.init_app(app)
     limiter.init_app(app)
 
-    from portal import cli, i18n
+    from portal import cli, i18n, ops
     from portal.access_log import install_werkzeug_filter
     from portal.api import init_api
     from portal.database import configure_engine
@@ -76,6 +76,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     install_version_lock(db.session)
     install_werkzeug_filter()
     i18n.init_app(app)
+    ops.init_app(app)
     app.jinja_env.globals["external_url"] = external_url
     register_views(app)
     init_api(app)

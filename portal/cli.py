@@ -151,5 +151,8 @@ def render_previews(missing: bool, failed: bool, version_ids: tuple[int, ...]) -
 
 
 def init_app(app: Flask) -> None:
-    for group in (users, audit_cli, demo, jobs_cli, certs, files):
+    from portal.files.storage_cli import storage
+    from portal.people.erasure_cli import clients
+
+    for group in (users, audit_cli, demo, jobs_cli, certs, files, storage, clients):
         app.cli.add_command(group)

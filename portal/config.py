@@ -104,6 +104,12 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024 + 64 * 1024,
         "ACCEPTED_UPLOAD_TYPES": env.get("ACCEPTED_UPLOAD_TYPES", ACCEPTED_TYPES_DEFAULT),
         "FILE_STORE": env.get("FILE_STORE", str(instance_path / "files")),
+        # s3://bucket/prefix puts files on object storage instead of FILE_STORE; the
+        # endpoint is for S3-protocol servers other than AWS (credentials: boto3's usual
+        # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role).
+        "FILE_STORAGE_URL": env.get("FILE_STORAGE_URL", ""),
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": env.get("S3_REGION", "us-east-1"),
         # Page previews (portal/files/render.py): what one file's renderer may spend.
         "RENDER_CPU_SECONDS": int(env.get("RENDER_CPU_SECONDS", "60")),
         "RENDER_MEMORY_MB": int(env.get("RENDER_MEMORY_MB", "1024")),
@@ -125,6 +131,11 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "CLIENT_RATE_LIMIT": env.get("CLIENT_RATE_LIMIT", "60 per minute"),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),  # per API token
         "RENEW_RATE_LIMIT": env.get("RENEW_RATE_LIMIT", "5 per hour"),
+        # Production shape (portal/ops): proxies in front whose X-Forwarded-* are trusted,
+        # log lines as JSON or text, and who may read /-/metrics (empty: loopback only).
+        "TRUSTED_PROXY_HOPS": int(env.get("TRUSTED_PROXY_HOPS", "0")),
+        "LOG_FORMAT": env.get("LOG_FORMAT", "text"),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
     }
     config.update(overrides)
     return config
