@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint venv clean worker cron sweep wheel-check extract update messages catalogues
+.PHONY: run test lint venv clean worker cron sweep wheel-check extract update messages catalogues stack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,35 @@ worker: $(STAMP)
 
 cron: $(STAMP)
 	$(BIN)/rq cron jobs/cron.py --url "$$REDIS_URL"
+
+# The production shape locally (Procfile, run by honcho): gunicorn, the RQ worker pool and
+# `rq cron`, on the local PostgreSQL and Redis, at http://127.0.0.1:$(STACK_PORT). Its
+# database is created if missing; its SECRET_KEY is kept in instance/stack-secret-key.
+# Without MAIL_SERVER the workers print each email instead of sending it.
+STACK_PORT     ?= 8000
+STACK_DATABASE ?= postgresql://postgres@127.0.0.1:5432/signoff_stack
+STACK_REDIS    ?= redis://127.0.0.1:6379/0
+STACK_ENV = DATABASE_URL="$${DATABASE_URL:-$(STACK_DATABASE)}" \
+	REDIS_URL="$${REDIS_URL:-$(STACK_REDIS)}" \
+	SECRET_KEY="$$(cat instance/stack-secret-key)" \
+	PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://127.0.0.1:$(STACK_PORT)}" \
+	PATH="$(abspath $(BIN)):$$PATH"
+stack: $(STAMP)
+	@mkdir -p instance
+	@test -s instance/stack-secret-key || (umask 077 && $(BIN)/python -c \
+	  "import secrets; print(secrets.token_hex(32))" > instance/stack-secret-key)
+	@$(STACK_ENV) $(BIN)/python -c "import os, sqlalchemy as sa; \
+	  from portal.config import _normalise_database_url as normal; \
+	  url = sa.engine.make_url(normal(os.environ['DATABASE_URL'])); \
+	  admin = sa.create_engine(url.set(database='postgres'), isolation_level='AUTOCOMMIT'); \
+	  c = admin.connect(); \
+	  known = c.scalar(sa.text('SELECT 1 FROM pg_database WHERE datname = :n'), {'n': url.database}); \
+	  known or c.execute(sa.text('CREATE DATABASE \"%s\"' % url.database)); \
+	  print(('database %s exists' if known else 'database %s created') % url.database)"
+	$(STACK_ENV) $(FLASK) db upgrade
+	$(STACK_ENV) $(FLASK) certs init --if-missing
+	$(STACK_ENV) $(FLASK) demo load --if-empty
+	$(STACK_ENV) $(BIN)/honcho start --port $(STACK_PORT)
 
 # Fast-forward the demo: `make sweep AT=2026-12-08T10:00` sends what would be due then.
 sweep: $(STAMP)
