@@ -8,8 +8,10 @@ def issue(request_id: int) -> str | None:
     """Render, seal and store the certificate of an approved request (once)."""
     from portal.certificates import issue_certificate
     from portal.extensions import db
+    from portal.ops.metrics import CERTIFICATE_SECONDS
 
     with app_context():
-        certificate = issue_certificate(request_id)
+        with CERTIFICATE_SECONDS.time():
+            certificate = issue_certificate(request_id)
         db.session.commit()
         return certificate.public_id if certificate else None

@@ -15,11 +15,13 @@ def every_minute(at: str | None = None) -> dict[str, int]:
     from portal.files.render import ask_again_for_stale
     from portal.models import utcnow
     from portal.notifications import conversation, outbox, webhooks
+    from portal.ops.metrics import SWEEP_SECONDS
     from portal.workflow import reminders
 
     with app_context():
         now = datetime.fromisoformat(at) if at else utcnow()
-        report = reminders.sweep(now)  # commits batch by batch
+        with SWEEP_SECONDS.time():
+            report = reminders.sweep(now)  # commits batch by batch
         relayed = outbox.relay(now) + webhooks.relay(now)
         # A certificate job lost with Redis is asked for again (queued at the commit).
         certificates = ask_again_for_missing()

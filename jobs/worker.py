@@ -8,17 +8,41 @@ leaves only its claimed rows, sent by others once their lease runs out.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from rq.job import Job
+from rq.queue import Queue
 from rq.worker import Worker
 
 from jobs import worker_app
+from portal.ops.logs import carrying
 
 
 class AppWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._warm_up()
+        self._log_like_the_app()
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        """Run the job under the request id it was enqueued with (its meta): the worker's
+        lines about it, and the work horse forked for it, log with that id."""
+        with carrying(job.meta.get("request_id")):
+            return super().execute_job(job, queue)
+
+    @staticmethod
+    def _log_like_the_app() -> None:
+        """RQ gave its logger handlers of its own; the app's (JSON or text, with the
+        request id) on the root logger does for all, so lines are neither plain nor twice."""
+        from portal.ops.logs import HANDLER_MARK
+
+        root = logging.getLogger()
+        if any(getattr(h, HANDLER_MARK, False) for h in root.handlers):
+            rq_logger = logging.getLogger("rq.worker")
+            for handler in list(rq_logger.handlers):
+                rq_logger.removeHandler(handler)
+            rq_logger.propagate = True
 
     @staticmethod
     def _warm_up() -> None:

@@ -22,6 +22,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.utils import import_string
 
+from portal.ops.logs import carrying
+
 log = logging.getLogger(__name__)
 EXTENSION = "signoff_background"
 EXIT_GRACE = 30.0  # seconds a stopping process gives the jobs it already took
@@ -32,6 +34,7 @@ class Job:
     func: str  # dotted name, as RQ takes it: "jobs.outbox.deliver_message"
     args: tuple[Any, ...]
     job_id: str
+    request_id: str | None = None  # of the request that asked for it: its log lines carry it
 
 
 _STOP = Job("", (), "")
@@ -104,7 +107,7 @@ class Runner:
                     self._state.notify_all()
 
     def _run(self, job: Job) -> None:
-        with self.app.app_context():
+        with carrying(job.request_id), self.app.app_context():
             try:
                 import_string(job.func)(*job.args)
             except Exception:

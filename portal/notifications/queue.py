@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from portal.notifications import background
+from portal.ops.logs import request_id
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "signoff"
@@ -108,12 +109,14 @@ def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
     if runner is not None:
         if at is not None or (coalesce and waiting_for(coalesce)):
             return False
-        queued = runner.submit(background.Job(func, args, job_id))
+        queued = runner.submit(background.Job(func, args, job_id, request_id()))
         if coalesce and queued:
             runner.coalesced[coalesce] = job_id
         return queued
     queue = job_queue()
     options: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
+    if request_id() is not None:  # the worker logs the job under the id of who asked for it
+        options["meta"] = {"request_id": request_id()}
     if retries:
         options["retry"] = Retry(max=len(retries), interval=retries)
     try:

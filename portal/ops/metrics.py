@@ -1,0 +1,183 @@
+"""Prometheus metrics on /-/metrics (the portal's own /metrics page is the finance report).
+
+Observations happen in many processes (gunicorn workers, rq work horses, rq cron), so with
+PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it for the web; `make stack` for all)
+each process writes its samples to files there and a scrape aggregates every process of
+that machine: each machine is scraped. Without it (tests, `make run`) the process's own
+registry answers. What lives in the database or Redis (queue depth, the outbox) is read at
+scrape time, so it is the same whichever process answers.
+
+Who may read it: with METRICS_TOKEN set, a caller with `Authorization: Bearer <token>`;
+without it, loopback callers only (the address after ProxyFix). Anyone else gets a 404.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ops_metrics", __name__)
+PATH = "/-/metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUEST_SECONDS = Histogram(
+    "signoff_http_request_duration_seconds",
+    "Time to answer a request, by Flask endpoint (never the path: tokens live in paths).",
+    ["endpoint", "method", "status"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SWEEP_SECONDS = Histogram(
+    "signoff_reminder_sweep_duration_seconds",
+    "Time the every-minute sweep spent on reminders, escalations and expiries.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+CERTIFICATE_SECONDS = Histogram(
+    "signoff_certificate_issue_duration_seconds",
+    "Time to render, seal and store one approval certificate.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+def _start_timer() -> None:
+    g._signoff_started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    started = g.pop("_signoff_started", None)
+    if started is not None:
+        method = request.method if request.method in _METHODS else "other"
+        REQUEST_SECONDS.labels(endpoint=request.endpoint or "unmatched", method=method,
+                               status=f"{response.status_code // 100}xx").observe(
+            time.perf_counter() - started)
+    return response
+
+
+class ScrapeTimeCollector(Collector):
+    """Queue depth from Redis and the outbox from the database, read when scraped."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._outbox()
+        if self.app.config.get("REDIS_URL"):
+            yield from self._queues()
+
+    def _outbox(self) -> Iterator[GaugeMetricFamily]:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from portal.database import abandon_transaction
+        from portal.ops.backlog import pending_and_failed
+
+        family = GaugeMetricFamily(
+            "signoff_outbox_messages",
+            "Emails and webhook deliveries not sent yet (pending) or given up on (failed).",
+            labels=["kind", "status"])
+        up = GaugeMetricFamily("signoff_outbox_database_up",
+                               "1 if the database answered this scrape's outbox question.")
+        try:
+            counts = pending_and_failed()
+        except SQLAlchemyError as exc:  # the rest of the scrape still answers
+            log.warning("metrics: the database did not answer: %s", type(exc).__name__)
+            abandon_transaction()
+            counts = {}
+        for (kind, status), count in counts.items():
+            family.add_metric([kind, status], count)
+        up.add_metric([], 1 if counts else 0)
+        yield family
+        yield up
+
+    def _queues(self) -> Iterator[GaugeMetricFamily]:
+        from redis.exceptions import RedisError
+        from rq import Queue
+
+        from portal.notifications.queue import redis_connection
+
+        family = GaugeMetricFamily("signoff_queue_jobs",
+                                   "RQ jobs by queue and state, read from Redis at scrape.",
+                                   labels=["queue", "state"])
+        up = GaugeMetricFamily("signoff_queue_redis_up",
+                               "1 if Redis answered this scrape's queue questions.")
+        connection = redis_connection(self.app.config["REDIS_URL"])
+        try:
+            for queue in Queue.all(connection=connection):
+                family.add_metric([queue.name, "queued"], queue.count)
+                family.add_metric([queue.name, "started"], queue.started_job_registry.count)
+                family.add_metric([queue.name, "scheduled"],
+                                  queue.scheduled_job_registry.count)
+                family.add_metric([queue.name, "failed"], queue.failed_job_registry.count)
+            up.add_metric([], 1)
+        except RedisError as exc:
+            log.warning("metrics: Redis did not answer: %s", type(exc).__name__)
+            up.add_metric([], 0)
+        finally:
+            connection.close()
+        yield family
+        yield up
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed(token: str, authorization: str, remote_addr: str | None) -> bool:
+    """The access rule: the token when one is set (compared in constant time), else
+    loopback only."""
+    if token:
+        scheme, _, given = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode())
+    return _loopback(remote_addr)
+
+
+def scrape_registry(app: Flask) -> CollectorRegistry:
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        for collector in (REQUEST_SECONDS, SWEEP_SECONDS, CERTIFICATE_SECONDS):
+            registry.register(collector)
+    registry.register(ScrapeTimeCollector(app))
+    return registry
+
+
+@bp.get(PATH)
+def scrape() -> Any:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not allowed(app.config.get("METRICS_TOKEN", ""),
+                   request.headers.get("Authorization", ""), request.remote_addr):
+        abort(404)
+    body = generate_latest(scrape_registry(app))
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST,
+                                   "Cache-Control": "no-store"})
+
+
+def install(app: Flask) -> None:
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+    app.after_request(_observe)
+
+
+__all__ = ["CERTIFICATE_SECONDS", "PATH", "REGISTRY", "SWEEP_SECONDS", "install"]
