@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.files.page_diff import PixelDiff, diff_images
-from portal.files.storage import FileStore, file_store
+from portal.files.storage import Store, file_store
 from portal.models import PageDiff, PageRender, RenderStatus, VersionRender
 from portal.notifications.queue import enqueue_unless_waiting
 
@@ -112,15 +112,15 @@ def diff_versions(a_version_id: int, b_version_id: int) -> int:
     return made
 
 
-def _difference(store: FileStore, a_key: str, b_key: str) -> PageDiff:
+def _difference(store: Store, a_key: str, b_key: str) -> PageDiff:
     row = PageDiff(a_key=a_key, b_key=b_key, width=0, height=0, changed_pixels=0,
                    regions="[]", overlay_key="", error="")
-    a_path, b_path = store.path_for(a_key), store.path_for(b_key)
-    if not (a_path.exists() and b_path.exists()):
+    try:  # the images themselves on a local store; temporary copies from S3
+        with store.local_copy(a_key) as a_path, store.local_copy(b_key) as b_path:
+            found: PixelDiff = diff_images(a_path, b_path)
+    except FileNotFoundError:
         row.error = "The page images are missing; they are made again from the file."
         return row
-    try:
-        found: PixelDiff = diff_images(a_path, b_path)
     except (OSError, ValueError, Image.DecompressionBombError):
         log.exception("comparing page images %s and %s failed", a_key, b_key)
         row.error = "These pages could not be compared."

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from portal.errors import InvalidInput, UnsupportedFile
 from portal.files.filetypes import KINDS, clean_filename, sniff
-from portal.files.storage import CHUNK, FileStore, StoredFile, TooLarge
+from portal.files.storage import CHUNK, Store, StoredFile, TooLarge
 
 EML_TYPE = "message/rfc822"
 MSG_TYPE = "application/vnd.ms-outlook"
@@ -53,7 +53,7 @@ def evidence_kind(path: Path) -> str | None:
     return "eml" if kind is None and _looks_like_email(head) else None
 
 
-def ingest_evidence(store: FileStore, stream: BinaryIO, original_name: str,
+def ingest_evidence(store: Store, stream: BinaryIO, original_name: str,
                     max_bytes: int) -> StoredFile:
     """Copy while hashing (at most `max_bytes`), check what the bytes are, then keep the
     file under its SHA-256. Refused files leave nothing behind."""

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select
 
 from portal.extensions import db
-from portal.files.storage import FileStore, file_store
+from portal.files.storage import Store, file_store
 from portal.files.svg import svg_size
 from portal.models import PageRender, RenderStatus, Version, VersionRender, utcnow
 from portal.notifications.queue import after_commit, relay_after_commit
@@ -161,16 +162,20 @@ def _record(record: VersionRender, outcome: Outcome, now: datetime) -> None:
 def make(plan: Plan) -> Outcome:
     """The pages of the version's file (no database: the caller holds no transaction)."""
     store = file_store()
-    source = store.path_for(plan.storage_key)
-    if not source.exists():
-        return Outcome(RenderStatus.FAILED, "The file is missing from the store.")
-    if plan.media_type == SVG:
-        return _svg(source, plan.storage_key)
-    kind = KINDS.get(plan.media_type)
-    if kind is None:
-        return Outcome(RenderStatus.NO_PREVIEW)
+    missing = Outcome(RenderStatus.FAILED, "The file is missing from the store.")
+    kind = None if plan.media_type == SVG else KINDS.get(plan.media_type)
+    if kind is None and plan.media_type != SVG:
+        return Outcome(RenderStatus.NO_PREVIEW) if store.exists(plan.storage_key) else missing
     config = current_app.config
-    with tempfile.TemporaryDirectory(dir=store.scratch(), prefix="render-") as work:
+    with ExitStack() as held:
+        try:  # the file itself on a local store; a temporary copy from S3
+            source = held.enter_context(store.local_copy(plan.storage_key))
+        except FileNotFoundError:
+            return missing
+        if kind is None:
+            return _svg(source, plan.storage_key)
+        work = held.enter_context(
+            tempfile.TemporaryDirectory(dir=store.scratch(), prefix="render-"))
         answer = rasterise(source, Path(work), kind, limits(config), wall_seconds(config))
         if "error" in answer:
             return Outcome(RenderStatus.FAILED, str(answer["error"]))
@@ -195,7 +200,7 @@ def _svg(source: Path, key: str) -> Outcome:
     }])
 
 
-def _store_pages(store: FileStore, work: Path, answer: dict[str, Any]) -> list[dict[str, Any]]:
+def _store_pages(store: Store, work: Path, answer: dict[str, Any]) -> list[dict[str, Any]]:
     pages = []
     for page in answer["pages"]:
         pages.append({

@@ -27,8 +27,7 @@ def _images_gone(version_ids: list[int]) -> set[int]:
         select(PageRender.version_id, PageRender.display_key, PageRender.thumb_key)
         .where(PageRender.version_id.in_(version_ids)))
     for version_id, display, thumb in pages:
-        if version_id not in gone and not (store.path_for(display).exists()
-                                           and store.path_for(thumb).exists()):
+        if version_id not in gone and not (store.exists(display) and store.exists(thumb)):
             gone.add(version_id)
     return gone
 

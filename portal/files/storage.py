@@ -1,10 +1,19 @@
-"""A content-addressed file store: files live under their SHA-256, never their name."""
+"""A content-addressed file store: files live under their SHA-256, never their name.
+
+Two backends share one layout (`ab/cd/<key>`): a local folder (FILE_STORE, the default)
+and an S3 bucket (FILE_STORAGE_URL=s3://bucket/prefix, see storage_s3). Callers never ask
+where a file is: they `open` it to stream, take a `local_copy` for code that needs a path
+(renders, compare), and `put_file`/`put_bytes`/`ingest` to keep one. Scratch work always
+happens in a local folder (FILE_STORE/incoming) whichever backend keeps the files.
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +31,10 @@ class TooLarge(InvalidInput):
     status = 413
 
 
+class StorageUnreachable(OSError):
+    """The store cannot be used right now (for /readyz); the message says why."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     key: str
@@ -31,23 +44,92 @@ class StoredFile:
     media_type: str
 
 
-class FileStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+def checked_key(key: str) -> str:
+    """A storage key is a SHA-256 in hex and nothing else: no path can hide in one."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ValueError("not a storage key")
+    return key
 
-    def path_for(self, key: str) -> Path:
-        if not _KEY.match(key):
-            raise ValueError("not a storage key")
-        return self.root / key[:2] / key[2:4] / key
+
+def layout(key: str) -> str:
+    """Where a key lives below the store's root or prefix: ab/cd/<key>."""
+    checked_key(key)
+    return f"{key[:2]}/{key[2:4]}/{key}"
+
+
+class Store:
+    """What every backend offers; subclasses keep the bytes somewhere."""
+
+    def __init__(self, scratch_root: Path) -> None:
+        self.scratch_root = scratch_root
+
+    # --- what a backend implements -----------------------------------------------------
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def size(self, key: str) -> int | None:
+        """The stored file's length, or None when it is not there."""
+        raise NotImplementedError
+
+    def open(self, key: str) -> BinaryIO:
+        """A seekable reader of the stored file (FileNotFoundError when missing)."""
+        raise NotImplementedError
+
+    def local_path(self, key: str) -> Path | None:
+        """The file's own path when the backend is a local folder, else None."""
+        return None
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """A path to the file's bytes for code that needs one; the copy (if any) is gone
+        afterwards. FileNotFoundError when the file is not stored."""
+        fd, tmp_name = tempfile.mkstemp(dir=self.scratch(), prefix="copy-")
+        try:
+            with os.fdopen(fd, "wb") as out, self.open(key) as source:
+                while chunk := source.read(CHUNK):
+                    out.write(chunk)
+            yield Path(tmp_name)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+
+    def _keep(self, path: Path, key: str) -> None:
+        """Take the finished local file `path` (whose SHA-256 is `key`) into the store;
+        `path` is consumed."""
+        raise NotImplementedError
+
+    def check_reachable(self) -> None:
+        """Raise StorageUnreachable with the reason when files cannot be kept or read."""
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------
+    def scratch(self) -> Path:
+        """A local folder for work in progress (temp files, renders being made)."""
+        incoming = self.scratch_root / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        return incoming
+
+    def read_bytes(self, key: str) -> bytes:
+        """The whole file (small ones only: certificates for an email)."""
+        with self.open(key) as fh:
+            return fh.read()
+
+    def sha256_of(self, key: str) -> str | None:
+        """The stored bytes' SHA-256, read in chunks; None when the file is missing."""
+        digest = hashlib.sha256()
+        try:
+            with self.open(key) as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
 
     def ingest(
         self, stream: BinaryIO, original_name: str, accepted: str, max_bytes: int
     ) -> StoredFile:
-        """Hash while copying to a temp file, check the content's type, then move in place."""
-        incoming = self.root / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
+        """Hash while copying to a temp file, check the content's type, then keep it."""
         digest, size = hashlib.sha256(), 0
-        fd, tmp_name = tempfile.mkstemp(dir=incoming)
+        fd, tmp_name = tempfile.mkstemp(dir=self.scratch())
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -64,52 +146,39 @@ class FileStore:
             name = clean_filename(original_name)
             kind = self._check_kind(tmp, name, accepted)
             key = digest.hexdigest()
-            final = self.path_for(key)
-            if final.exists():
-                tmp.unlink()
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, final)
+            self._keep(tmp, key)
             return StoredFile(key, key, size, name, kind.media_type)
         finally:
             tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes) -> str:
-        """Store bytes we made ourselves (certificates); returns the key."""
+        """Store bytes we made ourselves (certificates, overlays); returns the key."""
         key = hashlib.sha256(data).hexdigest()
-        final = self.path_for(key)
-        if not final.exists():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=final.parent)
+        if self.exists(key):
+            return key
+        fd, tmp_name = tempfile.mkstemp(dir=self.scratch())
+        try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            os.replace(tmp_name, final)
+            self._keep(Path(tmp_name), key)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
         return key
 
     def put_file(self, path: Path) -> str:
-        """Move a file we made (a render) into the store under its hash; returns the key.
-        `path` must be on the store's file system (a temporary folder inside it)."""
+        """Take a local file we made (a render, checked evidence) into the store under its
+        hash; returns the key. `path` is consumed; it should be in `scratch()`, so a local
+        store moves it in place without copying."""
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             while chunk := fh.read(CHUNK):
                 digest.update(chunk)
         key = digest.hexdigest()
-        final = self.path_for(key)
-        if final.exists():
-            path.unlink()
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, final)
+        try:
+            self._keep(path, key)
+        finally:
+            path.unlink(missing_ok=True)
         return key
-
-    def scratch(self) -> Path:
-        """A folder for work in progress, on the store's file system."""
-        incoming = self.root / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        return incoming
-
-    def read_bytes(self, key: str) -> bytes:
-        return self.path_for(key).read_bytes()
 
     @staticmethod
     def _check_kind(path: Path, name: str, accepted: str):
@@ -129,5 +198,59 @@ class FileStore:
         return kind
 
 
-def file_store() -> FileStore:
-    return FileStore(Path(current_app.config["FILE_STORE"]))
+class FileStore(Store):
+    """Files in a local folder (FILE_STORE): the default, and what `path_for` serves."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.root = root
+
+    def path_for(self, key: str) -> Path:
+        return self.root / layout(key)
+
+    def local_path(self, key: str) -> Path:
+        return self.path_for(key)
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).exists()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self.path_for(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def open(self, key: str) -> BinaryIO:
+        return self.path_for(key).open("rb")
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        path = self.path_for(key)  # the file itself: no copy on a local store
+        if not path.exists():
+            raise FileNotFoundError(f"stored file {key} is missing")
+        yield path
+
+    def _keep(self, path: Path, key: str) -> None:
+        final = self.path_for(key)
+        if final.exists():
+            path.unlink(missing_ok=True)
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+
+    def check_reachable(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnreachable(f"cannot create {self.root}: {exc.strerror}") from exc
+        if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+            raise StorageUnreachable(f"{self.root} is not readable and writable")
+
+
+def file_store() -> Store:
+    """The app's store: S3 when FILE_STORAGE_URL says s3://…, else the local folder."""
+    config = current_app.config
+    if config.get("FILE_STORAGE_URL"):
+        from portal.files.storage_s3 import s3_store_for
+        return s3_store_for(current_app)
+    return FileStore(Path(config["FILE_STORE"]))

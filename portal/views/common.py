@@ -2,6 +2,7 @@
 page that staff actions answer with. Views import this module, never each other."""
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
@@ -63,10 +64,39 @@ def no_store(response: Any) -> Any:
     return response
 
 
+def stream_stored(storage_key: str, media_type: str, *, name: str | None = None,
+                  inline: bool = True, max_age: int = 0,
+                  etag: bool | str = True) -> Response | None:
+    """A stored file as a response (None when it is not in the store), for a view that has
+    checked access. A local store's file goes out as send_file sends a path (Range and
+    conditional requests included); from S3 it is streamed through this process with
+    the same Range and conditional answers (its key is its ETag), never held whole."""
+    store = file_store()
+    path = store.local_path(storage_key)
+    if path is not None:
+        if not path.exists():
+            return None
+        return send_file(path, mimetype=media_type, as_attachment=not inline,
+                         download_name=name, etag=etag, conditional=True, max_age=max_age)
+    try:
+        reader = store.open(storage_key)
+    except FileNotFoundError:
+        return None
+    length = reader.seek(0, io.SEEK_END)  # known from the lookup: no request
+    reader.seek(0)
+    response = send_file(reader, mimetype=media_type, as_attachment=not inline,
+                         download_name=name, etag=False, conditional=False, max_age=max_age)
+    response.content_length = length
+    response.set_etag(etag if isinstance(etag, str) else storage_key)
+    return response.make_conditional(request, accept_ranges=True, complete_length=length)
+
+
 def send_stored(storage_key: str, media_type: str, name: str, *, inline: bool = False) -> Response:
     """A file from the store, under its display name, never cached by the browser."""
-    return send_file(file_store().path_for(storage_key), mimetype=media_type,
-                     as_attachment=not inline, download_name=name, max_age=0)
+    response = stream_stored(storage_key, media_type, name=name, inline=inline)
+    if response is None:  # the database names it, so the store has lost it: an error
+        raise FileNotFoundError(f"stored file {storage_key} is missing")
+    return response
 
 
 def certificate_response(public_id: str) -> Response:

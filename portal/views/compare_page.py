@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import abort, request, send_file
+from flask import abort, request
 from flask.wrappers import Response
 
 from portal.files.compare import ask_for_diffs
-from portal.files.storage import file_store
 from portal.models import Version
 from portal.reports import compare as compare_report
+from portal.views.common import stream_stored
 from portal.views.htmx import is_htmx, render
 from portal.views.render_files import CACHE_CONTROL
 
@@ -53,11 +53,9 @@ def overlay_image(a_id: int, b_id: int, number: int) -> Response:
     key = compare_report.overlay_key(a_id, b_id, number)
     if not key:
         abort(404)
-    path = file_store().path_for(key)
-    if not path.exists():
+    response = stream_stored(key, "image/png", etag=key, max_age=31536000)
+    if response is None:
         abort(404)
-    response = send_file(path, mimetype="image/png", etag=key, conditional=True,
-                         max_age=31536000)
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

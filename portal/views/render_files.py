@@ -6,14 +6,14 @@ cache keeps one. The app's no-store rule for signed-in pages leaves these alone.
 """
 from __future__ import annotations
 
-from flask import abort, send_file
+from flask import abort
 from flask.wrappers import Response
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.files.render import EXTENSIONS
-from portal.files.storage import file_store
 from portal.models import PageRender, RenderStatus, VersionRender
+from portal.views.common import stream_stored
 
 CACHE_CONTROL = "private, max-age=31536000, immutable"
 # An SVG opened on its own runs no script and loads nothing (as on the version's file).
@@ -29,11 +29,9 @@ def page_image(version_id: int, number: int, ext: str, *, thumb: bool) -> Respon
     if page is None or EXTENSIONS.get(page.media_type) != ext:
         abort(404)
     key = page.thumb_key if thumb else page.display_key
-    path = file_store().path_for(key)
-    if not path.exists():  # derived data gone from the store: `flask files render --missing`
+    response = stream_stored(key, page.media_type, etag=key, max_age=31536000)
+    if response is None:  # derived data gone from the store: `flask files render --missing`
         abort(404)
-    response = send_file(path, mimetype=page.media_type, etag=key, conditional=True,
-                         max_age=31536000)
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.headers["Content-Security-Policy"] = SVG_POLICY if ext == "svg" else (
         "default-src 'none'; sandbox")

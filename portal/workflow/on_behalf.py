@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from portal import audit
 from portal.errors import IllegalTransition, InvalidInput
 from portal.files.evidence import ingest_evidence
-from portal.files.storage import FileStore
+from portal.files.storage import Store
 from portal.models import (
     Approver,
     ApproverStatus,
@@ -39,7 +39,7 @@ class Evidence:
 
     stream: BinaryIO
     name: str
-    store: FileStore
+    store: Store
     max_bytes: int = EVIDENCE_MAX_MB * 1024 * 1024
 
 
