@@ -65,7 +65,8 @@ def _digest(event: AuditEvent) -> str:
     return _digest_of({name: getattr(event, name) for name in _HASHED})
 
 
-def _canonical_detail(detail: dict[str, Any]) -> str:
+def canonical_detail(detail: dict[str, Any]) -> str:
+    """An event's detail as stored (and hashed): sorted, compact JSON."""
     return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -104,7 +105,7 @@ def record(
         subject_type=type(subject).__tablename__,
         subject_id=subject.id,
         deliverable_id=deliverable.id if deliverable is not None else None,
-        detail=_canonical_detail(detail),
+        detail=canonical_detail(detail),
         prev_hash=prev_hash,
     )
     event.hash = _digest(event)
@@ -141,7 +142,7 @@ def record_many(actor: User | Contact | None, verb: str, subject_model: Any,
         row = {"seq": seq, "at": at, "actor": actor_key, "actor_label": actor_label,
                "verb": verb, "subject_type": subject_type, "subject_id": entry.subject_id,
                "deliverable_id": entry.deliverable_id,
-               "detail": _canonical_detail(entry.detail), "prev_hash": prev_hash}
+               "detail": canonical_detail(entry.detail), "prev_hash": prev_hash}
         row["hash"] = prev_hash = _digest_of(row)
         rows.append(row)
     bulk.insert_all(AuditEvent.__table__, rows)
@@ -181,15 +182,47 @@ def _walk(batch_size: int = 1000) -> Iterator[AuditEvent]:
         after = batch[-1].seq
 
 
+# A former client's personal data replaced by pseudonyms (portal/people/erasure.py). Its
+# detail's "redacted" maps the seq of every earlier event it rewrote to that event's digest
+# as it reads after the rewrite. The rewritten row keeps its hash, so the chain's links
+# hold; verify checks the row against the digest the (itself chained) erasure event
+# recorded. What the row said before is gone, by design; any later change still shows.
+ERASURE_VERB = "client.erased"
+
+
+def current_digest(event: AuditEvent) -> str:
+    """The digest of the event as it reads now: what an erasure event records for a row it
+    rewrote."""
+    return _digest(event)
+
+
+def _redactions() -> dict[int, str]:
+    """seq -> the digest an erasure event vouches for; a later erasure of the same row wins.
+    Only earlier rows count: an erasure cannot vouch for what comes after it."""
+    vouched: dict[int, str] = {}
+    rows = db.session.execute(select(AuditEvent.seq, AuditEvent.detail)
+                              .where(AuditEvent.verb == ERASURE_VERB).order_by(AuditEvent.seq))
+    for erasure_seq, detail in rows:
+        try:
+            redacted = json.loads(detail).get("redacted", {})
+            for seq, digest in redacted.items():
+                if int(seq) < erasure_seq:
+                    vouched[int(seq)] = str(digest)
+        except (ValueError, TypeError, AttributeError):
+            continue  # a mangled erasure event: the walk reports that row itself
+    return vouched
+
+
 def verify_chain() -> ChainReport:
     """Walk the whole chain; report the first row that does not hold."""
     expected_prev, expected_seq, checked = GENESIS, 1, 0
+    vouched = _redactions()
     for event in _walk():
         if event.seq != expected_seq:
             return ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
         if event.prev_hash != expected_prev:
             return ChainReport(checked, event.seq, "does not follow the event before it")
-        if _digest(event) != event.hash:
+        if _digest(event) != vouched.get(event.seq, event.hash):
             return ChainReport(checked, event.seq, "was changed after it was written")
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     return ChainReport(checked)
@@ -275,6 +308,7 @@ VERB_LABELS = {
     "delegation.confirmed": _l("Handed over to a colleague"),
     "delegation.declined": _l("Hand-over to a colleague declined"),
     "client.direct_handover": _l("Client's hand-over setting changed"),
+    "client.erased": _l("Former client's personal data erased"),
 }
 
 

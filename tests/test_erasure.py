@@ -1,0 +1,281 @@
+"""Retention: `flask clients erase CLIENT --before DATE` leaves no personal value of a former
+client anywhere in the database, touches no other client, keeps the audit chain verifiable
+and the certificate genuine, and is refused while a request is open."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from portal import workflow
+from portal.certificates import Verdict, verify_pdf
+from portal.extensions import db
+from portal.models import (
+    AuditEvent,
+    Certificate,
+    Client,
+    Contact,
+    Decision,
+    DeliverableState,
+    OutboxMessage,
+    Outcome,
+    Policy,
+    RequestStatus,
+    ReviewRequest,
+    Role,
+    WebhookDelivery,
+    today_utc,
+    utcnow,
+)
+from portal.notifications import webhooks
+from portal.workflow import delegation as handover
+from portal.workflow.comments import post_comment
+from portal.workflow.invitations import record_view
+from portal.workflow.observers import add_observer
+from tests.conftest import future, on_screen, stored_path
+
+S = DeliverableState
+
+# Every personal value of the former client the scenario writes: none may survive.
+FORMER = {
+    "names": ["Jane Formerly", "Joe Formerly", "Olga Onlooker", "Pat Handover"],
+    "emails": ["jane@former.example", "joe@former.example", "olga@former.example",
+               "pat@former.example"],
+    "ips": ["198.51.100.17", "198.51.100.23", "198.51.100.99"],
+    "user_agents": ["JaneBrowser/7.1", "PatBrowser/3.3", "JaneViewer/2.0"],
+    "texts": ["Jane's comment about the hero image", "Swap the teal for navy",
+              "Logo must be the 2025 mark", "Pat decides on my behalf",
+              "Wrong typeface throughout", "Staff reply: fixed the hero for Joe"],
+}
+OTHER = {"name": "Kim Keeper", "email": "kim@other.example", "ip": "203.0.113.44",
+         "user_agent": "KimBrowser/1.0", "text": "Kim likes this one"}
+
+
+@pytest.fixture(autouse=True)
+def _seal(sealed):
+    """Certificates are sealed (asked for before `app`, as the fixture needs)."""
+    return sealed
+
+
+@pytest.fixture
+def erase_cli(app):
+    def run(*args: str):
+        db.session.commit()
+        result = app.test_cli_runner().invoke(args=["clients", "erase", *args])
+        db.session.expire_all()
+        return result
+    return run
+
+
+def _contact(client: Client, name: str, email: str) -> Contact:
+    contact = Contact(client=client, name=name, email=email)
+    db.session.add(contact)
+    db.session.flush()
+    return contact
+
+
+def _deliver(make_deliverable, project, contacts) -> ReviewRequest:
+    d = make_deliverable(S.READY, project=project)
+    request = workflow.deliver(d.owner, d, contacts, Policy.PARALLEL, future(7))
+    db.session.commit()
+    return request
+
+
+@dataclass
+class World:
+    former: Client
+    other: Client
+    certificate: Certificate
+    pdf: bytes
+
+
+@pytest.fixture
+def world(app, make_client, make_project, make_deliverable, staff, make_user) -> World:
+    """A former client with two finished requests and everything they leave behind, and
+    another client with one."""
+    admin = make_user(Role.ADMIN, email="ada@agency.example")
+    webhooks.register(admin, "http://127.0.0.1:9/hook", "receiver", allow_private=True)
+    former, other = make_client("Former Co", contacts=0), make_client("Other Co", contacts=0)
+    jane, joe, olga = (_contact(former, n, e) for n, e in zip(FORMER["names"][:3],
+                                                               FORMER["emails"][:3],
+                                                               strict=True))
+    kim = _contact(other, OTHER["name"], OTHER["email"])
+    db.session.commit()
+    former_work, other_work = make_project(former), make_project(other)
+    now = utcnow()
+
+    # 1: approved with conditions, after a view, comments, an observer and a hand-over.
+    first = _deliver(make_deliverable, former_work, [jane, joe])
+    add_observer(first, olga, True, staff, now)
+    a_jane, a_joe = first.approvers
+    record_view(a_jane, seen_sha256=on_screen(a_jane), ip=FORMER["ips"][2],
+                user_agent=FORMER["user_agents"][2])
+    post_comment(jane, first, FORMER["texts"][0], seen_sha256=on_screen(a_jane))
+    post_comment(staff, first, FORMER["texts"][5])
+    asked = handover.ask_to_delegate(a_joe, FORMER["names"][3], FORMER["emails"][3],
+                                     FORMER["texts"][3], now)
+    a_pat = handover.confirm(asked, staff, now)
+    db.session.commit()
+    workflow.record_decision(a_jane, Outcome.APPROVED_WITH_CONDITIONS, seen_sha256=on_screen(
+        a_jane), conditions=[FORMER["texts"][1], FORMER["texts"][2]], ip=FORMER["ips"][0],
+        user_agent=FORMER["user_agents"][0])
+    workflow.record_decision(a_pat, Outcome.APPROVED, seen_sha256=on_screen(a_pat),
+                             ip=FORMER["ips"][1], user_agent=FORMER["user_agents"][1])
+    db.session.commit()
+    # 2: changes requested.
+    second = _deliver(make_deliverable, former_work, [jane])
+    workflow.record_decision(second.approvers[0], Outcome.REJECTED, FORMER["texts"][4],
+                             seen_sha256=on_screen(second.approvers[0]), ip=FORMER["ips"][0],
+                             user_agent=FORMER["user_agents"][0])
+    # The other client's approval.
+    theirs = _deliver(make_deliverable, other_work, [kim])
+    post_comment(kim, theirs, OTHER["text"], seen_sha256=on_screen(theirs.approvers[0]))
+    workflow.record_decision(theirs.approvers[0], Outcome.APPROVED, OTHER["text"],
+                             seen_sha256=on_screen(theirs.approvers[0]), ip=OTHER["ip"],
+                             user_agent=OTHER["user_agent"])
+    db.session.commit()
+
+    assert (first.status, second.status) == (RequestStatus.APPROVED_WITH_CONDITIONS,
+                                             RequestStatus.CHANGES_REQUESTED)
+    certificate = db.session.scalar(select(Certificate).where(
+        Certificate.request_id == first.id))
+    assert certificate is not None
+    # The scenario did write every value the test looks for, where it looks.
+    assert [v for v in _every_former_value() if not _found(v)] == []
+    assert {"outbox_messages.body_text", "webhook_deliveries.payload", "audit_events.detail",
+            "delegations.email"} <= set(_found(FORMER["emails"][3]))
+    assert db.session.scalar(select(sa.func.count()).select_from(WebhookDelivery)) > 0
+    assert db.session.scalar(select(sa.func.count()).select_from(OutboxMessage)) > 0
+    return World(former, other, certificate,
+                 stored_path(app, certificate.storage_key).read_bytes())
+
+
+def _text_columns() -> list[tuple[sa.Table, sa.Column]]:
+    """Every text column of every table: a column added later is searched too."""
+    return [(table, column) for table in db.metadata.sorted_tables
+            for column in table.columns if isinstance(column.type, sa.String)]
+
+
+def _found(value: str) -> list[str]:
+    """Where `value` occurs, as table.column (text columns, and binary ones as text)."""
+    where = []
+    needle = value.lower()
+    for table, column in _text_columns():
+        hit = db.session.execute(select(sa.func.count()).select_from(table).where(
+            sa.func.lower(column).contains(needle, autoescape=True))).scalar()
+        if hit:
+            where.append(f"{table.name}.{column.name}")
+    for table in db.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, sa.LargeBinary):
+                for (data,) in db.session.execute(select(column)):
+                    if data and needle in bytes(data).decode("utf-8", "replace").lower():
+                        where.append(f"{table.name}.{column.name}")
+    return where
+
+
+def _everything() -> dict[str, list[Any]]:
+    """Every row of every table, for "nothing changed"."""
+    return {t.name: [tuple(r) for r in db.session.execute(select(t).order_by(
+        *t.primary_key.columns))] for t in db.metadata.sorted_tables}
+
+
+def _every_former_value() -> list[str]:
+    return [v for values in FORMER.values() for v in values]
+
+
+def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
+        app, world, erase_cli, make_browser):
+    result = erase_cli("Former Co", "--before", (today_utc() + timedelta(days=1)).isoformat())
+    assert result.exit_code == 0, result.output
+    assert "2 finished request(s)" in result.output and "contacts: 4" in result.output
+
+    left = {value: where for value in _every_former_value() if (where := _found(value))}
+    assert left == {}
+
+    # The other client's people and words are untouched.
+    for value in OTHER.values():
+        assert _found(value), value
+    kim = db.session.scalar(select(Contact).where(Contact.client_id == world.other.id))
+    assert (kim.name, kim.email) == (OTHER["name"], OTHER["email"])
+    theirs = db.session.scalar(select(Decision).where(Decision.ip == OTHER["ip"]))
+    assert (theirs.text, theirs.user_agent) == (OTHER["text"], OTHER["user_agent"])
+
+    # Pseudonyms, stable per person; the company, its projects and the outcomes stay.
+    names = sorted(c.name for c in world.former.contacts)
+    assert all(n.startswith("Former contact ") for n in names) and len(set(names)) == 4
+    assert all(c.email.endswith("@erased.invalid") for c in world.former.contacts)
+    assert db.session.scalar(select(Client.name).where(Client.id == world.former.id)) \
+        == "Former Co"
+
+    # The chain verifies; the erasure is in it, with counts and without the values.
+    verified = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    [erasure] = db.session.scalars(select(AuditEvent).where(AuditEvent.verb == "client.erased"))
+    detail = json.loads(erasure.detail)
+    assert erasure.actor == "system" and erasure.subject_id == world.former.id
+    assert detail["counts"]["contacts"] == 4 and detail["counts"]["audit_events"] > 0
+    assert len(detail["requests"]) == 2 and len(detail["redacted"]) == \
+        detail["counts"]["audit_events"]
+
+    # The certificate: the same stored file, still genuine, by upload and on the page.
+    certificate = db.session.get(Certificate, world.certificate.id)
+    assert stored_path(app, certificate.storage_key).read_bytes() == world.pdf
+    checked = verify_pdf(world.pdf)
+    assert checked.verdict == Verdict.GENUINE and checked.record is not None
+    assert all(d.name.startswith("Former contact ") for d in checked.record.decisions)
+    page = make_browser().post("/verify", {"file": (io.BytesIO(world.pdf), "c.pdf")},
+                               content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Genuine" in html
+    assert "Jane Formerly" not in html
+
+    # A row rewritten by the erasure is still held to what the erasure recorded.
+    seq = int(next(iter(detail["redacted"])))
+    db.session.execute(sa.update(AuditEvent).where(AuditEvent.seq == seq).values(
+        actor_label="Someone Else"))
+    db.session.commit()
+    broken = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert broken.exit_code == 1 and f"broken at event {seq}" in broken.output
+
+
+def test_running_it_again_changes_nothing_more_and_the_chain_holds(app, world, erase_cli):
+    tomorrow = (today_utc() + timedelta(days=1)).isoformat()
+    assert erase_cli(str(world.former.id), "--before", tomorrow).exit_code == 0
+    again = erase_cli(str(world.former.id), "--before", tomorrow)
+    assert again.exit_code == 0, again.output
+    assert app.test_cli_runner().invoke(args=["audit", "verify"]).exit_code == 0
+    assert not {v for v in _every_former_value() if _found(v)}
+
+
+def test_refused_while_a_request_is_open_and_nothing_changes(
+        app, world, erase_cli, make_deliverable, make_project):
+    jane = next(c for c in world.former.contacts if c.name == FORMER["names"][0])
+    project = world.former.projects[0]
+    open_request = _deliver(make_deliverable, project, [jane])
+    before = _everything()
+    result = erase_cli("Former Co", "--before", (today_utc() + timedelta(days=1)).isoformat())
+    assert result.exit_code == 1
+    assert "open request" in result.output and str(open_request.id) in result.output
+    assert "nothing was erased" in result.output
+    assert _everything() == before
+
+
+def test_a_cutoff_before_the_requests_ended_leaves_them(app, world, erase_cli):
+    before = _everything()
+    result = erase_cli("Former Co", "--before", today_utc().isoformat())
+    assert result.exit_code == 0, result.output
+    assert "Nothing to erase" in result.output
+    assert _everything() == before
+    assert all(_found(v) for v in FORMER["emails"])
+
+
+def test_an_unknown_client_is_refused(app, erase_cli):
+    result = erase_cli("Nobody Ltd", "--before", "2020-01-01")
+    assert result.exit_code == 1 and "No client is named 'Nobody Ltd'" in result.output
