@@ -61,17 +61,41 @@ def carrying(value: str | None) -> Iterator[str]:
         current_request_id.reset(token)
 
 
+def _stamp(record: logging.LogRecord) -> logging.LogRecord:
+    """Give the record the current request id, and redact review-link tokens from its
+    text (message and arguments folded together: the token may sit in either)."""
+    if not hasattr(record, "request_id"):
+        record.request_id = current_request_id.get()
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed call: logging reports it itself, later
+        return record
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    return record
+
+
 class RequestIdFilter(logging.Filter):
-    """Stamps `request_id` on each record, and redacts review-link tokens from its text."""
+    """For handlers set up from a dictionary (Gunicorn's): the same stamp."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = current_request_id.get()
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:  # fold the arguments in: the token may sit in either
-            record.msg, record.args = cleaned, None
+        _stamp(record)
         return True
+
+
+def install_record_factory() -> None:
+    """Every record of the process is stamped when it is made, so every handler (ours,
+    Gunicorn's, RQ's, a test runner's) sees the id and never the token."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "_signoff", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _stamp(current(*args, **kwargs))
+
+    factory._signoff = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def json_formatter() -> logging.Formatter:
@@ -95,6 +119,7 @@ HANDLER_MARK = "_signoff_handler"
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     """One stderr handler on the root logger (once per process), with the id filter on it;
     Gunicorn's own loggers get theirs from gunicorn.conf.py."""
+    install_record_factory()
     root = logging.getLogger()
     ours = [h for h in root.handlers if getattr(h, HANDLER_MARK, False)]
     handler = ours[0] if ours else logging.StreamHandler(sys.stderr)
@@ -105,8 +130,6 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
-    for name in ("werkzeug", "rq.worker"):  # they add handlers of their own otherwise
-        logging.getLogger(name).addFilter(RequestIdFilter())
 
 
 def _begin(app: Flask) -> None:
@@ -140,6 +163,7 @@ def install(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, lambda: _begin(app))
     app.after_request(_echo)
     app.teardown_request(_end)
+    install_record_factory()
     if app.config.get("LOG_FORMAT") == "json" or not app.config.get("TESTING"):
         configure_logging(app.config.get("LOG_FORMAT", "text"))
 
