@@ -1,13 +1,15 @@
 """Scale-out: two gunicorn servers, two RQ workers and two `rq cron` schedulers on one
-PostgreSQL and one Redis, with a real SMTP sink and a webhook receiver on loopback.
+PostgreSQL and one Redis, with a real SMTP sink and a webhook receiver on loopback, and
+the files on S3 (moto's server, tests/s3_server.py).
 
-Traffic goes through both servers (deliveries over the API, comments, decisions,
-link renewals) while the schedulers sweep every 2 s (SIGNOFF_CRON_INTERVAL); reminders
-fall due because the test moves `next_reminder_at` back in the database. Every effect
-must happen once: each reminder, each email (by its Message-ID, which carries the outbox
-row), each webhook delivery (by its event id) and each certificate. Then one server,
-one worker and one scheduler are SIGKILLed mid-run (each with its children): nothing
-acknowledged is lost, nothing is doubled, and the survivors finish the work.
+Traffic goes through both servers (deliveries over the API, comments, decisions, link
+renewals) while the schedulers sweep every 2 s (SIGNOFF_CRON_INTERVAL); reminders fall
+due because the test moves `next_reminder_at` back in the database. Every effect must
+happen once: each reminder, each email (by its Message-ID, which carries the outbox row
+and so its idempotency key), each webhook delivery (by its event id) and each
+certificate. Then one server, one worker and one scheduler are SIGKILLed mid-run (each
+with its children): nothing acknowledged is lost, nothing is doubled, and the survivors
+finish the work.
 
 PostgreSQL only, `load`-marked, loopback only, every wait bounded:
 
@@ -57,6 +59,7 @@ from portal.notifications.delivery import LEASE
 from portal.people.api_tokens import create_token
 from portal.workflow.links import issue_token
 from tests.conftest import SECRET, _free_port, future
+from tests.s3_server import bucket_keys, s3_server, s3_storage_fixture  # noqa: F401
 from tests.test_load_faults import Reply, Visitor, _message_ids, _postgres_only, _run_threads
 from tests.test_load_faults import S as State
 
@@ -111,17 +114,19 @@ class Fleet:
         return proc
 
     def web(self, name: str) -> str:
+        """Start a server (the master and two workers); `answering` waits for it."""
         port = _free_port()
         self.start(name, [str(Path(sys.executable).with_name("gunicorn")), "-c",
                           "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                           "--threads", "4", "--no-control-socket", "wsgi:app"])
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        return f"http://127.0.0.1:{port}"
+
+    def answering(self, name: str, base: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
         while Visitor(base, timeout=5).send("GET", "/login").status != 200:
             assert self.procs[name].poll() is None, self.log(name)
-            assert time.monotonic() < deadline, f"{name} did not answer in 60 s"
+            assert time.monotonic() < deadline, f"{name} did not answer in {timeout:.0f} s"
             time.sleep(0.2)
-        return base
 
     def worker(self, name: str) -> None:
         self.start(name, [sys.executable, "-m", "rq.cli", "worker", "signoff", "--url",
@@ -156,7 +161,9 @@ def _fleet_env(app_config: Any, redis_url: str, smtp_port: int) -> dict[str, str
            "REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
            "MAIL_DEFAULT_SENDER": "review@agency.test", "MAIL_RETRY_INTERVALS": "1,1,1,1",
            "PUBLIC_BASE_URL": app_config["PUBLIC_BASE_URL"],
-           "FILE_STORE": app_config["FILE_STORE"],
+           "FILE_STORE": app_config["FILE_STORE"], "S3_REGION": app_config["S3_REGION"],
+           "FILE_STORAGE_URL": app_config["FILE_STORAGE_URL"],
+           "S3_ENDPOINT_URL": app_config["S3_ENDPOINT_URL"],  # credentials: os.environ's
            "INSTANCE_PATH": str(Path(app_config["FILE_STORE"]).parent / "instance"),
            "SIGNING_KEY": app_config["SIGNING_KEY"], "SIGNING_CERT": app_config["SIGNING_CERT"],
            # One address sends everything here: the per-IP limits must not be what answers.
@@ -266,6 +273,17 @@ def _assert_exactly_once(smtp_sink: Any, receiver: WebhookReceiver, *,
             "certificates": len(issued)}
 
 
+def _assert_files_on_s3(app: Any, s3_storage: dict[str, str]) -> None:
+    """Every certificate the workers sealed is in the bucket, and `flask storage verify`
+    finds each stored version, render and certificate whole."""
+    in_bucket = set(bucket_keys(s3_storage["endpoint"], s3_storage["bucket"]))
+    prefix = s3_storage["prefix"]
+    for key in db.session.scalars(select(Certificate.storage_key)).all():
+        assert f"{prefix}/{key[:2]}/{key[2:4]}/{key}" in in_bucket, key
+    verified = app.test_cli_runner().invoke(args=["storage", "verify"])
+    assert verified.exit_code == 0, verified.output
+
+
 def _deliver(base: str, secret: str, deliverable_id: int, contact_ids: list[int]) -> Reply:
     """POST /api/v1/deliverables/<id>/deliver, as an integration would."""
     body = json.dumps({"approvers": contact_ids, "due_date": future(7).isoformat()}).encode()
@@ -329,7 +347,8 @@ def _assert_nothing_acknowledged_was_lost(traffic: Traffic, prefix: str) -> int:
 
 @pytest.mark.load
 def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(report,
-        sealed, jobs_config, app, make_deliverable, make_user, staff, smtp_sink, tmp_path):
+        s3_storage, sealed, jobs_config, app, make_deliverable, make_user, staff, smtp_sink,
+        tmp_path):
     _postgres_only(app)
     receiver = WebhookReceiver()
     webhooks.register(make_user(Role.ADMIN), receiver.url, "scale-out", allow_private=True)
@@ -345,6 +364,8 @@ def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(
         for name in ("a", "b"):
             fleet.worker(f"worker-{name}")
             fleet.scheduler(f"cron-{name}")
+        for name, base in zip(("web-a", "web-b"), bases, strict=True):
+            fleet.answering(name, base)
         phases = {"started": time.monotonic() - started}
 
         # 1. Deliveries over the API, then every approver opens their link, comments,
@@ -393,6 +414,7 @@ def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(
         deciding = [aid for group in groups[4:6] + groups[8:] for aid in group]
         _make_reminders_due(waiting)
         window, survivor = 8.0, bases[1]
+        smtp_sink.delay = 0.1  # slow mail, so the killed worker is likelier caught mid-batch
         start = time.monotonic()
 
         def late_visit(n: int, aid: int) -> Callable[[], None]:
@@ -412,6 +434,7 @@ def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(
         killed_at = utcnow()
         for name in ("web-a", "worker-a", "cron-a"):
             fleet.kill(name)
+        smtp_sink.delay = 0
         runner.join(timeout=65)
         assert not runner.is_alive()
         time.sleep(3)  # what the survivors claimed before the kill is done by now
@@ -429,6 +452,7 @@ def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(
         _fresh()
         comments = _assert_nothing_acknowledged_was_lost(traffic, prefix)
         after = _assert_exactly_once(smtp_sink, receiver, repeats_allowed=1)
+        _assert_files_on_s3(app, s3_storage)
         assert {a for a, n in _reminder_numbers() if n == 2} == set(waiting)
         for name in ("web-b", "worker-b", "cron-b"):
             assert fleet.procs[name].poll() is None, fleet.log(name)
