@@ -32,9 +32,9 @@ max_requests_jitter = max_requests // 10
 # Proxy headers are the app's business alone (TRUSTED_PROXY_HOPS, werkzeug's ProxyFix):
 # Gunicorn would otherwise believe X-Forwarded-Proto from any loopback caller.
 secure_scheme_headers: dict[str, str] = {}
-# The request id (X-Request-Id, echoed by the app) on each access line.
+# The request id (X-Request-Id, echoed by the app) and the worker's pid on each line.
 access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" '
-                     'request_id=%({x-request-id}o)s')
+                     'request_id=%({x-request-id}o)s worker=%(p)s')
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 # Review-link tokens are credentials: the access log never shows them.

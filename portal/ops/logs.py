@@ -185,4 +185,6 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
             "gunicorn.error": {"level": "INFO", "handlers": ["error"], "propagate": False},
             "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
         },
-    }  # the root logger (the app's own lines) is the app's: configure_logging
+        # The root logger (the app's own lines) is the app's: configure_logging.
+        "root": {"level": "INFO", "handlers": []},
+    }
