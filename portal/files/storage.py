@@ -46,7 +46,7 @@ class StoredFile:
 
 def checked_key(key: str) -> str:
     """A storage key is a SHA-256 in hex and nothing else: no path can hide in one."""
-    if not isinstance(key, str) or not _KEY.match(key):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):  # `$` would let "\n" in
         raise ValueError("not a storage key")
     return key
 
