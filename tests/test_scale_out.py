@@ -105,6 +105,7 @@ class Fleet:
         self.env, self.logs = env, logs
         self.procs: dict[str, subprocess.Popen] = {}
         self.kills: list[str] = []
+        self.rq_names: dict[str, str] = {}  # the name each worker has in Redis
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "wb") as log:
@@ -129,9 +130,25 @@ class Fleet:
             time.sleep(0.2)
 
     def worker(self, name: str) -> None:
+        self.rq_names[name] = f"{name}-{uuid.uuid4().hex[:6]}"
         self.start(name, [sys.executable, "-m", "rq.cli", "worker", "signoff", "--url",
                           self.env["REDIS_URL"], "--worker-class", "jobs.worker.AppWorker",
-                          "--with-scheduler", "--name", f"{name}-{uuid.uuid4().hex[:6]}"])
+                          "--with-scheduler", "--name", self.rq_names[name]])
+
+    def busy_within(self, name: str, timeout: float) -> bool:
+        """Wait (bounded) until this worker runs a job, so a kill lands mid-job."""
+        import redis
+        from rq.worker import Worker
+
+        connection = redis.Redis.from_url(self.env["REDIS_URL"])
+        key = Worker.redis_worker_namespace_prefix + self.rq_names[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worker = Worker.find_by_key(key, connection=connection)
+            if worker is not None and worker.get_state() == "busy":
+                return True
+            time.sleep(0.02)
+        return False
 
     def scheduler(self, name: str) -> None:
         self.start(name, [sys.executable, "-m", "rq.cli", "cron", "jobs/cron.py", "--url",
@@ -431,6 +448,7 @@ def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(
             [late_visit(n, aid) for n, aid in enumerate(waiting + deciding)], 60))
         runner.start()
         time.sleep(window * 0.4)
+        caught_busy = fleet.busy_within("worker-a", window * 0.3)
         killed_at = utcnow()
         for name in ("web-a", "worker-a", "cron-a"):
             fleet.kill(name)
@@ -467,5 +485,6 @@ def test_two_of_everything_do_each_thing_once_and_survive_a_kill_of_one_of_each(
            f"{after['emails']} emails ({after['emails_arrived']} arrivals), "
            f"{after['reminders']} reminders, {after['webhooks']} webhook deliveries "
            f"({after['webhooks_arrived']} arrivals), {after['certificates']} certificates, "
-           f"kills {fleet.kills}, leases run out by hand {unleashed}; seconds from the "
+           f"kills {fleet.kills} (the worker mid-job: {caught_busy}), leases run out by hand "
+           f"{unleashed}; seconds from the "
            f"start: { {k: round(v) for k, v in phases.items()} }")
