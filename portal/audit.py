@@ -196,34 +196,40 @@ def current_digest(event: AuditEvent) -> str:
     return _digest(event)
 
 
-def _redactions() -> dict[int, str]:
-    """seq -> the digest an erasure event vouches for; a later erasure of the same row wins.
+def _redactions() -> tuple[dict[int, str], list[int]]:
+    """seq -> the digest an erasure event vouches for (a later erasure of the same row
+    wins), and the erasure events that were themselves changed: they vouch for nothing.
     Only earlier rows count: an erasure cannot vouch for what comes after it."""
     vouched: dict[int, str] = {}
-    rows = db.session.execute(select(AuditEvent.seq, AuditEvent.detail)
-                              .where(AuditEvent.verb == ERASURE_VERB).order_by(AuditEvent.seq))
-    for erasure_seq, detail in rows:
+    changed: list[int] = []
+    for erasure in db.session.scalars(select(AuditEvent).where(
+            AuditEvent.verb == ERASURE_VERB).order_by(AuditEvent.seq)):
+        if _digest(erasure) != erasure.hash:
+            changed.append(erasure.seq)
+            continue
         try:
-            redacted = json.loads(detail).get("redacted", {})
-            for seq, digest in redacted.items():
-                if int(seq) < erasure_seq:
+            for seq, digest in json.loads(erasure.detail).get("redacted", {}).items():
+                if int(seq) < erasure.seq:
                     vouched[int(seq)] = str(digest)
         except (ValueError, TypeError, AttributeError):
-            continue  # a mangled erasure event: the walk reports that row itself
-    return vouched
+            changed.append(erasure.seq)  # hashed as written, yet not ours: not a voucher
+    return vouched, changed
 
 
 def verify_chain() -> ChainReport:
     """Walk the whole chain; report the first row that does not hold."""
     expected_prev, expected_seq, checked = GENESIS, 1, 0
-    vouched = _redactions()
+    vouched, changed_erasures = _redactions()
     for event in _walk():
         if event.seq != expected_seq:
             return ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
         if event.prev_hash != expected_prev:
             return ChainReport(checked, event.seq, "does not follow the event before it")
         if _digest(event) != vouched.get(event.seq, event.hash):
-            return ChainReport(checked, event.seq, "was changed after it was written")
+            later = [seq for seq in changed_erasures if seq > event.seq]
+            return ChainReport(checked, event.seq, "was changed after it was written" + (
+                f" (erasure event {later[0]}, which may have vouched for it, was changed too)"
+                if later else ""))
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     return ChainReport(checked)
 

@@ -47,12 +47,13 @@ FORMER = {
     "names": ["Jane Formerly", "Joe Formerly", "Olga Onlooker", "Pat Handover"],
     "emails": ["jane@former.example", "joe@former.example", "olga@former.example",
                "pat@former.example"],
-    "ips": ["198.51.100.17", "198.51.100.23", "198.51.100.99"],
+    "ips": ["198.51.100.17", "198.51.100.23", "198.51.100.99"],  # the second's: SECOND_IP
     "user_agents": ["JaneBrowser/7.1", "PatBrowser/3.3", "JaneViewer/2.0"],
     "texts": ["Jane's comment about the hero image", "Swap the teal for navy",
               "Logo must be the 2025 mark", "Pat decides on my behalf",
               "Wrong typeface throughout", "Staff reply: fixed the hero for Joe"],
 }
+SECOND_IP = "198.51.100.201"
 OTHER = {"name": "Kim Keeper", "email": "kim@other.example", "ip": "203.0.113.44",
          "user_agent": "KimBrowser/1.0", "text": "Kim likes this one"}
 
@@ -93,6 +94,8 @@ class World:
     other: Client
     certificate: Certificate
     pdf: bytes
+    first: ReviewRequest
+    second: ReviewRequest
 
 
 @pytest.fixture
@@ -131,7 +134,7 @@ def world(app, make_client, make_project, make_deliverable, staff, make_user) ->
     # 2: changes requested.
     second = _deliver(make_deliverable, former_work, [jane])
     workflow.record_decision(second.approvers[0], Outcome.REJECTED, FORMER["texts"][4],
-                             seen_sha256=on_screen(second.approvers[0]), ip=FORMER["ips"][0],
+                             seen_sha256=on_screen(second.approvers[0]), ip=SECOND_IP,
                              user_agent=FORMER["user_agents"][0])
     # The other client's approval.
     theirs = _deliver(make_deliverable, other_work, [kim])
@@ -153,7 +156,7 @@ def world(app, make_client, make_project, make_deliverable, staff, make_user) ->
     assert db.session.scalar(select(sa.func.count()).select_from(WebhookDelivery)) > 0
     assert db.session.scalar(select(sa.func.count()).select_from(OutboxMessage)) > 0
     return World(former, other, certificate,
-                 stored_path(app, certificate.storage_key).read_bytes())
+                 stored_path(app, certificate.storage_key).read_bytes(), first, second)
 
 
 def _text_columns() -> list[tuple[sa.Table, sa.Column]]:
@@ -187,7 +190,7 @@ def _everything() -> dict[str, list[Any]]:
 
 
 def _every_former_value() -> list[str]:
-    return [v for values in FORMER.values() for v in values]
+    return [v for values in FORMER.values() for v in values] + [SECOND_IP]
 
 
 def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
@@ -279,3 +282,57 @@ def test_a_cutoff_before_the_requests_ended_leaves_them(app, world, erase_cli):
 def test_an_unknown_client_is_refused(app, erase_cli):
     result = erase_cli("Nobody Ltd", "--before", "2020-01-01")
     assert result.exit_code == 1 and "No client is named 'Nobody Ltd'" in result.output
+
+
+def test_a_cutoff_between_two_requests_erases_the_older_and_keeps_who_is_still_on_the_newer(
+        app, world, erase_cli):
+    """The first request ended 400 days ago (its emails with it), the second yesterday:
+    a 30-day cutoff erases the first; Jane, also on the second, keeps her name."""
+    long_ago = utcnow() - timedelta(days=400)
+    db.session.execute(sa.update(ReviewRequest).where(ReviewRequest.id == world.first.id)
+                       .values(closed_at=long_ago))
+    db.session.execute(sa.update(OutboxMessage).where(
+        OutboxMessage.deliverable_id == world.first.version.deliverable_id)
+        .values(created_at=long_ago - timedelta(minutes=1)))
+    result = erase_cli("Former Co", "--before", (today_utc() - timedelta(days=30)).isoformat())
+    assert result.exit_code == 0, result.output
+    assert "1 finished request(s)" in result.output and "(1 kept)" in result.output
+
+    gone = [*FORMER["names"][1:], *FORMER["emails"][1:], FORMER["ips"][1], FORMER["ips"][2],
+            FORMER["user_agents"][1], FORMER["user_agents"][2],
+            *(t for i, t in enumerate(FORMER["texts"]) if i != 4)]
+    assert {v: w for v in gone if (w := _found(v))} == {}
+    jane = next(c for c in world.former.contacts if c.email == FORMER["emails"][0])
+    assert jane.name == FORMER["names"][0]
+    kept = db.session.scalar(select(Decision).where(Decision.request_id == world.second.id))
+    assert (kept.text, kept.ip, kept.user_agent) == (FORMER["texts"][4], SECOND_IP,
+                                                     FORMER["user_agents"][0])
+    assert app.test_cli_runner().invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def test_an_erasure_event_vouches_only_for_earlier_rows_and_is_itself_chained(
+        app, world, erase_cli):
+    from portal import audit
+
+    assert erase_cli("Former Co", "--before", "2999-01-01").exit_code == 0
+    [erasure] = db.session.scalars(select(AuditEvent).where(AuditEvent.verb == "client.erased"))
+    # A later row cannot be excused by an erasure that claims it in advance.
+    claim = audit.record(None, "client.erased", world.other, redacted={"999999": "0" * 64})
+    later = audit.record(None, "client.timezone", world.other, timezone="UTC")
+    db.session.commit()
+    assert claim.seq < later.seq
+    db.session.execute(sa.update(AuditEvent).where(AuditEvent.seq == later.seq).values(
+        detail='{"timezone":"Europe/Paris"}'))
+    db.session.commit()
+    broken = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert broken.exit_code == 1 and f"broken at event {later.seq}" in broken.output
+
+    # Editing the erasure's own list shows at the erasure.
+    db.session.execute(sa.update(AuditEvent).where(AuditEvent.seq == later.seq).values(
+        detail=later.detail))
+    db.session.execute(sa.update(AuditEvent).where(AuditEvent.seq == erasure.seq).values(
+        detail=erasure.detail.replace('"redacted":{', '"redacted":{"1":"' + "0" * 64 + '",', 1)))
+    db.session.commit()
+    broken = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert broken.exit_code == 1
+    assert f"erasure event {erasure.seq}, which may have vouched for it" in broken.output

@@ -46,6 +46,9 @@ class Pseudonyms:
 
     people: dict[str, str] = field(default_factory=dict)
     texts: set[str] = field(default_factory=set)
+    # IPs and user agents: the marker only where the row is the erased request's own (a
+    # shared office IP may also sit on a kept request's rows).
+    traces: set[str] = field(default_factory=set)
     _pattern: re.Pattern[str] | None = None
 
     def person(self, original: str | None, pseudonym: str) -> None:
@@ -56,6 +59,10 @@ class Pseudonyms:
     def text(self, original: str | None) -> None:
         if original and original.strip():
             self.texts.add(original)
+
+    def trace(self, original: str | None) -> None:
+        if original and original.strip():
+            self.traces.add(original)
 
     @property
     def searchable(self) -> list[str]:
@@ -84,11 +91,12 @@ class Pseudonyms:
         pattern = self._regex()
         if pattern is not None and pattern.search(value):
             return True
-        return any(t in value or html.escape(t) in value for t in self.texts)
+        return any(t in value or html.escape(t) in value for t in self.texts | self.traces)
 
-    def rewrite(self, value: str) -> str:
-        """A text with every name and email replaced, or the marker if it is a free text."""
-        if value in self.texts:
+    def rewrite(self, value: str, *, traces: bool = False) -> str:
+        """A text with every name and email replaced, or the marker if it is a free text
+        (or, with traces, an IP or user agent)."""
+        if value in self.texts or (traces and value in self.traces):
             return ERASED
         pattern = self._regex()
         if pattern is None:
@@ -99,7 +107,7 @@ class Pseudonyms:
         """The same JSON value with strings rewritten; with traces, IPs and user agents
         (by key) become the marker too."""
         if isinstance(value, str):
-            return self.rewrite(value)
+            return self.rewrite(value, traces=traces)
         if isinstance(value, list):
             return [self.rewrite_json(v, traces=traces) for v in value]
         if isinstance(value, dict):
