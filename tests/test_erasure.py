@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from portal import workflow
 from portal.certificates import Verdict, verify_pdf
+from portal.demo.samples import sample_pdf
 from portal.extensions import db
+from portal.files.storage import file_store
 from portal.models import (
     AuditEvent,
     Certificate,
@@ -23,6 +25,7 @@ from portal.models import (
     Contact,
     Decision,
     DeliverableState,
+    OnBehalfChannel,
     OutboxMessage,
     Outcome,
     Policy,
@@ -38,6 +41,7 @@ from portal.workflow import delegation as handover
 from portal.workflow.comments import post_comment
 from portal.workflow.invitations import record_view
 from portal.workflow.observers import add_observer
+from portal.workflow.on_behalf import Evidence, record_on_behalf
 from tests.conftest import future, on_screen, stored_path
 
 S = DeliverableState
@@ -51,7 +55,8 @@ FORMER = {
     "user_agents": ["JaneBrowser/7.1", "PatBrowser/3.3", "JaneViewer/2.0"],
     "texts": ["Jane's comment about the hero image", "Swap the teal for navy",
               "Logo must be the 2025 mark", "Pat decides on my behalf",
-              "Wrong typeface throughout", "Staff reply: fixed the hero for Joe"],
+              "Wrong typeface throughout", "Staff reply: fixed the hero for Joe",
+              "Joe said yes on the phone", "joe-formerly-call.pdf"],
 }
 SECOND_IP = "198.51.100.201"
 OTHER = {"name": "Kim Keeper", "email": "kim@other.example", "ip": "203.0.113.44",
@@ -136,6 +141,13 @@ def world(app, make_client, make_project, make_deliverable, staff, make_user) ->
     workflow.record_decision(second.approvers[0], Outcome.REJECTED, FORMER["texts"][4],
                              seen_sha256=on_screen(second.approvers[0]), ip=SECOND_IP,
                              user_agent=FORMER["user_agents"][0])
+    # 3: approved by phone, recorded on Joe's behalf with evidence.
+    third = _deliver(make_deliverable, former_work, [joe])
+    record_on_behalf(third.approvers[0], Outcome.APPROVED, channel=OnBehalfChannel.PHONE,
+                     given_at=now, note=FORMER["texts"][6], evidence=Evidence(
+                         io.BytesIO(sample_pdf("Call notes")), FORMER["texts"][7],
+                         file_store()), seen_sha256=on_screen(third.approvers[0]),
+                     by_user=staff, at=now)
     # The other client's approval.
     theirs = _deliver(make_deliverable, other_work, [kim])
     post_comment(kim, theirs, OTHER["text"], seen_sha256=on_screen(theirs.approvers[0]))
@@ -197,7 +209,7 @@ def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
         app, world, erase_cli, make_browser):
     result = erase_cli("Former Co", "--before", (today_utc() + timedelta(days=1)).isoformat())
     assert result.exit_code == 0, result.output
-    assert "2 finished request(s)" in result.output and "contacts: 4" in result.output
+    assert "3 finished request(s)" in result.output and "contacts: 4" in result.output
 
     left = {value: where for value in _every_former_value() if (where := _found(value))}
     assert left == {}
@@ -224,7 +236,7 @@ def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
     detail = json.loads(erasure.detail)
     assert erasure.actor == "system" and erasure.subject_id == world.former.id
     assert detail["counts"]["contacts"] == 4 and detail["counts"]["audit_events"] > 0
-    assert len(detail["requests"]) == 2 and len(detail["redacted"]) == \
+    assert len(detail["requests"]) == 3 and len(detail["redacted"]) == \
         detail["counts"]["audit_events"]
 
     # The certificate: the same stored file, still genuine, by upload and on the page.
@@ -296,11 +308,11 @@ def test_a_cutoff_between_two_requests_erases_the_older_and_keeps_who_is_still_o
         .values(created_at=long_ago - timedelta(minutes=1)))
     result = erase_cli("Former Co", "--before", (today_utc() - timedelta(days=30)).isoformat())
     assert result.exit_code == 0, result.output
-    assert "1 finished request(s)" in result.output and "(1 kept)" in result.output
+    assert "1 finished request(s)" in result.output and "(2 kept)" in result.output
 
-    gone = [*FORMER["names"][1:], *FORMER["emails"][1:], FORMER["ips"][1], FORMER["ips"][2],
+    gone = [*FORMER["names"][2:], *FORMER["emails"][2:], FORMER["ips"][1], FORMER["ips"][2],
             FORMER["user_agents"][1], FORMER["user_agents"][2],
-            *(t for i, t in enumerate(FORMER["texts"]) if i != 4)]
+            *(t for i, t in enumerate(FORMER["texts"][:6]) if i != 4)]
     assert {v: w for v in gone if (w := _found(v))} == {}
     jane = next(c for c in world.former.contacts if c.email == FORMER["emails"][0])
     assert jane.name == FORMER["names"][0]
