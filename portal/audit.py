@@ -4,7 +4,8 @@ A domain function records what happened once (`record`); whatever follows from i
 owner's email, a webhook) is a consumer registered with `on`, run in the same
 transaction (see portal/notifications/reactions.py). Each event's hash covers its own
 fields and the previous event's hash, so changing or deleting a row breaks the chain at
-that row.
+that row. The one sanctioned change is a retention erasure (ERASURE_VERB below): a later,
+chained event vouches for each row it rewrote, by the digest the row has afterwards.
 """
 from __future__ import annotations
 
