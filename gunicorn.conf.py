@@ -35,7 +35,7 @@ secure_scheme_headers: dict[str, str] = {}
 # The request id (X-Request-Id, echoed by the app) and the worker's pid on each line.
 access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" '
                      'request_id=%({x-request-id}o)s worker=%(p)s')
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: none
 errorlog = "-"
 # Review-link tokens are credentials: the access log never shows them.
 logger_class = "portal.access_log.GunicornLogger"
@@ -43,7 +43,7 @@ logger_class = "portal.access_log.GunicornLogger"
 if os.environ.get("LOG_FORMAT", "text") == "json":
     from portal.ops.logs import gunicorn_logconfig
 
-    logconfig_dict = gunicorn_logconfig("json")
+    logconfig_dict = gunicorn_logconfig("json", access=accesslog is not None)
 
 # Prometheus' multiprocess mode: every worker writes its samples under this folder and
 # a scrape of /-/metrics on any worker adds them up. It must be set before the app (and

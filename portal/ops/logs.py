@@ -168,8 +168,9 @@ def install(app: Flask) -> None:
         configure_logging(app.config.get("LOG_FORMAT", "text"))
 
 
-def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
-    """Gunicorn's error and access logs through the same formatter and filter."""
+def gunicorn_logconfig(log_format: str, access: bool = True) -> dict[str, Any]:
+    """Gunicorn's error and access logs through the same formatter and filter (no access
+    lines when `access` is off: the app's own request line is enough)."""
     formatter = ("portal.ops.logs.json_formatter" if log_format == "json"
                  else "portal.ops.logs.text_formatter")
     handler = {"class": "logging.StreamHandler", "formatter": "signoff",
@@ -183,7 +184,8 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
                      "access": {**handler, "stream": "ext://sys.stdout"}},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["error"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+            "gunicorn.access": {"level": "INFO" if access else "CRITICAL",
+                                "handlers": ["access"] if access else [], "propagate": False},
         },
         # The root logger (the app's own lines) is the app's: configure_logging.
         "root": {"level": "INFO", "handlers": []},
