@@ -138,6 +138,12 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
     }
     config.update(overrides)
+    if "PUBLIC_BASE_URL" in overrides:  # the cookie flags follow the address actually used
+        https = str(config["PUBLIC_BASE_URL"]).startswith("https://")
+        for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+            config[key] = overrides.get(key, https)
+        config["PREFERRED_URL_SCHEME"] = overrides.get("PREFERRED_URL_SCHEME",
+                                                       "https" if https else "http")
     return config
 
 
