@@ -8,6 +8,7 @@ One client per app and process, shared by its threads (boto3 clients are thread-
 from __future__ import annotations
 
 import io
+import os
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -142,10 +143,11 @@ def make_client(config: dict[str, Any]) -> Any:
 
 
 def s3_store_for(app: Flask) -> S3Store:
-    """The app's S3 store, made once per app and process."""
+    """The app's S3 store, made once per app and process (a forked worker or web process
+    makes its own: connections are not shared across a fork)."""
     config = app.config
     settings = (config["FILE_STORAGE_URL"], config.get("S3_ENDPOINT_URL"),
-                config.get("S3_REGION"), config["FILE_STORE"])
+                config.get("S3_REGION"), config["FILE_STORE"], os.getpid())
     cached = app.extensions.get("s3_store")
     if cached is None or cached[0] != settings:
         with _lock:
