@@ -22,6 +22,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import webhooks
+from portal.ops.metrics import WEBHOOK_ATTEMPT_FAILURES
 
 
 class Receiver:
@@ -130,13 +131,22 @@ def test_staff_classifying_requested_changes_is_an_event(endpoint, receiver, mak
     assert (corrected["scope"], corrected["note"]) == ("in_scope", "")
 
 
+def app_metrics(_row) -> str:
+    from flask import current_app
+
+    return current_app.test_client().get("/-/metrics").get_data(as_text=True)
+
+
 def test_failures_back_off_then_deliver_then_give_up_after_a_day(endpoint, receiver,
                                                                 make_deliverable):
+    failures_before = WEBHOOK_ATTEMPT_FAILURES._value.get()
     receiver.fail_next = 1
     make_deliverable(DeliverableState.DELIVERED)
     delivery = db.session.scalar(select(WebhookDelivery))
     assert delivery.status == OutboxStatus.PENDING and delivery.attempts == 1
     assert delivery.last_status_code == 503
+    assert f"signoff_webhook_attempt_failures_total {failures_before + 1}" in (
+        app_metrics(delivery))  # /-/metrics counts the failed attempt
     assert webhooks.relay(utcnow()) == 0  # not due yet
     assert webhooks.relay(delivery.next_attempt_at + timedelta(seconds=1)) == 1
     db.session.commit()  # the relay hands it to the queue at the commit

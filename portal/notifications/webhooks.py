@@ -27,6 +27,7 @@ from portal.models import OutboxStatus, User, WebhookDelivery, WebhookEndpoint, 
 from portal.notifications.delivery import Outcome, RetryPolicy, Send, attempt
 from portal.notifications.queue import after_commit, relay_after_commit
 from portal.notifications.safe_http import UnsafeDestination, post, resolve_safely
+from portal.ops.metrics import WEBHOOK_ATTEMPT_FAILURES
 from portal.permissions import require_admin
 
 EVENTS = ("request.delivered", "request.viewed", "decision.recorded", "request.approved",
@@ -120,8 +121,10 @@ def deliver(delivery_id: int, now: datetime | None = None) -> OutboxStatus | Non
             try:
                 code = post(url, allow_private, body, headers, deadline=deadline)
             except (OSError, http.client.HTTPException, InvalidInput) as exc:
+                WEBHOOK_ATTEMPT_FAILURES.inc()
                 return Outcome(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
             if not 200 <= code < 300:
+                WEBHOOK_ATTEMPT_FAILURES.inc()
                 return Outcome(f"HTTP {code}", {"last_status_code": code})
             return Outcome(fields={"last_status_code": code, "delivered_at": now})
         return send

@@ -25,6 +25,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Histogram,
     generate_latest,
 )
@@ -51,6 +52,10 @@ CERTIFICATE_SECONDS = Histogram(
     "signoff_certificate_issue_duration_seconds",
     "Time to render, seal and store one approval certificate.",
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+WEBHOOK_ATTEMPT_FAILURES = Counter(
+    "signoff_webhook_attempt_failures_total",
+    "Webhook POSTs that failed (refused, timed out, or not 2xx), each attempt counted.",
 )
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -158,7 +163,8 @@ def scrape_registry(app: Flask) -> CollectorRegistry:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUEST_SECONDS, SWEEP_SECONDS, CERTIFICATE_SECONDS):
+        for collector in (REQUEST_SECONDS, SWEEP_SECONDS, CERTIFICATE_SECONDS,
+                          WEBHOOK_ATTEMPT_FAILURES):
             registry.register(collector)
     registry.register(ScrapeTimeCollector(app))
     return registry
@@ -180,4 +186,5 @@ def install(app: Flask) -> None:
     app.after_request(_observe)
 
 
-__all__ = ["CERTIFICATE_SECONDS", "PATH", "REGISTRY", "SWEEP_SECONDS", "install"]
+__all__ = ["CERTIFICATE_SECONDS", "PATH", "REGISTRY", "SWEEP_SECONDS", "WEBHOOK_ATTEMPT_FAILURES",
+           "install"]
