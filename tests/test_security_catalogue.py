@@ -77,6 +77,11 @@ from tests.security_api import (
     read_token_writes,
     staff_on_admin_resources,
 )
+from tests.security_ops import (
+    forwarded_for_does_not_reset_rate_limits,
+    metrics_need_the_token_or_loopback,
+    probes_show_no_personal_data,
+)
 from tests.servers import HoldingSmtpSink, StallingReceiver, Trickler
 from tests.test_load_faults import Visitor, served
 
@@ -1676,6 +1681,18 @@ CASES = [
          decision_after_an_early_close,
          {"first": 303, "late approval": 409, "says why": True, "late changes": 409,
           "changed": []}),
+    # the production shape (tests/security_ops.py)
+    Case("ops: /-/metrics needs the token, else loopback", metrics_need_the_token_or_loopback,
+         {"no token set, loopback": 200, "no token set, remote": 404,
+          "signed-in admin, remote": 404, "token set, none given, loopback": 404,
+          "token set, wrong token": 404, "token set, as a query string": 404,
+          "token set, right token, remote": 200}),
+    Case("ops: a forged X-Forwarded-For buys no fresh allowance (hops=0)",
+         forwarded_for_does_not_reset_rate_limits,
+         {"failed sign-ins": [401, 401, 401, 429, 429], "metrics claiming loopback": 404}),
+    Case("ops: probes show no personal data and set no cookie", probes_show_no_personal_data,
+         {"healthz": (200, {"status": "ok"}), "readyz": (200, ["ok", "ok"]),
+          "cookies": [None, None], "leaks": []}),
 ]
 
 

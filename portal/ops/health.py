@@ -23,6 +23,10 @@ Check = Callable[[], None]
 
 def _database(engine: Engine) -> Check:
     def check() -> None:
+        from portal.database import declare_reads_only
+
+        # Read-only, so on SQLite it begins deferred and never waits behind a writer's lock.
+        declare_reads_only(True)  # the check's own thread, so its own context
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
             connection.rollback()
