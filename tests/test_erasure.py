@@ -143,11 +143,12 @@ def world(app, make_client, make_project, make_deliverable, staff, make_user) ->
                              user_agent=FORMER["user_agents"][0])
     # 3: approved by phone, recorded on Joe's behalf with evidence.
     third = _deliver(make_deliverable, former_work, [joe])
+    given = utcnow()  # after the request went out (a minute may have turned since `now`)
     record_on_behalf(third.approvers[0], Outcome.APPROVED, channel=OnBehalfChannel.PHONE,
-                     given_at=now, note=FORMER["texts"][6], evidence=Evidence(
+                     given_at=given, note=FORMER["texts"][6], evidence=Evidence(
                          io.BytesIO(sample_pdf("Call notes")), FORMER["texts"][7],
                          file_store()), seen_sha256=on_screen(third.approvers[0]),
-                     by_user=staff, at=now)
+                     by_user=staff, at=given)
     # The other client's approval.
     theirs = _deliver(make_deliverable, other_work, [kim])
     post_comment(kim, theirs, OTHER["text"], seen_sha256=on_screen(theirs.approvers[0]))
