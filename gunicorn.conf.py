@@ -29,6 +29,11 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)  # SIGTERM: finish requ
 keepalive = _int("GUNICORN_KEEPALIVE", 5)  # seconds; the proxy's idle timeout must be longer
 max_requests = _int("GUNICORN_MAX_REQUESTS", 0)  # >0 recycles workers (with jitter)
 max_requests_jitter = max_requests // 10
+# Gunicorn's control socket lives at one path per user (~/.gunicorn): two servers on one
+# machine would share it. The portal needs none (signals do reloads and stops).
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") == ""
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 # Proxy headers are the app's business alone (TRUSTED_PROXY_HOPS, werkzeug's ProxyFix):
 # Gunicorn would otherwise believe X-Forwarded-Proto from any loopback caller.
 secure_scheme_headers: dict[str, str] = {}

@@ -187,3 +187,25 @@ def test_job_popped_by_a_worker_that_died_is_relayed_again(
     run_worker.burst()
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
         OutboxMessage.status != OutboxStatus.SENT)) == 0
+
+
+def test_a_job_still_running_keeps_its_id_to_itself(jobs_config, app):
+    """The relay may ask again for a send job while the last one under that id still runs
+    (another worker took it). The new one gets an id of its own: sharing the id would share
+    the job's Redis hash, which the first to finish deletes under the other."""
+    from rq.job import JobStatus
+
+    from portal.notifications.outbox import SEND_DUE_JOB, WAKE
+    from portal.notifications.queue import enqueue_unless_waiting, job_queue
+
+    queue = job_queue()
+    assert enqueue_unless_waiting(SEND_DUE_JOB, job_id="outbox-1", coalesce=WAKE)
+    running = queue.fetch_job("outbox-1")
+    queue.remove(running.id)  # a worker took it off the queue and runs it
+    running.set_status(JobStatus.STARTED)
+    assert enqueue_unless_waiting(SEND_DUE_JOB, job_id="outbox-1", coalesce=WAKE)
+    [again] = queue.get_job_ids()
+    assert again.startswith("outbox-1_")
+    assert queue.fetch_job("outbox-1").get_status(refresh=True) == JobStatus.STARTED
+    # and the waiting one does for the next wake-up, as before
+    assert not enqueue_unless_waiting(SEND_DUE_JOB, job_id="outbox-1", coalesce=WAKE)

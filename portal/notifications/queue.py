@@ -8,6 +8,7 @@ when Redis is down the outbox row stays pending and the periodic relay hands it 
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,17 @@ def _waiting(queue: Queue, job_id: str) -> bool:
     if status == "queued":
         return queue.get_job_position(job_id) is not None
     return status in WAITING
+
+
+def _unshared_id(queue: Queue, job_id: str) -> str:
+    """The id to enqueue under. A job still running under this id keeps it to itself: two
+    jobs sharing one id share one Redis hash, and whichever ends first deletes it under the
+    other (RQ's clean-up then fails with InvalidJobOperation). The job's own claims make two
+    runs side by side harmless."""
+    existing = queue.fetch_job(job_id)
+    if existing is not None and existing.get_status(refresh=False) == "started":
+        return f"{job_id}_{secrets.token_hex(4)}"
+    return job_id
 
 
 def waiting(job_id: str) -> bool:
@@ -122,6 +134,7 @@ def enqueue_unless_waiting(func: str, *args: Any, job_id: str,
     try:
         if _waiting(queue, job_id) or (coalesce and waiting_for(coalesce)):
             return False
+        job_id = options["job_id"] = _unshared_id(queue, job_id)
         if at is not None:
             queue.enqueue_at(at, func, *args, **options)
         else:  # one wake-up does for all, so it may go first: mail waits on no render
