@@ -592,6 +592,8 @@ def run_worker(app: Flask, jobs_config: dict[str, Any]):
             "PUBLIC_BASE_URL": jobs_config["PUBLIC_BASE_URL"],
             "FILE_STORE": jobs_config["FILE_STORE"],
             "INSTANCE_PATH": str(Path(jobs_config["FILE_STORE"]).parent / "instance"),
+            **{name: str(jobs_config[name]) for name in
+               ("FILE_STORAGE_URL", "S3_ENDPOINT_URL", "S3_REGION") if jobs_config.get(name)},
         }
         env.pop("FLASK_DEBUG", None)
         args = [sys.executable, "-m", "rq.cli", "worker", "signoff", "--url",

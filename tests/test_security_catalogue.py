@@ -82,6 +82,12 @@ from tests.security_ops import (
     metrics_need_the_token_or_loopback,
     probes_show_no_personal_data,
 )
+from tests.security_storage import BAD_KEYS as BAD_STORAGE_KEYS
+from tests.security_storage import (
+    range_requests_after_the_access_check,
+    s3_object_names_stay_under_the_prefix,
+    storage_keys_other_than_hashes,
+)
 from tests.servers import HoldingSmtpSink, StallingReceiver, Trickler
 from tests.test_load_faults import Visitor, served
 
@@ -1693,6 +1699,17 @@ CASES = [
     Case("ops: probes show no personal data and set no cookie", probes_show_no_personal_data,
          {"healthz": (200, {"status": "ok"}), "readyz": (200, ["ok", "ok"]),
           "cookies": [None, None], "leaks": []}),
+    # stored files (tests/security_storage.py)
+    Case("storage: a key that is not a SHA-256 is refused before any lookup",
+         storage_keys_other_than_hashes, {name: ["refused"] for name in BAD_STORAGE_KEYS}),
+    Case("storage: S3 object names stay under the prefix", s3_object_names_stay_under_the_prefix,
+         {"a hash": "tenant/signoff/b1/b7/"
+                    "b1b72a217ce91796317e10f1a76701eeb6db3f95bee02f41258e9abce6456f71",
+          **{name: "refused" for name in BAD_STORAGE_KEYS}}),
+    Case("storage: a Range request comes after the access check",
+         range_requests_after_the_access_check,
+         {"A asks a range of B's file": 404, "A's own file, ten bytes": (206, 10),
+          "past the end": (416, False), "nobody signed in": (302, True)}),
 ]
 
 
