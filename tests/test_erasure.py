@@ -116,10 +116,10 @@ def world(app, make_client, make_project, make_deliverable, staff, make_user) ->
     kim = _contact(other, OTHER["name"], OTHER["email"])
     db.session.commit()
     former_work, other_work = make_project(former), make_project(other)
-    now = utcnow()
 
     # 1: approved with conditions, after a view, comments, an observer and a hand-over.
     first = _deliver(make_deliverable, former_work, [jane, joe])
+    now = utcnow()  # after it went out: what follows happens while it is open
     add_observer(first, olga, True, staff, now)
     a_jane, a_joe = first.approvers
     record_view(a_jane, seen_sha256=on_screen(a_jane), ip=FORMER["ips"][2],
