@@ -65,7 +65,9 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(
             env.get("DATABASE_URL", f"sqlite:///{instance_path / 'signoff.sqlite3'}")
         ),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error's text never carries the values (an email's
+        # body, a review link), so no log line or traceback does either.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": env.get("REDIS_URL", ""),
         # The language of anyone who has not chosen one (a client's default, a new contact's).
         "PORTAL_LANGUAGE": env.get("PORTAL_LANGUAGE", "en"),

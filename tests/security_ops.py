@@ -17,6 +17,8 @@ def metrics_need_the_token_or_loopback(w: Any) -> dict[str, Any]:
     anonymous = w.app.test_client()
     remote = {"REMOTE_ADDR": "203.0.113.50"}
     answers = {"no token set, loopback": anonymous.get(METRICS).status_code,
+               "no token set, relayed by a local proxy": anonymous.get(
+                   METRICS, headers={"X-Forwarded-For": "203.0.113.9"}).status_code,
                "no token set, remote": anonymous.get(METRICS, environ_base=remote).status_code,
                "signed-in admin, remote": w.ada.get(METRICS,
                                                     environ_base=remote).status_code}
@@ -73,3 +75,19 @@ def probes_show_no_personal_data(w: Any) -> dict[str, Any]:
         "cookies": [r.headers.get("Set-Cookie") for r in (health, ready)],
         "leaks": [p for p in personal if p and p in text],
     }
+
+
+def forwarded_host_and_prefix_are_not_believed(w: Any) -> dict[str, Any]:
+    """Behind one trusted proxy, the caller's address and scheme come from it, but a
+    caller's own X-Forwarded-Host or -Prefix (most proxies pass them through) never
+    chooses where a redirect or an asset link points."""
+    from portal import create_app
+
+    app = create_app({**w.app.config, "TRUSTED_PROXY_HOPS": 1})
+    client = app.test_client()
+    forged = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https",
+              "X-Forwarded-Host": "evil.example", "X-Forwarded-Prefix": "//evil.example"}
+    home = client.get("/", headers=forged)
+    login = client.get("/login", headers=forged).get_data(as_text=True)
+    return {"redirect": (home.status_code, "evil.example" in home.headers.get("Location", "")),
+            "links on the sign-in page name the forged host": "evil.example" in login}

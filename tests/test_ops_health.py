@@ -87,8 +87,11 @@ def _with_probe(app):
                 "login": url_for("auth.login", _external=True)}
 
 
+# The proxy passes the browser's Host on; a caller's own X-Forwarded-Host and -Prefix
+# (most proxies pass them through untouched) are never believed.
 FORWARDED = {"X-Forwarded-For": "198.51.100.23", "X-Forwarded-Proto": "https",
-             "X-Forwarded-Host": "portal.example"}
+             "Host": "portal.example", "X-Forwarded-Host": "evil.example",
+             "X-Forwarded-Prefix": "//evil.example"}
 
 
 def test_behind_one_proxy_hop_https_is_believed(app_config, database_url, monkeypatch):
@@ -116,4 +119,4 @@ def test_with_no_trusted_hops_forwarded_headers_are_ignored(app_config, database
     seen = app.test_client().get("/_probe", headers=FORWARDED,
                                  environ_base={"REMOTE_ADDR": "10.0.0.2"}).get_json()
     assert seen == {"remote_addr": "10.0.0.2", "scheme": "http",
-                    "login": "http://localhost/login"}
+                    "login": "http://portal.example/login"}

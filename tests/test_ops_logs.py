@@ -48,7 +48,7 @@ def lines_of(buffer: io.StringIO) -> list[dict[str, Any]]:
 
 def test_ids_from_callers_are_taken_only_when_safe():
     assert accepted_request_id("edge-7f3a.42") == "edge-7f3a.42"
-    for unsafe in ("", None, "a b", "x\ny", "<script>", "a" * 129, "é"):
+    for unsafe in ("", None, "a b", "x\ny", "edge-7\n", "<script>", "a" * 129, "é"):
         generated = accepted_request_id(unsafe)
         assert generated != unsafe and len(generated) == 32
 
@@ -100,6 +100,39 @@ def test_no_secret_reaches_a_json_log_line(mail, sealed, captured, app, make_del
     assert len({line["request_id"] for line in answered}) == len(answered)
     [careless] = [line for line in lines if line["logger"] == "portal.careless"]
     assert careless["message"] == "client opened /r/[token]"
+
+
+def test_a_failing_write_logs_neither_its_values_nor_a_link_in_its_traceback(
+        captured, app, make_deliverable):
+    """A database error's text would repeat the statement's values (an email body with its
+    review link); the engine hides them, and a traceback is redacted like a message."""
+    from sqlalchemy import insert
+
+    from portal.models import OutboxMessage
+
+    d = make_deliverable(S.DELIVERED)
+    token = issue_token(d.open_request.approvers[0])
+    body = f"Please review: http://portal.test/r/{token} — only for Jane"
+    row = {"idempotency_key": "twice", "to_addr": "jane@client.test", "subject": "s",
+           "body_text": body, "body_html": body}
+    db.session.execute(insert(OutboxMessage), [row])
+    db.session.commit()
+    try:
+        db.session.execute(insert(OutboxMessage), [row])  # the same key: refused
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        logging.getLogger("portal.test").exception("the write failed")
+    try:
+        raise RuntimeError(f"could not send {body}")
+    except RuntimeError:
+        logging.getLogger("portal.test").exception("the send failed")
+    [write, send] = [line for line in lines_of(captured) if line["logger"] == "portal.test"]
+    assert "IntegrityError" in write["exc_info"] and "hidden due to hide_parameters" in (
+        write["exc_info"])
+    assert "/r/[token]" in send["exc_info"]
+    assert "only for Jane" not in write["exc_info"]  # the values stayed out
+    assert token not in captured.getvalue()
 
 
 def test_the_in_process_runner_carries_the_request_id(captured, app):

@@ -46,6 +46,8 @@ def test_the_access_rule_token_else_loopback():
     assert not allowed("s3cret-token", "Bearer s3cret-tokeN", "127.0.0.1")
     assert not allowed("s3cret-token", "", "127.0.0.1")  # a token set: loopback is not enough
     assert not allowed("s3cret-token", "Basic s3cret-token", "127.0.0.1")
+    assert not allowed("", "", "127.0.0.1", proxied=True)  # a proxy on this machine relaying
+    assert allowed("s3cret-token", "Bearer s3cret-token", "127.0.0.1", proxied=True)
 
 
 def test_strangers_get_a_404_and_the_token_opens_it(app):

@@ -79,6 +79,7 @@ from tests.security_api import (
 )
 from tests.security_ops import (
     forwarded_for_does_not_reset_rate_limits,
+    forwarded_host_and_prefix_are_not_believed,
     metrics_need_the_token_or_loopback,
     probes_show_no_personal_data,
 )
@@ -1689,13 +1690,17 @@ CASES = [
           "changed": []}),
     # the production shape (tests/security_ops.py)
     Case("ops: /-/metrics needs the token, else loopback", metrics_need_the_token_or_loopback,
-         {"no token set, loopback": 200, "no token set, remote": 404,
+         {"no token set, loopback": 200, "no token set, relayed by a local proxy": 404,
+          "no token set, remote": 404,
           "signed-in admin, remote": 404, "token set, none given, loopback": 404,
           "token set, wrong token": 404, "token set, as a query string": 404,
           "token set, right token, remote": 200}),
     Case("ops: a forged X-Forwarded-For buys no fresh allowance (hops=0)",
          forwarded_for_does_not_reset_rate_limits,
          {"failed sign-ins": [401, 401, 401, 429, 429], "metrics claiming loopback": 404}),
+    Case("ops: a caller's X-Forwarded-Host and -Prefix are never believed",
+         forwarded_host_and_prefix_are_not_believed,
+         {"redirect": (302, False), "links on the sign-in page name the forged host": False}),
     Case("ops: probes show no personal data and set no cookie", probes_show_no_personal_data,
          {"healthz": (200, {"status": "ok"}), "readyz": (200, ["ok", "ok"]),
           "cookies": [None, None], "leaks": []}),

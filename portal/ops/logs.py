@@ -27,7 +27,7 @@ from portal.access_log import redact
 HEADER = "X-Request-Id"
 request_log = logging.getLogger("portal.request")
 # Safe to echo and to log: letters, digits and a few separators, and not too long.
-_VALID = re.compile(r"^[A-Za-z0-9._:@+=-]{1,128}$")
+_VALID = re.compile(r"[A-Za-z0-9._:@+=-]{1,128}")
 _NONE = "-"
 
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -40,7 +40,7 @@ def new_request_id() -> str:
 
 def accepted_request_id(incoming: str | None) -> str:
     """The caller's id when it is safe to carry, else a new one."""
-    if incoming and _VALID.match(incoming):
+    if incoming and _VALID.fullmatch(incoming):
         return incoming
     return new_request_id()
 
@@ -98,15 +98,33 @@ def install_record_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
+class _RedactsTracebacks:
+    """A traceback repeats what the code held (an exception's text may quote a review
+    link): redacted like the message, when written."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))  # type: ignore[misc]
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))  # type: ignore[misc]
+
+
+class TextFormatter(_RedactsTracebacks, logging.Formatter):
+    pass
+
+
 def json_formatter() -> logging.Formatter:
     from pythonjsonlogger.json import JsonFormatter
 
-    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                         rename_fields={"levelname": "level", "name": "logger"})
+    class JsonLines(_RedactsTracebacks, JsonFormatter):
+        pass
+
+    return JsonLines("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                     rename_fields={"levelname": "level", "name": "logger"})
 
 
 def text_formatter() -> logging.Formatter:
-    return logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    return TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
 
 def formatter_for(log_format: str) -> logging.Formatter:

@@ -145,13 +145,22 @@ def _loopback(address: str | None) -> bool:
         return False
 
 
-def allowed(token: str, authorization: str, remote_addr: str | None) -> bool:
+# Headers a proxy adds: a loopback socket carrying one is a proxy on this machine relaying
+# someone else (with TRUSTED_PROXY_HOPS set, ProxyFix has already put that caller's address
+# in remote_addr and removed nothing, so the rule below still sees the real caller).
+PROXIED = ("X-Forwarded-For", "Forwarded", "X-Real-Ip")
+
+
+def allowed(token: str, authorization: str, remote_addr: str | None,
+            proxied: bool = False) -> bool:
     """The access rule: the token when one is set (compared in constant time), else
-    loopback only."""
+    loopback only, and not through a proxy that did not say who it relays (hops 0)."""
     if token:
         scheme, _, given = authorization.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
             given.strip().encode(), token.encode())
+    if proxied:
+        return False
     return _loopback(remote_addr)
 
 
@@ -173,8 +182,10 @@ def scrape_registry(app: Flask) -> CollectorRegistry:
 @bp.get(PATH)
 def scrape() -> Any:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    relayed = not app.config.get("TRUSTED_PROXY_HOPS") and any(
+        name in request.headers for name in PROXIED)
     if not allowed(app.config.get("METRICS_TOKEN", ""),
-                   request.headers.get("Authorization", ""), request.remote_addr):
+                   request.headers.get("Authorization", ""), request.remote_addr, relayed):
         abort(404)
     body = generate_latest(scrape_registry(app))
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST,
