@@ -120,3 +120,27 @@ def test_with_no_trusted_hops_forwarded_headers_are_ignored(app_config, database
                                  environ_base={"REMOTE_ADDR": "10.0.0.2"}).get_json()
     assert seen == {"remote_addr": "10.0.0.2", "scheme": "http",
                     "login": "http://portal.example/login"}
+
+
+def test_a_hanging_check_is_not_started_again_by_the_next_probes():
+    """Probes come every few seconds from every load balancer: a check that hangs answers
+    "failed" for each of them, and no second copy of it starts (no threads pile up)."""
+    import threading
+
+    from portal.ops.health import _running, run_checks
+
+    release, calls = threading.Event(), []
+
+    def hangs() -> None:
+        calls.append(1)
+        release.wait(10)
+
+    try:
+        for _ in range(3):
+            assert run_checks({"hanging": hangs}, deadline=0.2) == {"hanging": "failed"}
+        assert len(calls) == 1
+    finally:
+        release.set()
+    _running["hanging"].result(timeout=10)  # it ends; the next probe runs it afresh
+    assert run_checks({"hanging": hangs}, deadline=5) == {"hanging": "ok"}
+    assert len(calls) == 2

@@ -5,11 +5,9 @@ says more than ok or failed: no names, addresses, paths or error texts (those go
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, TimeoutError, wait
-from pathlib import Path
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError, wait
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -45,22 +43,10 @@ def _redis(url: str) -> Check:
     return check
 
 
-def _folder_writable(root: Path) -> None:
-    """The local store's test: a file can be created and removed there."""
-    root.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=root, prefix=".readyz-")
-    os.close(fd)
-    os.unlink(name)
-
-
 def _storage(app: Flask) -> Check:
     from portal.files.storage import file_store
 
-    store = file_store()
-    reachable = getattr(store, "check_reachable", None)
-    if callable(reachable):  # the store knows best (a folder, or a bucket)
-        return reachable
-    return lambda: _folder_writable(Path(app.config["FILE_STORE"]))
+    return file_store().check_reachable  # raises StorageUnreachable
 
 
 def checks(app: Flask) -> dict[str, Check]:
@@ -74,12 +60,27 @@ def checks(app: Flask) -> dict[str, Check]:
     return found
 
 
+# One small pool per process, and no second copy of a check while the last still hangs:
+# probes every few seconds from each load balancer (and anyone else: the page is public)
+# must not pile up threads or multiply calls to the database, Redis or the bucket.
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+_running: dict[str, Future[None]] = {}
+_lock = threading.Lock()
+
+
+def _submit(name: str, check: Check) -> Future[None]:
+    with _lock:
+        last = _running.get(name)
+        if last is not None and not last.done():
+            return last  # still hanging: it answers for this probe too
+        _running[name] = future = _pool.submit(check)
+        return future
+
+
 def run_checks(found: dict[str, Check], deadline: float = CHECK_SECONDS) -> dict[str, str]:
     """Run the checks side by side; one that raises or outlasts the deadline failed."""
-    pool = ThreadPoolExecutor(max_workers=len(found), thread_name_prefix="readyz")
-    futures = {name: pool.submit(check) for name, check in found.items()}
+    futures = {name: _submit(name, check) for name, check in found.items()}
     wait(futures.values(), timeout=deadline)
-    pool.shutdown(wait=False)  # a hung check finishes (or times out) on its own
     results: dict[str, str] = {}
     for name, future in futures.items():
         try:
