@@ -1,26 +1,40 @@
-"""Loopback servers that misbehave on cue, shared by tests/test_embedded.py and the security
-catalogue: an SMTP server that holds its mail, a webhook receiver that trickles its answer
-and one that stalls. Every wait here is bounded."""
+"""Loopback servers, shared by the tests: an SMTP server that holds its mail at DATA until
+told (and keeps what it accepted), a webhook receiver that records what it is sent, one that
+trickles its answer and one that stalls, and gunicorn started with gunicorn.conf.py and
+waited for until it answers. Every wait here is bounded."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import _free_port
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 class HoldingSmtpSink:
     """A real SMTP server on loopback; after `hold()` it keeps each message at DATA until
-    `release()` (bounded), so the test decides when SMTP answers."""
+    `release()` (bounded), so the test decides when SMTP answers. What it accepted is in
+    `accepted` (recipients) and `messages` ((recipients, parsed message), as SmtpSink's)."""
 
     def __init__(self) -> None:
+        from email import message_from_bytes, policy
+
         from aiosmtpd.controller import Controller
 
         self.accepted: list[str] = []
+        self.messages: list[tuple[list[str], Any]] = []
+        self.lock = threading.Lock()
         self.arrived = threading.Event()
         self._gate = threading.Event()
         self._gate.set()
@@ -30,7 +44,10 @@ class HoldingSmtpSink:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 sink.arrived.set()
                 await asyncio.get_running_loop().run_in_executor(None, sink._gate.wait, 30)
-                sink.accepted.extend(envelope.rcpt_tos)
+                parsed = message_from_bytes(envelope.content, policy=policy.default)
+                with sink.lock:
+                    sink.accepted.extend(envelope.rcpt_tos)
+                    sink.messages.append((list(envelope.rcpt_tos), parsed))
                 return "250 OK"
 
         self.port = _free_port()
@@ -43,6 +60,99 @@ class HoldingSmtpSink:
 
     def release(self) -> None:
         self._gate.set()
+
+    def stop(self) -> None:
+        self.release()
+        self.controller.stop()
+
+
+class RecordingReceiver:
+    """A webhook receiver that records each delivery (headers, body) and answers 204, or
+    503 for the next `fail_next` ones; a body's id must equal its Signoff-Event-Id."""
+
+    def __init__(self, path: str = "/hook") -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                assert json.loads(body)["id"] == self.headers["Signoff-Event-Id"]
+                with receiver.lock:
+                    failing = receiver.fail_next > 0
+                    if failing:
+                        receiver.fail_next -= 1
+                    else:
+                        receiver.received.append((dict(self.headers), body))
+                self.send_response(503 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def event_ids(self) -> list[str]:
+        with self.lock:
+            return [json.loads(body)["id"] for _, body in self.received]
+
+    def types(self) -> list[str]:
+        with self.lock:
+            return [json.loads(body)["type"] for _, body in self.received]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def http_get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+class Gunicorn:
+    """`gunicorn -c gunicorn.conf.py` serving wsgi:app on a free loopback port, with the
+    given environment and extra arguments; `wait_until_answering` polls a path until 200."""
+
+    def __init__(self, env: dict[str, str], out: Path, err: Path | None = None,
+                 extra_args: tuple[str, ...] = (), new_session: bool = False) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.out, self.err = out, err or out
+        executable = Path(sys.executable).with_name("gunicorn")
+        assert executable.exists(), "gunicorn is a dependency (pyproject.toml)"
+        with out.open("ab") as stdout, self.err.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                [str(executable), "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
+                 f"127.0.0.1:{self.port}", "--chdir", str(ROOT), *extra_args, "wsgi:app"],
+                cwd=ROOT, env=env, stdout=stdout,
+                stderr=subprocess.STDOUT if self.err == out else stderr,
+                start_new_session=new_session)
+
+    def wait_until_answering(self, path: str = "/healthz", timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, self.err.read_text(errors="replace")[-3000:]
+            try:
+                if http_get(self.base + path, timeout=5)[0] == 200:
+                    return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"gunicorn did not answer in {timeout:.0f} s"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 class Trickler:

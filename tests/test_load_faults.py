@@ -11,10 +11,7 @@ only runs with SIGNOFF_ALLOW_DB_RESTART=1 or under CI=true.
 """
 from __future__ import annotations
 
-import http.cookiejar
-import logging
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -25,15 +22,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from portal.extensions import db
 from portal.models import (
@@ -50,13 +43,25 @@ from portal.models import (
 )
 from portal.notifications import outbox
 from portal.workflow.links import issue_token
-from tests.conftest import IN_CI, SHOWN_VERSION
+from tests.conftest import IN_CI
+
+# CSRF, Reply, Visitor and served live in tests/traffic.py; imported here too for the tests
+# that still take them from this module (test_embedded, test_policies, the catalogue).
+from tests.traffic import (  # noqa: F401
+    CSRF,
+    NoRedirect,
+    Reply,
+    Visitor,
+    message_ids,
+    postgres_only,
+    run_threads,
+    served,
+)
 
 S = DeliverableState
 # How long the comment load runs (the issue asks for 30 s). At 30 s the whole file, the
 # database restart included, took 85-105 s on a 2-CPU machine; LOAD_SECONDS=10 saves 20 s.
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "30"))
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 DECIDED = {ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS,
            ApproverStatus.REJECTED}
@@ -64,120 +69,11 @@ DECIDED = {ApproverStatus.APPROVED, ApproverStatus.APPROVED_WITH_CONDITIONS,
 
 # --- helpers ----------------------------------------------------------------------------
 
-def _postgres_only(app: Flask) -> None:
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("load and fault tests run on PostgreSQL")
-
-
 @pytest.fixture
 def generous_limits(app_config):
     """Fifty clients share one address: the per-IP limit must not be what answers."""
     app_config["CLIENT_RATE_LIMIT"] = "1000000 per minute"
     return app_config
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-@contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """The app behind a threaded werkzeug server on a free loopback port."""
-    db.session.commit()  # the server's threads must see what the test wrote
-    werkzeug_log = logging.getLogger("werkzeug")
-    level = werkzeug_log.level
-    werkzeug_log.setLevel(logging.WARNING)  # thousands of access lines cost time
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        werkzeug_log.setLevel(level)
-        db.session.expire_all()
-
-
-@dataclass
-class Reply:
-    what: str
-    status: int | None  # None: no HTTP answer at all (reset, refused, timed out)
-    body: str
-    started: float
-    elapsed: float
-    error: str = ""
-    location: str = ""  # where a redirect leads
-
-
-class Visitor:
-    """One client's browser: its own cookie jar, redirects not followed."""
-
-    def __init__(self, base: str, timeout: float = 20.0) -> None:
-        self.base = base
-        self.timeout = timeout
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
-        self.csrf = ""
-        self.page = ""  # the review page the link led to
-        self.shown = ""  # the version SHA-256 that page shows, as its forms send it
-
-    def send(self, method: str, path: str, form: dict[str, str] | None = None,
-             what: str = "") -> Reply:
-        data = None
-        if form is not None:
-            data = urllib.parse.urlencode({**form, "csrf_token": self.csrf,
-                                           "sha256": self.shown}).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        started = time.monotonic()
-        location = ""
-        try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                status, body = response.status, response.read()
-        except urllib.error.HTTPError as exc:  # 3xx (not followed), 4xx, 5xx
-            try:
-                status, body = exc.code, exc.read()
-                location = exc.headers.get("Location", "")
-            finally:
-                exc.close()
-        except Exception as exc:  # a dropped connection or a hang must show up, not pass
-            return Reply(what or path, None, "", started, time.monotonic() - started, repr(exc))
-        return Reply(what or path, status, body.decode(errors="replace"), started,
-                     time.monotonic() - started, location=location)
-
-    def open_link(self, token: str) -> None:
-        """Open the magic link, land on the review page and keep its CSRF token."""
-        first = self.send("GET", f"/r/{token}")
-        assert first.status == 303, first
-        self.page = urllib.parse.urlsplit(first.location).path
-        page = self.send("GET", self.page)
-        assert page.status == 200, page
-        match = CSRF.search(page.body)
-        assert match, "no CSRF token on the review page"
-        self.csrf = match.group(1)
-        self.shown = SHOWN_VERSION.search(page.body).group(1)
-
-    def comment(self, body: str) -> Reply:
-        return self.send("POST", f"{self.page}/comments", {"body": body}, what="comment")
-
-    def approve(self) -> Reply:
-        return self.send("POST", f"{self.page}/decision", {"choice": "approve", "confirm": "1"},
-                         what="decision")
-
-
-def _run_threads(targets: list[Callable[[], None]], limit: float) -> None:
-    """Start every target at once and insist they all finish within `limit` seconds."""
-    threads = [threading.Thread(target=t, daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + limit
-    for thread in threads:
-        thread.join(timeout=max(deadline - time.monotonic(), 0.1))
-    stuck = sum(thread.is_alive() for thread in threads)
-    assert not stuck, f"{stuck} client threads still running after {limit:.0f} s"
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -198,19 +94,13 @@ def _approvers_of(make_deliverable, deliverables: int, approvers: int) -> list[A
     return found
 
 
-def _message_ids(smtp_sink) -> list[int]:
-    with smtp_sink.lock:
-        return [int(re.search(r"outbox(\d+)", m["Message-ID"]).group(1))
-                for _, m in smtp_sink.messages]
-
-
 def _assert_every_email_sent(smtp_sink, *, duplicates_allowed: int) -> tuple[int, int]:
     """Every outbox row is sent, and reached the sink (at most N twice)."""
     db.session.expire_all()
     rows = dict(db.session.execute(select(OutboxMessage.id, OutboxMessage.status)).all())
     unsent = {i: s for i, s in rows.items() if s != OutboxStatus.SENT}
     assert not unsent, f"outbox rows not sent: {unsent}"
-    arrived = _message_ids(smtp_sink)
+    arrived = message_ids(smtp_sink)
     assert set(arrived) == set(rows), (
         f"missing at the sink: {sorted(set(rows) - set(arrived))}; "
         f"unknown: {sorted(set(arrived) - set(rows))}")
@@ -239,7 +129,7 @@ def _decide_over(visitors: list[Visitor], window: float, replies: list[Reply],
 @pytest.mark.load
 def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once(report,
         generous_limits, app, make_deliverable):
-    _postgres_only(app)
+    postgres_only(app)
     approvers = _approvers_of(make_deliverable, deliverables=25, approvers=2)
     tokens = [issue_token(a) for a in approvers]
     assert len(tokens) == 50
@@ -273,7 +163,7 @@ def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once
                             replies.append(page)
             return run
 
-        _run_threads([client(i, v) for i, v in enumerate(visitors)], LOAD_SECONDS + 25)
+        run_threads([client(i, v) for i, v in enumerate(visitors)], LOAD_SECONDS + 25)
         ran = time.monotonic() - started
 
     errors = [r for r in replies if r.status not in (200, 303)]
@@ -300,7 +190,7 @@ def test_fifty_clients_commenting_get_no_errors_and_every_comment_is_stored_once
 @pytest.mark.load
 def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(report,
         generous_limits, app, make_deliverable):
-    _postgres_only(app)
+    postgres_only(app)
     d = make_deliverable(S.DELIVERED)
     approver = d.open_request.approvers[0]
     token = issue_token(approver)
@@ -315,7 +205,7 @@ def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(repor
         body = urllib.parse.urlencode(
             {"choice": "approve", "confirm": "1", "csrf_token": visitor.csrf,
              "sha256": visitor.shown}).encode()
-        opener = urllib.request.build_opener(_NoRedirect())
+        opener = urllib.request.build_opener(NoRedirect())
 
         def approve() -> None:
             # The same session for all hundred: one approver double-, triple-… clicking.
@@ -337,7 +227,7 @@ def test_a_hundred_concurrent_approvals_by_one_approver_record_exactly_one(repor
                                      time.monotonic() - started))
 
         started = time.monotonic()
-        _run_threads([approve] * 100, 40)
+        run_threads([approve] * 100, 40)
         ran = time.monotonic() - started
 
     statuses = [r.status for r in replies]
@@ -373,7 +263,7 @@ def _assert_decisions_kept(replies: list[Reply], approvers: list[Approver]) -> N
 @pytest.mark.load
 def test_redis_outage_under_traffic_loses_no_decision_and_no_email(report,
         generous_limits, jobs_config, app, make_deliverable, run_worker, smtp_sink):
-    _postgres_only(app)
+    postgres_only(app)
     deciders = _approvers_of(make_deliverable, 12, 2)[::2]  # the first of each pair decides
     decider_ids = [a.id for a in deciders]
     tokens = [issue_token(a) for a in deciders]
@@ -386,7 +276,7 @@ def test_redis_outage_under_traffic_loses_no_decision_and_no_email(report,
         for visitor, token in zip(visitors, tokens, strict=True):
             visitor.open_link(token)
         started = time.monotonic()
-        traffic = threading.Thread(target=_run_threads, daemon=True,
+        traffic = threading.Thread(target=run_threads, daemon=True,
                                    args=(_decide_over(visitors, window, replies, lock), 30))
         traffic.start()
         # Redis goes away a quarter of the way in and comes back at three quarters,
@@ -421,7 +311,7 @@ def test_redis_outage_under_traffic_loses_no_decision_and_no_email(report,
 @pytest.mark.load
 def test_worker_killed_under_traffic_loses_no_decision_and_no_email(report,
         generous_limits, jobs_config, app, make_deliverable, run_worker, smtp_sink):
-    _postgres_only(app)
+    postgres_only(app)
     deciders = _approvers_of(make_deliverable, 10, 2)[::2]  # the first of each pair decides
     decider_ids = [a.id for a in deciders]
     tokens = [issue_token(a) for a in deciders]
@@ -437,7 +327,7 @@ def test_worker_killed_under_traffic_loses_no_decision_and_no_email(report,
         worker = run_worker(burst=False)
         smtp_sink.wait_for(3, timeout=20)
         started = time.monotonic()
-        traffic = threading.Thread(target=_run_threads, daemon=True,
+        traffic = threading.Thread(target=run_threads, daemon=True,
                                    args=(_decide_over(visitors, window, replies, lock), 30))
         traffic.start()
         time.sleep(window * 0.4)  # decisions keep coming while it is busy, and after
@@ -507,7 +397,7 @@ def production_errors(app_config):
 @pytest.mark.load
 def test_database_restart_under_traffic_answers_cleanly_recovers_and_half_writes_nothing(report,
         generous_limits, production_errors, jobs_config, app, make_deliverable):
-    _postgres_only(app)
+    postgres_only(app)
     if not (os.environ.get("SIGNOFF_ALLOW_DB_RESTART") == "1" or IN_CI):
         pytest.skip("restarts the shared PostgreSQL server: set SIGNOFF_ALLOW_DB_RESTART=1 "
                     "(or CI=true) to run it")

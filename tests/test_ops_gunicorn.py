@@ -9,13 +9,9 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,18 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from portal.extensions import db
-from tests.conftest import SECRET, _free_port
+from tests.conftest import SECRET
+from tests.servers import Gunicorn, http_get
+from tests.traffic import postgresql_only  # noqa: F401
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKER = re.compile(r"worker=<(\d+)>")
-
-
-def _get(url: str, timeout: float = 10) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 class Staller:
@@ -46,6 +35,10 @@ class Staller:
         self.port = self.listener.getsockname()[1]
         self.held: list[socket.socket] = []
         threading.Thread(target=self._hold, daemon=True).start()
+
+    def waiting(self) -> int:
+        """How many connections it holds (each a Redis check stuck on it)."""
+        return len(self.held)
 
     def _hold(self) -> None:
         while True:
@@ -61,50 +54,35 @@ class Staller:
             connection.close()
 
 
-class Server:
-    def __init__(self, proc: subprocess.Popen, base: str, out: Path, err: Path) -> None:
-        self.proc, self.base, self.out, self.err = proc, base, out, err
+class Server(Gunicorn):
+    staller: Staller
 
     def lines(self, path: Path) -> list[dict]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
+    def healthz_lines(self) -> int:
+        return sum('"GET /healthz' in line["message"] for line in self.lines(self.out))
+
 
 @pytest.fixture
 def gunicorn(app, tmp_path) -> Iterator[Server]:
-    executable = Path(sys.executable).with_name("gunicorn")
-    assert executable.exists(), "gunicorn is a dependency (pyproject.toml)"
+    """Gunicorn on the test database, with a Redis that stalls. Runs once: on PostgreSQL
+    (its subject is the server, not the database)."""
     staller = Staller()
     db.session.commit()
-    port = _free_port()
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
            "SECRET_KEY": SECRET, "REDIS_URL": f"redis://127.0.0.1:{staller.port}/0",
            "INSTANCE_PATH": str(tmp_path / "instance"), "FILE_STORE": str(tmp_path / "files"),
            "LOG_FORMAT": "json", "GUNICORN_GRACEFUL_TIMEOUT": "20"}
     for name in ("PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY", "METRICS_TOKEN", "FLASK_DEBUG"):
         env.pop(name, None)  # the config file's own choices, and loopback-only metrics
-    out, err = tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [str(executable), "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
-             f"127.0.0.1:{port}", "-w", "2", "--chdir", str(ROOT), "wsgi:app"],
-            env=env, stdout=stdout, stderr=stderr)
-    server = Server(proc, f"http://127.0.0.1:{port}", out, err)
+    server = Server(env, tmp_path / "gunicorn.out", tmp_path / "gunicorn.err", ("-w", "2"))
+    server.staller = staller
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, err.read_text()
-            try:
-                if _get(f"{server.base}/healthz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not answer in 60 s"
-            time.sleep(0.2)
+        server.wait_until_answering(timeout=60)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.stop()
         staller.close()
 
 
@@ -117,15 +95,24 @@ def _healthz_count(metrics: str) -> float:
     return 0.0
 
 
+def _until(done: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not after {timeout:.0f} s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.usefixtures("postgresql_only")  # first: the SQLite half skips before any start
 def test_two_workers_one_scrape_and_a_graceful_stop(gunicorn):
     # Traffic until both workers have answered (their pids are on the access lines).
     sent = 1  # the readiness poll's last /healthz
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(10):
-            statuses = list(pool.map(lambda _: _get(f"{gunicorn.base}/healthz")[0], range(40)))
+            statuses = list(pool.map(lambda _: http_get(f"{gunicorn.base}/healthz")[0],
+                                     range(40)))
             assert set(statuses) == {200}
             sent += len(statuses)
-            time.sleep(0.2)  # let the access lines reach the file
+            _until(lambda sent=sent: gunicorn.healthz_lines() >= sent, "an access line each")
             served_by = {m.group(1) for line in gunicorn.lines(gunicorn.out)
                          if (m := WORKER.search(line["message"]))}
             if len(served_by) == 2:
@@ -133,15 +120,16 @@ def test_two_workers_one_scrape_and_a_graceful_stop(gunicorn):
     assert len(served_by) == 2, "one worker answered everything"
 
     # Any one worker's scrape counts what both served.
-    status, body = _get(f"{gunicorn.base}/-/metrics")
+    status, body = http_get(f"{gunicorn.base}/-/metrics")
     assert status == 200
-    assert _healthz_count(body.decode()) >= sent  # the poll's earlier tries count too
-    healthz_lines = [line for line in gunicorn.lines(gunicorn.out)
-                     if '"GET /healthz' in line["message"]]
-    assert _healthz_count(body.decode()) == len(healthz_lines)
+    counted = _healthz_count(body.decode())
+    assert counted >= sent  # the poll's earlier tries count too
+    # Gunicorn writes an access line after its answer: wait for the last ones to land.
+    _until(lambda: gunicorn.healthz_lines() >= counted, "the access lines of the counted")
+    assert counted == gunicorn.healthz_lines()
 
     # Readiness: the database and files are there, the (stalling) Redis is not.
-    status, body = _get(f"{gunicorn.base}/readyz")
+    status, body = http_get(f"{gunicorn.base}/readyz")
     assert status == 503
     assert json.loads(body)["checks"] == {"database": "ok", "redis": "failed",
                                           "storage": "ok"}
@@ -149,9 +137,11 @@ def test_two_workers_one_scrape_and_a_graceful_stop(gunicorn):
     # SIGTERM while a request is in flight: it is answered, then the server exits cleanly.
     answer: dict[str, object] = {}
     in_flight = threading.Thread(target=lambda: answer.update(
-        zip(("status", "body"), _get(f"{gunicorn.base}/readyz", timeout=30), strict=True)))
+        zip(("status", "body"), http_get(f"{gunicorn.base}/readyz", timeout=30), strict=True)))
+    stalled = gunicorn.staller.waiting()
     in_flight.start()
-    time.sleep(0.5)  # the request is waiting on the stalled Redis now
+    # SIGTERM only once the request is inside its Redis check, held by the staller.
+    _until(lambda: gunicorn.staller.waiting() > stalled, "the readiness check reached Redis")
     gunicorn.proc.send_signal(signal.SIGTERM)
     in_flight.join(timeout=30)
     assert answer.get("status") == 503, answer

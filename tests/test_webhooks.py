@@ -4,9 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -23,43 +21,14 @@ from portal.models import (
 )
 from portal.notifications import webhooks
 from portal.ops.metrics import WEBHOOK_ATTEMPT_FAILURES
-
-
-class Receiver:
-    """A real HTTP server on loopback that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict, bytes]] = []
-        self.fail_next = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.fail_next:
-                    receiver.fail_next -= 1
-                    self.send_response(503)
-                else:
-                    receiver.received.append((dict(self.headers), body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/signoff?x=1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def types(self) -> list[str]:
-        return [json.loads(body)["type"] for _, body in self.received]
+from tests.servers import RecordingReceiver
 
 
 @pytest.fixture
 def receiver():
-    server = Receiver()
+    server = RecordingReceiver("/hooks/signoff?x=1")
     yield server
-    server.server.shutdown()
+    server.stop()
 
 
 @pytest.fixture
