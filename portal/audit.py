@@ -4,15 +4,15 @@ A domain function records what happened once (`record`); whatever follows from i
 owner's email, a webhook) is a consumer registered with `on`, run in the same
 transaction (see portal/notifications/reactions.py). Each event's hash covers its own
 fields and the previous event's hash, so changing or deleting a row breaks the chain at
-that row. The one sanctioned change is a retention erasure (ERASURE_VERB below): a later,
-chained event vouches for each row it rewrote, by the digest the row has afterwards.
+that row. The one sanctioned change is a retention erasure (portal/audit_erasure.py): a
+later, chained and HMAC-signed event vouches for each row it rewrote.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -164,11 +164,13 @@ class ChainReport:
     checked: int
     bad_seq: int | None = None
     problem: str = ""
+    # erasure event seq -> how many rows it rewrote that were accepted on its word
+    accepted: dict[int, int] = field(default_factory=dict)
+    rejected_erasures: list[int] = field(default_factory=list)  # forged or changed
 
     @property
     def ok(self) -> bool:
         return self.bad_seq is None
-
 
 def _walk(batch_size: int = 1000) -> Iterator[AuditEvent]:
     after = 0
@@ -183,56 +185,30 @@ def _walk(batch_size: int = 1000) -> Iterator[AuditEvent]:
         after = batch[-1].seq
 
 
-# A former client's personal data replaced by pseudonyms (portal/people/erasure.py). Its
-# detail's "redacted" maps the seq of every earlier event it rewrote to that event's digest
-# as it reads after the rewrite. The rewritten row keeps its hash, so the chain's links
-# hold; verify checks the row against the digest the (itself chained) erasure event
-# recorded. What the row said before is gone, by design; any later change still shows.
-ERASURE_VERB = "client.erased"
+def verify_chain(keys: Sequence[bytes] | None = None) -> ChainReport:
+    """Walk the whole chain; report the first row that does not hold. A row a retention
+    erasure rewrote is held to the digest that (genuine, HMAC-signed) erasure recorded;
+    `keys` are the erasure HMAC keys (default: from the app's SECRET_KEY and fallbacks)."""
+    from portal import audit_erasure as erasures
 
-
-def current_digest(event: AuditEvent) -> str:
-    """The digest of the event as it reads now: what an erasure event records for a row it
-    rewrote."""
-    return _digest(event)
-
-
-def _redactions() -> tuple[dict[int, str], list[int]]:
-    """seq -> the digest an erasure event vouches for (a later erasure of the same row
-    wins), and the erasure events that were themselves changed: they vouch for nothing.
-    Only earlier rows count: an erasure cannot vouch for what comes after it."""
-    vouched: dict[int, str] = {}
-    changed: list[int] = []
-    for erasure in db.session.scalars(select(AuditEvent).where(
-            AuditEvent.verb == ERASURE_VERB).order_by(AuditEvent.seq)):
-        if _digest(erasure) != erasure.hash:
-            changed.append(erasure.seq)
-            continue
-        try:
-            for seq, digest in json.loads(erasure.detail).get("redacted", {}).items():
-                if int(seq) < erasure.seq:
-                    vouched[int(seq)] = str(digest)
-        except (ValueError, TypeError, AttributeError):
-            changed.append(erasure.seq)  # hashed as written, yet not ours: not a voucher
-    return vouched, changed
-
-
-def verify_chain() -> ChainReport:
-    """Walk the whole chain; report the first row that does not hold."""
     expected_prev, expected_seq, checked = GENESIS, 1, 0
-    vouched, changed_erasures = _redactions()
+    vouchers = erasures.read_vouchers(
+        erasures.app_erasure_keys() if keys is None else keys)
+    accepted: dict[int, int] = {}
     for event in _walk():
         if event.seq != expected_seq:
             return ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
         if event.prev_hash != expected_prev:
             return ChainReport(checked, event.seq, "does not follow the event before it")
-        if _digest(event) != vouched.get(event.seq, event.hash):
-            later = [seq for seq in changed_erasures if seq > event.seq]
-            return ChainReport(checked, event.seq, "was changed after it was written" + (
-                f" (erasure event {later[0]}, which may have vouched for it, was changed too)"
-                if later else ""))
+        if _digest(event) != event.hash:
+            if not vouchers.accepts(event):
+                return ChainReport(checked, event.seq, "was changed after it was written"
+                                   + vouchers.why_not(event.seq),
+                                   rejected_erasures=vouchers.rejected)
+            by = vouchers.by[event.seq]
+            accepted[by] = accepted.get(by, 0) + 1
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
-    return ChainReport(checked)
+    return ChainReport(checked, accepted=accepted, rejected_erasures=vouchers.rejected)
 
 
 def head_hash() -> str:

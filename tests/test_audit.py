@@ -210,3 +210,90 @@ def test_refused_uploads_leave_no_gap_in_the_chain(app, browser, staff, make_del
     result = verify(app)
     assert result.exit_code == 0, result.output
     assert "Audit chain intact: 3 events checked." in result.output
+
+
+# Retention erasures (portal/audit_erasure.py): an appended `client.erased` event vouches
+# for the rows it rewrote only if its HMAC, keyed by SECRET_KEY, holds.
+
+def _rewritten_contact_event(make_client):
+    """A client, a contact-added event, and that event rewritten in place (as an erasure
+    pseudonymises it, or an attacker edits it): its stored hash no longer matches."""
+    from portal import audit
+    from portal.models import Contact
+
+    client = make_client("Victim Co", contacts=0)
+    contact = Contact(client=client, name="Vic Tim", email="vic@victim.example")
+    db.session.add(contact)
+    added = audit.record(None, "contact.added", contact, name=contact.name)
+    audit.record(None, "client.direct_handover", client, value=True)
+    db.session.commit()
+    tamper("UPDATE audit_events SET detail = :d WHERE seq = :s",
+           d='{"name":"Former contact 1"}', s=added.seq)
+    db.session.expire_all()
+    return client, db.session.get(AuditEvent, added.id)
+
+
+def _erasure(client, row, key: bytes | None, **extra):
+    """Append an erasure event vouching for `row`; signed with `key` (None: unsigned)."""
+    from portal import audit
+    from portal import audit_erasure as erasures
+
+    detail = {"redacted": {str(row.seq): erasures.current_digest(row)}, "contacts": [],
+              "deliverables": [], **extra}
+    if key is not None:
+        detail[erasures.VOUCHER] = erasures.voucher(key, client.id, detail)
+    event = audit.record(None, erasures.ERASURE_VERB, client, **detail)
+    db.session.commit()
+    return event
+
+
+def test_a_forged_erasure_event_vouches_for_nothing_and_is_named(app, make_client):
+    from portal import audit_erasure as erasures
+
+    client, row = _rewritten_contact_event(make_client)
+    unsigned = _erasure(client, row, None)
+    result = verify(app)
+    assert result.exit_code == 1 and f"broken at event {row.seq}" in result.output
+    assert f"erasure event {unsigned.seq}" in result.output
+    assert "voucher does not verify" in result.output
+    # Signed, but with a key anyone reading the database could derive: still refused.
+    _erasure(client, row, erasures.erasure_keys([row.hash])[0])
+    assert verify(app).exit_code == 1
+
+
+def test_a_genuine_erasure_is_accepted_and_counted_and_survives_key_rotation(
+        app, make_client):
+    from portal import audit
+    from portal import audit_erasure as erasures
+    from tests.conftest import SECRET
+
+    client, row = _rewritten_contact_event(make_client)
+    erasure = _erasure(client, row, erasures.app_erasure_keys()[0])
+    assert verify(app).exit_code == 0
+    report = audit.verify_chain()
+    assert report.ok and report.accepted == {erasure.seq: 1}
+    assert report.rejected_erasures == []
+    assert erasures.accepted_summary(report.accepted) == \
+        f"1 rewritten by erasure events {erasure.seq} (1)"
+    # SECRET_KEY rotated, the old one kept as a fallback: still accepted; dropped: not.
+    new = "a-new-secret-key-after-rotation-0123456789"
+    assert audit.verify_chain(erasures.erasure_keys([new, SECRET])).ok
+    dropped = audit.verify_chain(erasures.erasure_keys([new]))
+    assert dropped.bad_seq == row.seq and dropped.rejected_erasures == [erasure.seq]
+
+
+def test_a_genuine_erasure_does_not_excuse_a_row_outside_what_an_erasure_touches(
+        app, make_client):
+    from portal import audit
+    from portal import audit_erasure as erasures
+
+    client = make_client("Victim Co", contacts=0)
+    setting = audit.record(None, "client.direct_handover", client, value=True)
+    db.session.commit()
+    tamper("UPDATE audit_events SET detail = :d WHERE seq = :s", d='{"value":false}',
+           s=setting.seq)
+    db.session.expire_all()
+    _erasure(client, db.session.get(AuditEvent, setting.id), erasures.app_erasure_keys()[0])
+    result = verify(app)
+    assert result.exit_code == 1 and f"broken at event {setting.seq}" in result.output
+    assert "not within its scope" in result.output

@@ -59,6 +59,7 @@ FORMER = {
               "Joe said yes on the phone", "joe-formerly-call.pdf"],
 }
 SECOND_IP = "198.51.100.201"
+FORMER_CO = ("--name", "Former Co", "--yes", "--before")  # then the date
 OTHER = {"name": "Kim Keeper", "email": "kim@other.example", "ip": "203.0.113.44",
          "user_agent": "KimBrowser/1.0", "text": "Kim likes this one"}
 
@@ -208,7 +209,7 @@ def _every_former_value() -> list[str]:
 
 def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
         app, world, erase_cli, make_browser):
-    result = erase_cli("Former Co", "--before", (today_utc() + timedelta(days=1)).isoformat())
+    result = erase_cli(*FORMER_CO, (today_utc() + timedelta(days=1)).isoformat())
     assert result.exit_code == 0, result.output
     assert "3 finished request(s)" in result.output and "contacts: 4" in result.output
 
@@ -263,8 +264,8 @@ def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
 
 def test_running_it_again_changes_nothing_more_and_the_chain_holds(app, world, erase_cli):
     tomorrow = (today_utc() + timedelta(days=1)).isoformat()
-    assert erase_cli(str(world.former.id), "--before", tomorrow).exit_code == 0
-    again = erase_cli(str(world.former.id), "--before", tomorrow)
+    assert erase_cli("--id", str(world.former.id), "--yes", "--before", tomorrow).exit_code == 0
+    again = erase_cli("--id", str(world.former.id), "--yes", "--before", tomorrow)
     assert again.exit_code == 0, again.output
     assert app.test_cli_runner().invoke(args=["audit", "verify"]).exit_code == 0
     assert not {v for v in _every_former_value() if _found(v)}
@@ -276,7 +277,7 @@ def test_refused_while_a_request_is_open_and_nothing_changes(
     project = world.former.projects[0]
     open_request = _deliver(make_deliverable, project, [jane])
     before = _everything()
-    result = erase_cli("Former Co", "--before", (today_utc() + timedelta(days=1)).isoformat())
+    result = erase_cli(*FORMER_CO, (today_utc() + timedelta(days=1)).isoformat())
     assert result.exit_code == 1
     assert "open request" in result.output and str(open_request.id) in result.output
     assert "nothing was erased" in result.output
@@ -285,7 +286,7 @@ def test_refused_while_a_request_is_open_and_nothing_changes(
 
 def test_a_cutoff_before_the_requests_ended_leaves_them(app, world, erase_cli):
     before = _everything()
-    result = erase_cli("Former Co", "--before", today_utc().isoformat())
+    result = erase_cli(*FORMER_CO, today_utc().isoformat())
     assert result.exit_code == 0, result.output
     assert "Nothing to erase" in result.output
     assert _everything() == before
@@ -293,7 +294,7 @@ def test_a_cutoff_before_the_requests_ended_leaves_them(app, world, erase_cli):
 
 
 def test_an_unknown_client_is_refused(app, erase_cli):
-    result = erase_cli("Nobody Ltd", "--before", "2020-01-01")
+    result = erase_cli("--name", "Nobody Ltd", "--yes", "--before", "2020-01-01")
     assert result.exit_code == 1 and "No client is named 'Nobody Ltd'" in result.output
 
 
@@ -307,7 +308,7 @@ def test_a_cutoff_between_two_requests_erases_the_older_and_keeps_who_is_still_o
     db.session.execute(sa.update(OutboxMessage).where(
         OutboxMessage.deliverable_id == world.first.version.deliverable_id)
         .values(created_at=long_ago - timedelta(minutes=1)))
-    result = erase_cli("Former Co", "--before", (today_utc() - timedelta(days=30)).isoformat())
+    result = erase_cli(*FORMER_CO, (today_utc() - timedelta(days=30)).isoformat())
     assert result.exit_code == 0, result.output
     assert "1 finished request(s)" in result.output and "(2 kept)" in result.output
 
@@ -327,7 +328,7 @@ def test_an_erasure_event_vouches_only_for_earlier_rows_and_is_itself_chained(
         app, world, erase_cli):
     from portal import audit
 
-    assert erase_cli("Former Co", "--before", "2999-01-01").exit_code == 0
+    assert erase_cli(*FORMER_CO, "2999-01-01").exit_code == 0
     [erasure] = db.session.scalars(select(AuditEvent).where(AuditEvent.verb == "client.erased"))
     # A later row cannot be excused by an erasure that claims it in advance.
     claim = audit.record(None, "client.erased", world.other, redacted={"999999": "0" * 64})

@@ -20,9 +20,10 @@ from datetime import UTC, date, datetime, time
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import audit
+from portal import audit_erasure as erasures
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import (
@@ -64,32 +65,63 @@ class ErasureReport:
 class _Scope:
     contacts: list[Contact]
     reach: Reach
+    # Names and emails (lower case) also held by another client's contact or a staff user:
+    # never searched for or rewritten in copies, which could be theirs.
+    shared: set[str] = field(default_factory=set)
 
 
-def find_client(reference: str) -> Client | None:
-    """By exact name first, else by id (a client named "12" is found by its name)."""
-    client = db.session.scalar(select(Client).where(Client.name == reference))
-    if client is None and reference.strip().isdigit():
-        client = db.session.get(Client, int(reference.strip()))
-    return client
+@dataclass
+class ErasurePlan:
+    """What an erasure of the client before a date would do (read only)."""
+
+    client: Client
+    erased: list[ReviewRequest]
+    kept: list[ReviewRequest]
+    still_open: list[int]
 
 
-def erase_client(client: Client, before: date, actor: User | None,
-                 now: datetime) -> ErasureReport:
-    """Pseudonymise what belongs to the client's requests finished before `before` (the
-    end of the retention period). Refused, with nothing changed, while any request of the
-    client is open."""
+def find_client(*, client_id: int | None = None, name: str | None = None) -> Client | None:
+    """By id or by exact name (the operator says which: a client named "12" is not #12)."""
+    if client_id is not None:
+        return db.session.get(Client, client_id)
+    return db.session.scalar(select(Client).where(Client.name == name))
+
+
+def plan_erasure(client: Client, before: date) -> ErasurePlan:
     requests = list(db.session.scalars(
         select(ReviewRequest).join(ReviewRequest.version).join(Version.deliverable)
-        .join(Deliverable.project).where(Project.client_id == client.id)))
-    still_open = sorted(r.id for r in requests if r.status == RequestStatus.OPEN)
-    if still_open:
-        raise ErasureRefused(f"Client {client.name!r} has {len(still_open)} open request(s) "
-                             f"({', '.join(map(str, still_open))}); nothing was erased.")
-    cutoff = datetime.combine(before, time.min, tzinfo=UTC)
-    erased = [r for r in requests if r.closed_at is not None and r.closed_at < cutoff]
-    kept = [r for r in requests if r not in erased]
-    scope = _scope(client, erased, kept, cutoff)
+        .join(Deliverable.project).where(Project.client_id == client.id)
+        .order_by(ReviewRequest.id)))
+    cutoff = _cutoff(before)
+    erased = [r for r in requests if r.status != RequestStatus.OPEN
+              and r.closed_at is not None and r.closed_at < cutoff]
+    return ErasurePlan(client, erased, [r for r in requests if r not in erased],
+                       [r.id for r in requests if r.status == RequestStatus.OPEN])
+
+
+def _cutoff(before: date) -> datetime:
+    return datetime.combine(before, time.min, tzinfo=UTC)
+
+
+def _lock(client: Client) -> None:
+    """Hold the client row until commit, so no request of it opens mid-erasure
+    (workflow.deliver takes the same row, shared). SQLite's write lock serialises."""
+    db.session.execute(select(Client.id).where(Client.id == client.id).with_for_update())
+
+
+def erase_client(client: Client, before: date, actor: User | None, now: datetime,
+                 voucher_key: bytes | None = None) -> ErasureReport:
+    """Pseudonymise what belongs to the client's requests finished before `before` (the
+    end of the retention period). Refused, with nothing changed, while any request of the
+    client is open. `voucher_key` signs the audit voucher (default: from SECRET_KEY)."""
+    _lock(client)
+    plan = plan_erasure(client, before)
+    if plan.still_open:
+        raise ErasureRefused(f"Client {client.name!r} has {len(plan.still_open)} open "
+                             f"request(s) ({', '.join(map(str, plan.still_open))}); nothing "
+                             "was erased.")
+    erased, kept = plan.erased, plan.kept
+    scope = _scope(client, erased, kept, _cutoff(before))
     report = ErasureReport(len(erased), len(kept))
     if not erased and not scope.contacts:
         return report
@@ -104,9 +136,15 @@ def erase_client(client: Client, before: date, actor: User | None,
     counts["kept_api_answers_deleted"] = copies.forget_api_answers(names)
     redacted = copies.erase_audit(names, scope.reach)
     counts["audit_events"] = len(redacted)
-    audit.record(actor, audit.ERASURE_VERB, client, before=before.isoformat(),
-                 erased_at=now.isoformat(), requests=sorted(r.id for r in erased),
-                 counts=counts, redacted=redacted)
+    detail: dict[str, Any] = {
+        "before": before.isoformat(), "erased_at": now.isoformat(),
+        "requests": sorted(r.id for r in erased), "counts": counts, "redacted": redacted,
+        # The voucher's scope: verify accepts a rewritten row only within it.
+        "contacts": sorted(scope.reach.contact_ids),
+        "deliverables": sorted(scope.reach.deliverable_ids)}
+    key = voucher_key if voucher_key is not None else erasures.app_erasure_keys()[0]
+    detail[erasures.VOUCHER] = erasures.voucher(key, client.id, detail)
+    audit.record(actor, erasures.ERASURE_VERB, client, **detail)
     return report
 
 
@@ -137,14 +175,38 @@ def _scope(client: Client, erased: list[ReviewRequest], kept: list[ReviewRequest
         closed, deliverable_id = request.closed_at, request.version.deliverable_id
         assert closed is not None
         cut[deliverable_id] = max(cut.get(deliverable_id, closed), closed)
+    shared = _held_elsewhere(client.id, [
+        *(v for c in contacts for v in (c.name, c.email)),
+        *(v for d in _of_requests(Delegation, Reach({r.id for r in erased}, cut))
+          for v in (d.name, d.email))])
     reach = Reach({r.id for r in erased}, cut, {c.id for c in contacts},
-                  {c.email.lower() for c in contacts if c.email})
+                  {c.email.lower() for c in contacts
+                   if c.email and c.email.lower() not in shared})
+    reach.client_id = client.id
+    reach.client_request_ids = {r.id for r in erased} | {r.id for r in kept}
+    reach.deliverable_ids = set(db.session.scalars(select(Deliverable.id).join(
+        Deliverable.project).where(Project.client_id == client.id)))
     reach.owned = {(ReviewRequest.__tablename__, r.id) for r in erased}
     for model in (Approver, Comment, Decision, Delegation, Observer, Certificate):
         reach.owned |= {(model.__tablename__, row.id) for row in _of_requests(model, reach)}
     reach.owned |= {(Condition.__tablename__, c.id)
                     for d in _of_requests(Decision, reach) for c in d.conditions}
-    return _Scope(contacts, reach)
+    return _Scope(contacts, reach, shared)
+
+
+def _held_elsewhere(client_id: int, values: Iterable[str | None]) -> set[str]:
+    """Which of these names and emails (lower case) another client's contact or a staff
+    user also has."""
+    wanted = sorted({v.lower() for v in values if v})
+    if not wanted:
+        return set()
+    found: set[str] = set()
+    for column, *where in ((Contact.name, Contact.client_id != client_id),
+                           (Contact.email, Contact.client_id != client_id),
+                           (User.name,), (User.email,)):
+        found |= set(db.session.scalars(select(func.lower(column)).where(
+            func.lower(column).in_(wanted), *where)))
+    return found
 
 
 def _of_requests(model: Any, reach: Reach) -> list[Any]:
@@ -155,13 +217,19 @@ def _of_requests(model: Any, reach: Reach) -> list[Any]:
 def _pseudonyms(scope: _Scope) -> Pseudonyms:
     """Every original value, read before anything is rewritten."""
     names, reach = Pseudonyms(), scope.reach
+
+    def person(value: str | None, pseudonym: str) -> None:
+        if value and value.lower() not in scope.shared:
+            names.person(value, pseudonym)
+
     for contact in scope.contacts:
-        names.person(contact.name, words.contact_name(contact.id))
-        names.person(contact.email, words.contact_email(contact.id))
+        person(contact.name, words.contact_name(contact.id))
+        person(contact.email, words.contact_email(contact.id))
     for delegation in _of_requests(Delegation, reach):
-        names.person(delegation.name, words.colleague_name(delegation.id))
-        names.person(delegation.email, words.colleague_email(delegation.id))
-        reach.erased_emails.add(delegation.email.lower())
+        person(delegation.name, words.colleague_name(delegation.id))
+        person(delegation.email, words.colleague_email(delegation.id))
+        if delegation.email.lower() not in scope.shared:
+            reach.erased_emails.add(delegation.email.lower())
         names.text(delegation.note)
     for comment in _of_requests(Comment, reach):
         names.text(comment.body)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from portal import audit
+from portal import audit, audit_erasure
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -38,6 +38,11 @@ class Reach:
     erased_emails: set[str] = field(default_factory=set)  # lower case
     # (table, id) of every row of the erased requests an audit event may be about.
     owned: set[tuple[str, int]] = field(default_factory=set)
+    # The erased client, its deliverables and all its requests: no copy outside them is
+    # touched (another client's namesake or a staff user keeps their rows).
+    client_id: int = 0
+    deliverable_ids: set[int] = field(default_factory=set)
+    client_request_ids: set[int] = field(default_factory=set)
 
 
 def set_changed(row: Any, **values: Any) -> bool:
@@ -81,12 +86,13 @@ def _rewritten(text: str, names: Pseudonyms, *, traces: bool) -> str:
 
 
 def erase_outbox(names: Pseudonyms, reach: Reach) -> int:
-    """Emails of the erased requests (written until the last one closed), to an erased
-    person, or naming one lose subject and bodies; addresses become pseudonyms."""
+    """Emails of the erased client's deliverables (or of none, to an erased person): those
+    of the erased requests (written until the last one closed), to an erased person, or
+    naming one lose subject and bodies; addresses become pseudonyms."""
     m = OutboxMessage
-    rows = _candidates(m, m.deliverable_id.in_(list(reach.cut)),
-                       func.lower(m.to_addr).in_(reach.erased_emails),
-                       *_mentioning([m.to_addr, m.subject, m.body_text], names.searchable))
+    rows = _candidates(m, m.deliverable_id.in_(sorted(reach.deliverable_ids)),
+                       and_(m.deliverable_id.is_(None),
+                            func.lower(m.to_addr).in_(sorted(reach.erased_emails))))
     changed = 0
     for row in rows:
         cut = reach.cut.get(row.deliverable_id or 0)
@@ -106,33 +112,51 @@ def erase_outbox(names: Pseudonyms, reach: Reach) -> int:
 
 
 def erase_webhooks(names: Pseudonyms, reach: Reach) -> int:
-    """Payloads about the erased requests or naming an erased person, rewritten (the body
-    was signed when sent; one still waiting is not sent)."""
+    """Payloads about the erased client's requests, rewritten (the body was signed when
+    sent; one still waiting is not sent)."""
     w = WebhookDelivery
-    ids = [f'"request_id":{i},' for i in reach.request_ids]
-    rows = _candidates(w, *_mentioning([w.payload], [*names.searchable, *ids]))
+    marks = [f'"client":{{"id":{reach.client_id},',
+             *(f'"request_id":{i}{end}' for i in reach.client_request_ids for end in ",}")]
+    rows = [row for row in _candidates(w, *_mentioning([w.payload], marks))
+            if _about_client(row.payload, reach)]
     changed = 0
     for row in rows:
         payload = _rewritten(row.payload, names, traces=True)
+        values: dict[str, Any] = {"last_error": names.rewrite(row.last_error)
+                                  if row.last_error else row.last_error}
         if payload != row.payload:
-            changed += set_changed(row, payload=payload, **_not_sent(row))
+            values.update(payload=payload, **_not_sent(row))
+        changed += set_changed(row, **values)
     return changed
+
+
+def _about_client(payload: str, reach: Reach) -> bool:
+    """A webhook payload's data is about one of the erased client's requests."""
+    try:
+        data = json.loads(payload).get("data") or {}
+    except (ValueError, AttributeError):
+        return False
+    client = data.get("client") if isinstance(data, dict) else None
+    return (isinstance(client, dict) and client.get("id") == reach.client_id) or (
+        isinstance(data, dict) and data.get("request_id") in reach.client_request_ids)
 
 
 def forget_api_answers(names: Pseudonyms) -> int:
     """A kept answer to an API call (a replay cache, dropped after a day anyway) that
-    names an erased person is deleted, not rewritten."""
+    names an erased person is deleted, not rewritten. People only: a short text such as
+    "OK" must not delete another caller's answer (and let its retry run twice)."""
     doomed = [row for row in db.session.scalars(select(IdempotentRequest))
-              if names.mentions(row.body.decode("utf-8", errors="replace"))]
+              if names.mentions_person(row.body.decode("utf-8", errors="replace"))]
     for row in doomed:
         db.session.delete(row)
     return len(doomed)
 
 
 def erase_audit(names: Pseudonyms, reach: Reach) -> dict[str, str]:
-    """Rewrite the events that carry erased values: by an erased contact, about a row of an
-    erased request (whose IPs and user agents go too), or naming an erased person.
-    Returns seq -> the row's digest as it now reads, for the erasure event to vouch for."""
+    """Rewrite the events that carry erased values: by an erased contact, about one or a
+    row of an erased request (whose IPs and user agents go too), or of one of the client's
+    deliverables; nothing outside them. Returns seq -> the row's digest as it now reads,
+    for the erasure event to vouch for."""
     e = AuditEvent
     actors = {f"contact:{i}": i for i in reach.contact_ids}
     by_table: dict[str, set[int]] = {Contact.__tablename__: set(reach.contact_ids)}
@@ -141,15 +165,15 @@ def erase_audit(names: Pseudonyms, reach: Reach) -> dict[str, str]:
     rows = _candidates(e, e.actor.in_(list(actors)),
                        *(and_(e.subject_type == table, e.subject_id.in_(sorted(ids)))
                          for table, ids in by_table.items()),
-                       *_mentioning([e.detail, e.actor_label], names.searchable))
+                       e.deliverable_id.in_(sorted(reach.deliverable_ids)))
     redacted: dict[str, str] = {}
     for event in rows:
-        if event.verb == audit.ERASURE_VERB:
+        if event.verb == audit_erasure.ERASURE_VERB:
             continue
         label = (words.actor_label(actors[event.actor]) if event.actor in actors
                  else names.rewrite(event.actor_label))
         detail = _rewritten(event.detail, names,
                             traces=(event.subject_type, event.subject_id) in reach.owned)
         if set_changed(event, actor_label=label, detail=detail):
-            redacted[str(event.seq)] = audit.current_digest(event)
+            redacted[str(event.seq)] = audit_erasure.current_digest(event)
     return redacted

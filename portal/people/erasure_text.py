@@ -15,6 +15,9 @@ from typing import Any
 ERASED = "[erased]"
 # Keys under which a request's technical traces travel in audit details and payloads.
 TRACE_KEYS = frozenset({"ip", "user_agent"})
+# A free text shorter than this ("OK", "Yes") is erased in its own row and where a value
+# equals it, never searched for inside other texts: it would match everywhere.
+SEARCHABLE_TEXT = 12
 
 
 def contact_name(contact_id: int) -> str:
@@ -85,19 +88,31 @@ class Pseudonyms:
             self._variants = variants
         return self._pattern
 
+    def mentions_person(self, value: str | None) -> bool:
+        pattern = self._regex()
+        return bool(value and pattern is not None and pattern.search(value))
+
+    def _long_texts(self) -> list[str]:
+        return sorted((t for t in self.texts if len(t) >= SEARCHABLE_TEXT), key=len,
+                      reverse=True)
+
     def mentions(self, value: str | None) -> bool:
         if not value:
             return False
-        pattern = self._regex()
-        if pattern is not None and pattern.search(value):
+        if self.mentions_person(value):
             return True
-        return any(t in value or html.escape(t) in value for t in self.texts | self.traces)
+        return any(t in value or html.escape(t) in value
+                   for t in [*self._long_texts(), *self.traces])
 
     def rewrite(self, value: str, *, traces: bool = False) -> str:
-        """A text with every name and email replaced, or the marker if it is a free text
-        (or, with traces, an IP or user agent)."""
+        """A text with every name and email replaced, the marker if it is a free text
+        (or, with traces, an IP or user agent), and a free text quoted inside it (a
+        "Jane wrote: …" subject) replaced by the marker."""
         if value in self.texts or (traces and value in self.traces):
             return ERASED
+        for text in self._long_texts():
+            for form in {text, html.escape(text)}:
+                value = value.replace(form, ERASED)
         pattern = self._regex()
         if pattern is None:
             return value

@@ -19,6 +19,7 @@ from portal.files.storage import file_store
 from portal.models import (
     APPROVED_STATES,
     Approver,
+    Client,
     Contact,
     Deliverable,
     DeliverableState,
@@ -222,6 +223,10 @@ def deliver(
               title=deliverable.title, state=deliverable.state.label)
         )
     client = deliverable.project.client
+    # The client row, shared, until commit: a retention erasure holds it exclusively
+    # (portal/people/erasure.py), so no request opens while one runs.
+    db.session.execute(select(Client.id).where(Client.id == client.id)
+                       .with_for_update(read=True))
     if any(c.client_id != client.id for c in contacts):
         raise NotAllowed(_("Approvers must be contacts of %(client)s.", client=client.name))
     if len({c.id for c in contacts}) != len(contacts):
