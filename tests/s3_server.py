@@ -10,6 +10,7 @@ moto is a dev dependency.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -44,30 +46,66 @@ def _wait_until_up(endpoint: str, proc: subprocess.Popen, timeout: float = 30) -
     raise RuntimeError(f"moto server did not answer at {endpoint} in {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """The endpoint URL of a moto server on 127.0.0.1 (killed at the end of the session);
-    the S3 credentials are in os.environ for the app and its subprocesses."""
+@contextmanager
+def _moto(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto server on 127.0.0.1 for the block; yields its endpoint URL."""
     if importlib.util.find_spec("moto") is None:
         need_server("moto (S3 server)", "the moto package is not installed")
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    saved = {name: os.environ.get(name) for name in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                             "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "-p", str(port)], env={**os.environ, **(extra_env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_until_up(endpoint, proc)
         yield endpoint
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """The endpoint URL of a moto server on 127.0.0.1 (killed at the end of the session);
+    the S3 credentials are in os.environ for the app and its subprocesses."""
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        with _moto() as endpoint:
+            yield endpoint
+    finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def policed_s3(users: dict[str, list[str]]) -> Iterator[dict[str, Any]]:
+    """A moto server of its own that enforces IAM, with a bucket and, for each user, a
+    policy allowing only its actions (e.g. ["s3:PutObject"]) on the bucket's objects.
+    Yields endpoint, bucket and, per user name, its (access key id, secret)."""
+    import boto3
+    # The setup calls (bucket; per user: user, policy, key) go unchecked; every call
+    # after them is checked against the caller's IAM policy.
+    unchecked = 1 + 3 * len(users)
+    with _moto({"INITIAL_NO_AUTH_ACTION_COUNT": str(unchecked)}) as endpoint:
+        setup = {"endpoint_url": endpoint, "region_name": REGION,
+                 "aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+        bucket = f"signoff-{uuid.uuid4().hex[:16]}"
+        boto3.client("s3", **setup).create_bucket(Bucket=bucket)
+        iam = boto3.client("iam", **setup)
+        keys = {}
+        for name, actions in users.items():
+            iam.create_user(UserName=name)
+            iam.put_user_policy(UserName=name, PolicyName="files", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": actions,
+                     "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
+        yield {"endpoint": endpoint, "bucket": bucket, "keys": keys}
 
 
 def s3_client(endpoint: str) -> Any:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +44,15 @@ class StoredFile:
     size: int
     file_name: str
     media_type: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """Bytes [first, first + length) of a stored file of `total` bytes, being read."""
+    reader: BinaryIO
+    first: int
+    length: int
+    total: int
 
 
 def checked_key(key: str) -> str:
@@ -73,6 +84,12 @@ class Store:
 
     def open(self, key: str) -> BinaryIO:
         """A seekable reader of the stored file (FileNotFoundError when missing)."""
+        raise NotImplementedError
+
+    def open_part(self, key: str, byte_range: str | None = None) -> Part | None:
+        """The whole file, or the bytes a Range header asks (`bytes=0-99`), fetched as one
+        read of exactly those bytes; None when the range starts past the end;
+        FileNotFoundError when missing. Backends without a local_path implement it."""
         raise NotImplementedError
 
     def local_path(self, key: str) -> Path | None:
@@ -107,6 +124,26 @@ class Store:
         incoming = self.scratch_root / "incoming"
         incoming.mkdir(parents=True, exist_ok=True)
         return incoming
+
+    def forget_stale_scratch(self, now: datetime,
+                             older_than: timedelta = timedelta(hours=6)) -> int:
+        """Remove scratch entries (temp copies, uploads, render folders) untouched for
+        `older_than`: what a killed worker or web process left behind, since its
+        `finally` never ran. Returns how many entries went."""
+        cutoff = (now - older_than).timestamp()
+        removed = 0
+        for entry in self.scratch().iterdir():
+            try:
+                if _newest_change(entry) >= cutoff:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except FileNotFoundError:  # finished (and cleaned up) while we looked
+                continue
+            removed += 1
+        return removed
 
     def read_bytes(self, key: str) -> bytes:
         """The whole file (small ones only: certificates for an email)."""
@@ -152,10 +189,9 @@ class Store:
             tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes) -> str:
-        """Store bytes we made ourselves (certificates, overlays); returns the key."""
+        """Store bytes we made ourselves (certificates, overlays); returns the key. `_keep`
+        looks once whether the key is already there."""
         key = hashlib.sha256(data).hexdigest()
-        if self.exists(key):
-            return key
         fd, tmp_name = tempfile.mkstemp(dir=self.scratch())
         try:
             with os.fdopen(fd, "wb") as out:
@@ -196,6 +232,15 @@ class Store:
                 f"{' or '.join(kind.extensions)}. Rename it and upload it again."
             )
         return kind
+
+
+def _newest_change(entry: Path) -> float:
+    """The latest mtime in a scratch entry (a render folder changes inside as it works)."""
+    newest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        for inner in entry.rglob("*"):
+            newest = max(newest, inner.lstat().st_mtime)
+    return newest
 
 
 class FileStore(Store):

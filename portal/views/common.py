@@ -2,7 +2,6 @@
 page that staff actions answer with. Views import this module, never each other."""
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
@@ -12,7 +11,9 @@ from flask import abort, flash, redirect, request, send_file, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import ContentRange, MultiDict
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import is_resource_modified, parse_range_header
 
 from portal.certificates.verify import stored_file_of
 from portal.errors import DomainError, InvalidInput
@@ -74,21 +75,55 @@ def stream_stored(storage_key: str, media_type: str, *, name: str | None = None,
     store = file_store()
     path = store.local_path(storage_key)
     if path is not None:
-        if not path.exists():
+        try:  # send_file stats the path itself: no second look first
+            return send_file(path, mimetype=media_type, as_attachment=not inline,
+                             download_name=name, etag=etag, conditional=True,
+                             max_age=max_age)
+        except FileNotFoundError:
             return None
-        return send_file(path, mimetype=media_type, as_attachment=not inline,
-                         download_name=name, etag=etag, conditional=True, max_age=max_age)
+    tag = etag if isinstance(etag, str) else storage_key
+    byte_range = _range_to_fetch(tag)
+    if byte_range is None and not is_resource_modified(request.environ, tag):
+        # The key is the content's hash: a client holding it needs nothing from S3.
+        response = Response(status=304)
+        response.set_etag(tag)
+        return response
     try:
-        reader = store.open(storage_key)
+        part = store.open_part(storage_key, byte_range)
     except FileNotFoundError:
         return None
-    length = reader.seek(0, io.SEEK_END)  # known from the lookup: no request
-    reader.seek(0)
-    response = send_file(reader, mimetype=media_type, as_attachment=not inline,
+    if part is None:  # the range starts past the end: 416 with the real length
+        raise RequestedRangeNotSatisfiable(length=store.size(storage_key))
+    # Under gunicorn, send_file wraps the reader in a FileWrapper that cannot seek, so
+    # the reader holds exactly the bytes to send: one bounded GET for a range.
+    response = send_file(part.reader, mimetype=media_type, as_attachment=not inline,
                          download_name=name, etag=False, conditional=False, max_age=max_age)
-    response.content_length = length
-    response.set_etag(etag if isinstance(etag, str) else storage_key)
-    return response.make_conditional(request, accept_ranges=True, complete_length=length)
+    response.content_length = part.length
+    response.accept_ranges = "bytes"
+    response.set_etag(tag)
+    if byte_range is not None:
+        response.status_code = 206
+        response.content_range = ContentRange("bytes", part.first,
+                                              part.first + part.length, part.total)
+    return response
+
+
+def _range_to_fetch(tag: str) -> str | None:
+    """The request's single byte range as S3 takes it (`bytes=0-99`, `bytes=100-`,
+    `bytes=-100`), or None for the whole file (no Range, or an If-Range that no longer
+    matches). A range we cannot serve answers 416, as werkzeug does."""
+    environ = request.environ
+    if "HTTP_RANGE" not in environ or (
+            "HTTP_IF_RANGE" in environ
+            and is_resource_modified(environ, tag, ignore_if_range=False)):
+        return None
+    parsed = parse_range_header(environ["HTTP_RANGE"])
+    if parsed is None or len(parsed.ranges) != 1:
+        raise RequestedRangeNotSatisfiable()
+    start, stop = parsed.ranges[0]
+    if start < 0:
+        return f"bytes={start}"  # the last -start bytes
+    return f"bytes={start}-" if stop is None else f"bytes={start}-{stop - 1}"
 
 
 def send_stored(storage_key: str, media_type: str, name: str, *, inline: bool = False) -> Response:
