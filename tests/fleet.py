@@ -1,7 +1,7 @@
 """The scale-out test's deployment on loopback (tests/test_scale_out.py): gunicorn
-servers, RQ workers and `rq cron` schedulers as real processes that a test can SIGKILL
-with their children, a webhook receiver that records event ids, and the clients' side
-(API deliveries, what each browser was told)."""
+servers, RQ workers and `rq cron` schedulers as real processes that a test can pause or
+SIGKILL with their children, and the clients' side (API deliveries, what each browser was
+told). The webhook receiver and the gunicorn starter are tests/servers.py's."""
 from __future__ import annotations
 
 import contextlib
@@ -15,44 +15,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SECRET, _free_port, future
-from tests.test_load_faults import Reply, Visitor
+from tests.conftest import SECRET, future
+from tests.servers import Gunicorn
+from tests.traffic import Reply, Visitor
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP_SECONDS = 2  # each scheduler enqueues the sweep this often
-
-
-class WebhookReceiver:
-    """A loopback receiver that answers 204 and records each delivery's event id."""
-
-    def __init__(self) -> None:
-        self.event_ids: list[str] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                assert body["id"] == self.headers["Signoff-Event-Id"]
-                with receiver.lock:
-                    receiver.event_ids.append(body["id"])
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Fleet:
@@ -65,51 +37,46 @@ class Fleet:
         self.kills: list[str] = []
         self.rq_names: dict[str, str] = {}  # the name each worker has in Redis
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         with open(self.logs / f"{name}.log", "wb") as log:
-            proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs[name] = proc
-        return proc
+            self.procs[name] = subprocess.Popen(
+                args, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
 
-    def web(self, name: str) -> str:
-        """Start a server (the master and two workers); `answering` waits for it."""
-        port = _free_port()
-        self.start(name, [str(Path(sys.executable).with_name("gunicorn")), "-c",
-                          "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                          "--threads", "4", "--no-control-socket", "wsgi:app"])
-        return f"http://127.0.0.1:{port}"
+    def web(self, name: str) -> Gunicorn:
+        """Start a server (the master and two workers); `wait_until_answering` waits."""
+        server = Gunicorn(self.env, self.logs / f"{name}.log", new_session=True, extra_args=(
+            "--workers", "2", "--threads", "4", "--no-control-socket"))
+        self.procs[name] = server.proc
+        return server
 
-    def answering(self, name: str, base: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while Visitor(base, timeout=5).send("GET", "/login").status != 200:
-            assert self.procs[name].poll() is None, self.log(name)
-            assert time.monotonic() < deadline, f"{name} did not answer in {timeout:.0f} s"
-            time.sleep(0.2)
-
-    def worker(self, name: str) -> None:
+    def worker(self, name: str, smtp_port: int) -> None:
+        """An RQ worker that mails through the SMTP server on `smtp_port`."""
         self.rq_names[name] = f"{name}-{uuid.uuid4().hex[:6]}"
         self.start(name, [sys.executable, "-m", "rq.cli", "worker", "signoff", "--url",
                           self.env["REDIS_URL"], "--worker-class", "jobs.worker.AppWorker",
-                          "--with-scheduler", "--name", self.rq_names[name]])
+                          "--with-scheduler", "--name", self.rq_names[name]],
+                   env={"MAIL_PORT": str(smtp_port)})
 
-    def sending_within(self, name: str, timeout: float) -> str:
-        """Wait (bounded) until this worker's horse sends a batch of mail, so that a kill
-        lands mid-batch; the job it runs then ("" if it was caught at none)."""
+    def current_job(self, name: str) -> str:
+        """The id of the job this worker runs now, as it told Redis ("" if none)."""
         import redis
         from rq.worker import Worker
 
         connection = redis.Redis.from_url(self.env["REDIS_URL"])
         key = Worker.redis_worker_namespace_prefix + self.rq_names[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            worker = Worker.find_by_key(key, connection=connection)
-            job = worker.get_current_job_id() if worker is not None else None
-            if job and job.startswith("outbox-"):
-                time.sleep(0.4)  # past the fork and the claim, into the sending
-                return job
-            time.sleep(0.02)
-        return ""
+        worker = Worker.find_by_key(key, connection=connection)
+        return (worker.get_current_job_id() or "") if worker is not None else ""
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """SIGSTOP the process itself (not its group: a work horse it runs finishes), so
+        it takes no new job until the block ends."""
+        os.kill(self.procs[name].pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.procs[name].pid, signal.SIGCONT)
 
     def scheduler(self, name: str) -> None:
         self.start(name, [sys.executable, "-m", "rq.cli", "cron", "jobs/cron.py", "--url",
@@ -130,8 +97,13 @@ class Fleet:
         self.kills.append(name)
         return 1 + len(doomed)
 
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+    def log(self, name: str, tail: int = 3000) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-tail:]
+
+    def tracebacks(self) -> dict[str, str]:
+        """The processes whose log holds a Python traceback, with the log's end."""
+        return {name: self.log(name) for name in self.procs
+                if "Traceback (most recent call last)" in self.log(name, tail=10**9)}
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -18,6 +18,7 @@ from portal.notifications.queue import QUEUE_NAME, after_commit, job_queue
 from portal.ops.logs import HANDLER_MARK, HEADER, accepted_request_id
 from portal.workflow.links import issue_token
 from tests.conftest import PASSWORD, Browser
+from tests.traffic import postgresql_only  # noqa: F401
 
 S = DeliverableState
 
@@ -146,6 +147,7 @@ def test_the_in_process_runner_carries_the_request_id(captured, app):
     assert ran["message"] == "job ran for the runner"
 
 
+@pytest.mark.usefixtures("postgresql_only")  # a worker process: run once, not per backend
 def test_a_worker_logs_a_job_under_the_id_of_the_request_that_queued_it(
         json_logs, jobs_config, app, run_worker, monkeypatch, captured):
     monkeypatch.setenv("LOG_FORMAT", "json")  # the worker process reads the environment
