@@ -209,6 +209,10 @@ def _every_former_value() -> list[str]:
 
 def test_erase_leaves_no_personal_value_and_keeps_the_rest_verifiable(
         app, world, erase_cli, make_browser):
+    # A receiver's error text echoing the payload (set on one of Former Co's deliveries).
+    delivery = next(w for w in db.session.scalars(select(WebhookDelivery))
+                    if f'"client":{{"id":{world.former.id},' in w.payload)
+    delivery.last_error = f"HTTP 422: unknown approver {FORMER['emails'][0]}"
     result = erase_cli(*FORMER_CO, (today_utc() + timedelta(days=1)).isoformat())
     assert result.exit_code == 0, result.output
     assert "3 finished request(s)" in result.output and "contacts: 4" in result.output
@@ -350,3 +354,110 @@ def test_an_erasure_event_vouches_only_for_earlier_rows_and_is_itself_chained(
     broken = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert broken.exit_code == 1
     assert f"erasure event {erasure.seq}, which may have vouched for it" in broken.output
+
+
+def test_another_clients_twin_and_a_staff_namesake_keep_their_rows(
+        app, world, erase_cli, make_deliverable, make_user):
+    """A freelancer on both accounts (Jane's name and address, at Other Co, on a request
+    still open there) and a staff user named like Joe: nothing of theirs changes."""
+    from portal import audit
+
+    twin = _contact(world.other, FORMER["names"][0], FORMER["emails"][0])
+    namesake = make_user(Role.STAFF, email="joe.f@agency.example", name=FORMER["names"][1])
+    db.session.commit()
+    open_request = _deliver(make_deliverable, world.other.projects[0], [twin])
+    deliverable = world.first.version.deliverable
+    audit.record(namesake, "deliverable.edited", deliverable, deliverable=deliverable,
+                 title=deliverable.title)
+    db.session.commit()
+    others = sorted(d.id for p in world.other.projects for d in p.deliverables)
+
+    def theirs() -> dict[str, Any]:
+        e, m = AuditEvent, OutboxMessage
+        return {
+            "audit": [(r.seq, r.actor_label, r.detail) for r in db.session.scalars(
+                select(e).where(sa.or_(e.deliverable_id.in_(others),
+                                       e.actor.in_([f"contact:{twin.id}",
+                                                    f"user:{namesake.id}"]))))],
+            "outbox": [(r.id, r.to_addr, r.subject, r.body_text, r.status)
+                       for r in db.session.scalars(select(m).where(
+                           m.deliverable_id.in_(others)))],
+            "webhooks": [(r.id, r.payload, r.status) for r in db.session.scalars(
+                select(WebhookDelivery)) if f'"client":{{"id":{world.other.id},' in r.payload],
+            "people": [(twin.id, twin.name, twin.email),
+                       (namesake.id, namesake.name, namesake.email)]}
+
+    before = theirs()
+    assert before["outbox"] and before["webhooks"] and len(before["audit"]) > 3
+    assert any(str(open_request.id) in d for _s, _l, d in before["audit"])
+    result = erase_cli(*FORMER_CO, (today_utc() + timedelta(days=1)).isoformat())
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert theirs() == before
+    assert db.session.get(ReviewRequest, open_request.id).status == RequestStatus.OPEN
+    # Former Co's own people are erased all the same.
+    assert all(c.name.startswith("Former contact ") for c in world.former.contacts)
+    assert app.test_cli_runner().invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def test_a_short_text_is_not_searched_for_and_a_long_one_is_erased_inside_a_text():
+    from portal.people.erasure_text import Pseudonyms
+
+    names = Pseudonyms()
+    names.person("Jane Formerly", "Former contact 1")
+    names.text("OK")
+    names.text("Swap the teal for navy")
+    assert not names.mentions("Kim said OK") and not names.mentions_person("Kim said OK")
+    assert names.rewrite("OK") == "[erased]"  # the row's own copy, by equality
+    assert names.rewrite("Jane Formerly wrote: Swap the teal for navy") == \
+        "Former contact 1 wrote: [erased]"
+
+
+def test_the_operator_names_the_client_by_id_or_name_and_confirms(
+        app, world, erase_cli, make_client):
+    # A client literally named like Former Co's id: --id never picks it.
+    decoy = make_client(str(world.former.id), contacts=0)
+    db.session.commit()
+    before = _everything()
+    tomorrow = (today_utc() + timedelta(days=1)).isoformat()
+    shown = erase_cli("--id", str(world.former.id), "--before", tomorrow)
+    assert shown.exit_code == 1
+    assert f"Client #{world.former.id} 'Former Co': 3 finished request(s)" in shown.output
+    assert "run again with --yes" in shown.output
+    for both_or_none in (("--id", str(world.former.id), "--name", "Former Co"), ()):
+        refused = erase_cli(*both_or_none, "--yes", "--before", tomorrow)
+        assert refused.exit_code == 1 and "exactly one of --id" in refused.output
+    named = erase_cli("--name", decoy.name, "--before", tomorrow)
+    assert f"Client #{decoy.id} '{decoy.name}': 0 finished" in named.output
+    assert _everything() == before
+
+
+def test_an_erasure_and_a_delivery_of_the_same_client_wait_for_each_other(
+        app, make_client, make_project, make_deliverable):
+    """The erasure holds the client row exclusively, a delivery holds it shared: neither
+    gets past the other's lock until it commits (here: a lock timeout instead of a wait)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers with its own lock")
+    from sqlalchemy.exc import OperationalError
+
+    from portal.people.erasure import erase_client
+
+    client = make_client("Locked Co")
+    deliverable = make_deliverable(S.READY, project=make_project(client))
+    contacts = list(client.contacts)
+    db.session.commit()
+    row = select(Client.id).where(Client.id == client.id)
+    with db.engine.connect() as other:
+        other.execute(row.with_for_update(read=True))  # a delivery in flight
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+        with pytest.raises(OperationalError, match="lock"):
+            erase_client(client, today_utc(), None, utcnow(), voucher_key=b"k")
+        db.session.rollback()
+        other.rollback()
+        other.execute(row.with_for_update())  # an erasure in flight
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+        with pytest.raises(OperationalError, match="lock"):
+            workflow.deliver(deliverable.owner, deliverable, contacts, Policy.PARALLEL,
+                             future(7))
+        db.session.rollback()
+        other.rollback()
