@@ -41,9 +41,11 @@ STACK_ENV = DATABASE_URL="$${DATABASE_URL:-$(STACK_DATABASE)}" \
 	REDIS_URL="$${REDIS_URL:-$(STACK_REDIS)}" \
 	SECRET_KEY="$$(cat instance/stack-secret-key)" \
 	PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://127.0.0.1:$(STACK_PORT)}" \
+	PROMETHEUS_MULTIPROC_DIR="$(abspath instance/stack-metrics)" \
 	PATH="$(abspath $(BIN)):$$PATH"
 stack: $(STAMP)
 	@mkdir -p instance
+	@rm -rf instance/stack-metrics && mkdir instance/stack-metrics  # emptied at each start
 	@test -s instance/stack-secret-key || (umask 077 && $(BIN)/python -c \
 	  "import secrets; print(secrets.token_hex(32))" > instance/stack-secret-key)
 	@$(STACK_ENV) $(BIN)/python -c "import os, sqlalchemy as sa; \

@@ -21,7 +21,10 @@ from portal.ops.logs import carrying
 
 class AppWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from portal.ops.metrics import one_identity_for_forks
+
         super().__init__(*args, **kwargs)
+        one_identity_for_forks()  # the horses' metrics go to this worker's files
         self._warm_up()
         self._log_like_the_app()
 

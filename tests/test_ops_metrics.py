@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from rq import Queue
@@ -19,6 +20,7 @@ from portal.models import (
     WebhookEndpoint,
     utcnow,
 )
+from portal.notifications.queue import job_queue
 from portal.ops.metrics import allowed
 from portal.workflow.links import issue_token
 
@@ -147,3 +149,22 @@ def test_the_sweep_and_the_certificate_are_timed_where_they_run(sealed, app, mak
         assert value(samples, name) - value(before, name) >= 1, name
     assert value(samples, "signoff_certificate_issue_duration_seconds_count") - value(
         before, "signoff_certificate_issue_duration_seconds_count") == 1
+
+
+def test_a_workers_horses_share_its_sample_files(jobs_config, app, run_worker, monkeypatch,
+                                                tmp_path):
+    """RQ forks a work horse per job; each writing files under its own pid would leave one
+    set per job behind (the sweep alone: one a minute). A worker's horses write its own."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))  # for the worker process
+    queue = job_queue()
+    for n in range(3):
+        queue.enqueue("jobs.periodic.every_minute", job_id=f"sweep-{n}")
+    run_worker.burst()
+    files = sorted(p.name for p in folder.iterdir())
+    assert files, "no sample files written"
+    assert len({name.split("_", 1)[1] for name in files}) == 1, files  # one process's files
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))
+    assert registry.get_sample_value("signoff_reminder_sweep_duration_seconds_count") == 3

@@ -37,6 +37,48 @@ bp = Blueprint("ops_metrics", __name__)
 PATH = "/-/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+# In multiprocess mode a process's samples go to files named by its identity. An RQ work
+# horse lives for one job: named by its own pid, each would leave files behind (one a
+# minute for the sweep alone) and every scrape would read them all. A horse writes its
+# worker's files instead (AppWorker calls `one_identity_for_forks`): a worker's horses run
+# one after another, never side by side. The identity still differs in each process, so a
+# new horse re-reads the file (its values and where each is) before its first write,
+# instead of trusting what it inherited from a parent that never saw the last horse's.
+_identity: int | None = None
+
+
+class _FilesOf:
+    """Names the files of `owner`, but equals only the same owner in the same process."""
+
+    def __init__(self, owner: int, process: int) -> None:
+        self.owner, self.process = owner, process
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FilesOf) and (other.owner, other.process) == (
+            self.owner, self.process)
+
+    def __hash__(self) -> int:
+        return hash((self.owner, self.process))
+
+    def __format__(self, spec: str) -> str:
+        return format(self.owner, spec)
+
+
+def _files_of_this_process() -> _FilesOf:
+    return _FilesOf(_identity or os.getpid(), os.getpid())
+
+
+def one_identity_for_forks() -> None:
+    """From now on the processes this one forks write its sample files."""
+    global _identity
+    _identity = os.getpid()
+
+
+if os.environ.get(MULTIPROC_ENV):
+    from prometheus_client import values
+
+    values.ValueClass = values.MultiProcessValue(process_identifier=_files_of_this_process)
+
 REQUEST_SECONDS = Histogram(
     "signoff_http_request_duration_seconds",
     "Time to answer a request, by Flask endpoint (never the path: tokens live in paths).",
