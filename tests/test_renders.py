@@ -4,9 +4,11 @@ people who may see the version, cached for a year under their hashes."""
 from __future__ import annotations
 
 import io
+import os
 import struct
 import time
 import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -340,3 +342,19 @@ def test_an_svg_page_is_served_as_an_image_that_runs_nothing(app, browser, staff
     assert "script-src" not in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == YEAR
     assert Path(stored_path(app, version.storage_key)).read_bytes() == response.data
+
+
+def test_the_every_minute_job_forgets_scratch_a_killed_process_left(app):
+    """A render or upload killed half-way leaves its temporary copy in the store's scratch
+    folder; the clock's job removes what has lain there for hours, by the real clock."""
+    from portal.files.storage import file_store
+
+    scratch = file_store().scratch()
+    stale, fresh = scratch / "copy-stale", scratch / "copy-fresh"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"an upload under way")
+    hours_ago = time.time() - 7 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    far_ahead = (utcnow() + timedelta(days=30)).isoformat()  # a fast-forwarded sweep
+    assert jobs.periodic.every_minute(far_ahead)["scratch_entries_removed"] == 1
+    assert not stale.exists() and fresh.exists()
