@@ -65,9 +65,18 @@ def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
 @audit_cli.command("verify")
 def verify_audit() -> None:
     """Walk the hash chain; exit 1 naming the first bad event."""
+    from portal.audit_erasure import accepted_summary
+
     report = audit.verify_chain()
     if report.ok:
-        click.echo(f"Audit chain intact: {report.checked} events checked.")
+        rewritten = accepted_summary(report.accepted)
+        click.echo(f"Audit chain intact: {report.checked} events checked"
+                   + (f"; {rewritten}" if rewritten else "") + ".")
+        if report.rejected_erasures:
+            click.echo("Warning: erasure event(s) "
+                       f"{', '.join(map(str, report.rejected_erasures))} do not verify "
+                       "(forged, or signed under a SECRET_KEY no longer configured) and "
+                       "vouch for nothing.", err=True)
         return
     click.echo(f"Audit chain broken at event {report.bad_seq}: {report.problem}. "
                f"{report.checked} events before it are intact.", err=True)

@@ -269,7 +269,9 @@ def test_a_genuine_erasure_is_accepted_and_counted_and_survives_key_rotation(
 
     client, row = _rewritten_contact_event(make_client)
     erasure = _erasure(client, row, erasures.app_erasure_keys()[0])
-    assert verify(app).exit_code == 0
+    checked = verify(app)
+    assert checked.exit_code == 0
+    assert f"1 rewritten by erasure events {erasure.seq} (1)" in checked.output
     report = audit.verify_chain()
     assert report.ok and report.accepted == {erasure.seq: 1}
     assert report.rejected_erasures == []
