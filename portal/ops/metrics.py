@@ -23,7 +23,6 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -79,25 +78,29 @@ if os.environ.get(MULTIPROC_ENV):
 
     values.ValueClass = values.MultiProcessValue(process_identifier=_files_of_this_process)
 
+# registry=None: the families are not put in prometheus_client's process-wide registry
+# (a second import of this module, as in a reload, would clash there); each scrape builds
+# its own registry from them, or from the multiprocess files.
 REQUEST_SECONDS = Histogram(
     "signoff_http_request_duration_seconds",
     "Time to answer a request, by Flask endpoint (never the path: tokens live in paths).",
     ["endpoint", "method", "status"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=None,
 )
 SWEEP_SECONDS = Histogram(
     "signoff_reminder_sweep_duration_seconds",
     "Time the every-minute sweep spent on reminders, escalations and expiries.",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=None,
 )
 CERTIFICATE_SECONDS = Histogram(
     "signoff_certificate_issue_duration_seconds",
     "Time to render, seal and store one approval certificate.",
-    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=None,
 )
 WEBHOOK_ATTEMPT_FAILURES = Counter(
     "signoff_webhook_attempt_failures_total",
     "Webhook POSTs that failed (refused, timed out, or not 2xx), each attempt counted.",
+    registry=None,
 )
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -239,5 +242,5 @@ def install(app: Flask) -> None:
     app.after_request(_observe)
 
 
-__all__ = ["CERTIFICATE_SECONDS", "PATH", "REGISTRY", "SWEEP_SECONDS", "WEBHOOK_ATTEMPT_FAILURES",
+__all__ = ["CERTIFICATE_SECONDS", "PATH", "SWEEP_SECONDS", "WEBHOOK_ATTEMPT_FAILURES",
            "install"]
