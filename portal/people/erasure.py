@@ -10,7 +10,7 @@ the outbox, webhook payloads, kept API answers and audit event details.
 What stays: the client's (company) name, projects, deliverables and files, outcomes and
 dates, and each issued certificate, byte for byte: it is the record the agency keeps of an
 approval, and it still verifies by its hash. Audit rows are rewritten in place and an
-erasure event vouches for each rewritten row (portal/audit.py, ERASURE_VERB).
+erasure event, signed, vouches for each rewritten row (portal/audit_erasure.py).
 """
 from __future__ import annotations
 
