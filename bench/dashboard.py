@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade
 
+from bench.names import bench_database
 from portal import create_app
 from portal.extensions import db
 from portal.models import DeliverableState, User
@@ -41,7 +42,7 @@ from portal.people.accounts import hash_password
 from portal.reports import board
 
 PG = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
-DB_NAME = "signoff_bench_dashboard"
+DB_NAME = bench_database("signoff_bench_dashboard")
 URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
 CONFIG = {"SQLALCHEMY_DATABASE_URI": URL, "SECRET_KEY": "bench-" * 8, "TESTING": True,
           "WTF_CSRF_ENABLED": False,

@@ -42,6 +42,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, insert, select
 
+from bench.names import bench_database
 from portal import create_app
 from portal.extensions import db
 from portal.models import OutboxMessage, OutboxStatus, utcnow
@@ -50,7 +51,8 @@ from portal.notifications.queue import QUEUE_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-" * 8
-PG_URL = "postgresql://postgres@127.0.0.1:5432/signoff_bench_mail"
+PG_NAME = bench_database("signoff_bench_mail")
+PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_NAME}"
 WORKER = ["--with-scheduler", "--worker-class", "jobs.worker.AppWorker"]  # as `make worker`
 BODY_TEXT = ("Hello,\n\nA friendly reminder: the deliverable is still waiting for your "
              "decision.\n\n") * 12
@@ -93,8 +95,8 @@ class SmtpSink:
 def recreate_postgres() -> str:
     with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres "
                          "connect_timeout=5", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS signoff_bench_mail WITH (FORCE)")
-        conn.execute("CREATE DATABASE signoff_bench_mail")
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_NAME}")
     return PG_URL
 
 

@@ -42,6 +42,7 @@ from flask_migrate import upgrade
 from pyinstrument import Profiler
 from sqlalchemy import delete, event, select, update
 
+from bench.names import bench_database
 from portal import create_app, workflow
 from portal.demo.samples import sample_pdf
 from portal.extensions import db
@@ -64,7 +65,7 @@ from portal.workflow.comments import post_comment
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-review-" * 4
-PG_NAME = "signoff_bench_review"
+PG_NAME = bench_database("signoff_bench_review")
 CONNECTIONS = 32
 REMARK = "a fairly long remark about the footer " * 3
 BARE_APP = '''from flask import Flask, render_template, request

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade
 
+from bench.names import bench_database
 from portal import audit, create_app
 from portal.extensions import db
 from portal.models import (
@@ -50,7 +51,7 @@ from portal.notifications import queue
 from portal.workflow import reminders
 
 PG = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
-DB_NAME = "signoff_bench"
+DB_NAME = bench_database("signoff_bench")
 URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
 INDEX = "ix_approvers_due"
 CONFIG = {"SQLALCHEMY_DATABASE_URI": URL, "SECRET_KEY": "bench-" * 8,
