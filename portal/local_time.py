@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, date, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -71,7 +71,13 @@ _ENGLISH = {"day_year": "EEE d MMM y", "day": "EEE d MMM", "long_day": "EEEE d M
 def format_day_as(day: date, skeleton: str, english: str, locale: Locale | None = None) -> str:
     """The one rule for a calendar day: English keeps the portal's own pattern (`english`),
     every other language CLDR's form of `skeleton` ("full": its long date)."""
-    locale = locale or reader_locale()
+    return _day_as(day, skeleton, english, locale or reader_locale())
+
+
+@lru_cache(maxsize=4096)
+def _day_as(day: date, skeleton: str, english: str, locale: Locale) -> str:
+    # Kept: a day reads the same every time in a language, and a thread repeats its days
+    # (Babel parses the pattern on every call).
     if locale.language == "en":
         return format_date(day, english, locale=locale)
     if skeleton == "full":
@@ -90,8 +96,13 @@ def format_when(moment: datetime, zone: tzinfo | None = None) -> str:
     locale = reader_locale()
     day = _date(local.date(), "day_year", "yMMMEd", locale)
     clock = f"{local:%H:%M} {_zone_name(local, locale)}"
-    return get_datetime_format("medium", locale=locale).replace("{1}", day).replace(
-        "{0}", clock)
+    return _date_and_time(locale).replace("{1}", day).replace("{0}", clock)
+
+
+@cache
+def _date_and_time(locale: Locale) -> str:
+    """How the language joins a day and a time ("{1}, {0}")."""
+    return str(get_datetime_format("medium", locale=locale))
 
 
 def format_day(day: date) -> str:
