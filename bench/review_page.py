@@ -171,7 +171,7 @@ def serve(target: str, chdir: Path, env: dict[str, str], log: Path,
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    proc = subprocess.Popen([str(REPO / ".venv/bin/gunicorn"), "-w", "2", "-b",
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b",
                              f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5",
                              "--no-control-socket", "--chdir", str(chdir), target],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
