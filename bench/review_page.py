@@ -167,11 +167,15 @@ def serve(target: str, chdir: Path, env: dict[str, str], log: Path,
           servers: list[subprocess.Popen[bytes]], probe: str) -> int:
     """`gunicorn -w 2` (sync workers) on a free loopback port, once both workers answer
     `probe` (a loaded machine takes many seconds to boot them: the load must not start
-    before they do)."""
+    before they do). An empty config of its own: gunicorn would otherwise read the
+    repository's gunicorn.conf.py from the working folder (gthread, threads, keep-alive)."""
+    config = log.with_name("gunicorn-bench.conf.py")
+    config.write_text("# empty: gunicorn's defaults (sync workers, no keep-alive)\n")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b",
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([gunicorn, "-c", str(config), "-w", "2", "-b",
                              f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5",
                              "--no-control-socket", "--chdir", str(chdir), target],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
