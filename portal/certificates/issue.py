@@ -140,14 +140,22 @@ def _context(request: ReviewRequest, public_id: str, issued_at: datetime,
     }
 
 
+def certificate_page(request: ReviewRequest, public_id: str, issued_at: datetime,
+                     language: str) -> tuple[str, str]:
+    """The certificate's HTML and its running footer's CSS, in `language`: what the PDF is
+    laid out from (bench/certificates.py times the layout alone from these)."""
+    with in_language(language):
+        return (render_template("certificates/certificate.html",
+                                **_context(request, public_id, issued_at, language)),
+                margin_css())
+
+
 def render_certificate(request: ReviewRequest, public_id: str, issued_at: datetime,
                        language: str) -> bytes:
     """The sealed PDF, every word of it in `language` (certificates/language.py)."""
+    html, page_css = certificate_page(request, public_id, issued_at, language)
+    pdf = html_to_pdf(html, Path(current_app.static_folder or "static"), page_css=page_css)
     with in_language(language):
-        html = render_template("certificates/certificate.html",
-                               **_context(request, public_id, issued_at, language))
-        pdf = html_to_pdf(html, Path(current_app.static_folder or "static"),
-                          page_css=margin_css())
         reason = _("Approval certificate %(id)s for %(file)s", id=public_id,
                    file=request.version.file_name)
     return seal_pdf(pdf, current_app.config, reason=reason)
